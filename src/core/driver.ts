@@ -1,0 +1,35 @@
+/**
+ * What the core needs from a database driver: a pinned connection that can send several
+ * statements in one simple-query message (so the scoping rides with `BEGIN`), run one
+ * parameterised statement, and be released — or destroyed when its state is in doubt.
+ * The core declares these shapes itself and imports no driver (as kysely does).
+ *
+ * @module
+ */
+
+/** One statement's outcome. */
+export interface StatementResult {
+  /** The command tag, upper case: `BEGIN`, `SELECT`, `COMMIT`, `ROLLBACK`, … */
+  readonly command: string
+  readonly rows: readonly Record<string, unknown>[]
+}
+
+/** A connection pinned to one unit of work. */
+export interface Connection {
+  /** The driver-native object an ORM session talks to while the connection is pinned. It
+   * refuses every call once the connection is released. */
+  readonly client: unknown
+  /** Sends one simple-query message (one or more statements, no parameters). */
+  exec(sql: string): Promise<StatementResult[]>
+  /** Sends one statement with bind parameters. */
+  query(sql: string, params: readonly unknown[]): Promise<StatementResult>
+  /** Gives the connection back. `destroy` closes it instead, for when its state is in doubt. */
+  release(destroy: boolean): Promise<void>
+}
+
+/** A source of pinned connections: a pool, or an embedded database serialised by a lock. */
+export interface Driver {
+  /** A short name for messages and benchmarks: `node-postgres`, `pglite`, … */
+  readonly name: string
+  connect(): Promise<Connection>
+}

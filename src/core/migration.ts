@@ -1,0 +1,215 @@
+/**
+ * The SQL that makes tables tenant-scoped: roles, grants, the registry, ENABLE and FORCE row level
+ * security, the policies, the tenant index and the non-empty check. `up` is idempotent (running
+ * it twice is harmless); `down` removes what `up` added and never a row of data.
+ *
+ * Only names from configuration and from the schema appear in this SQL, never a tenant id; the
+ * `DO` blocks hold names that {@link resolveOptions} or {@link tableSpec} checked.
+ *
+ * @module
+ */
+import { TenantError } from './errors.js'
+import { resolveOptions, type ResolvedOptions, type TenantOptions } from './options.js'
+import { POLICY_NAMES, tenantCondition } from './policy.js'
+import { qualified, quoteIdent, quoteLiteral } from './quote.js'
+import { byteLength, MAX_IDENTIFIER_BYTES, type TenantColumnType } from './tenant-id.js'
+
+/** A tenant-scoped table, as any ORM adapter describes it. */
+export interface TableSpec {
+  readonly schema: string
+  readonly name: string
+  readonly column: string
+  readonly type: TenantColumnType
+  readonly length?: number | undefined
+}
+
+/** The result of `migrationSql`. */
+export interface MigrationSql {
+  /** Everything the tables need. Idempotent. */
+  readonly up: string
+  /** Removes what `up` added; keeps every row (a non-empty registry table is kept too). */
+  readonly down: string
+}
+
+/** Builds the migration for the given tables. */
+export function buildMigration(tables: readonly TableSpec[], options?: TenantOptions): MigrationSql {
+  const o = resolveOptions(options)
+  for (const table of tables) checkSpec(table)
+  const schemas = [...new Set([o.schema, ...tables.map((t) => t.schema)])]
+  const up = [
+    header(o, 'up'),
+    roles(o),
+    ...schemas.map((schema) => grants(o, schema)),
+    ...(o.strategy === 'setting' ? [registry(o)] : []),
+    ...tables.map((table) => tableUp(o, table)),
+  ]
+  const down = [
+    header(o, 'down'),
+    ...tables.map((table) => tableDown(o, table)),
+    ...(o.strategy === 'setting' ? [registryDown(o)] : []),
+    ...schemas.map((schema) => revokes(o, schema)),
+    rolesDown(o),
+  ]
+  return Object.freeze({ up: up.join('\n\n') + '\n', down: down.join('\n\n') + '\n' })
+}
+
+function checkSpec(table: TableSpec): void {
+  for (const name of [table.schema, table.name, table.column]) {
+    if (name.includes('$') || name.includes('\0')) {
+      throw new TenantError('INVALID_OPTIONS', `Table ${JSON.stringify(table.name)}: names with $ or NUL are not supported.`)
+    }
+  }
+}
+
+function header(o: ResolvedOptions, direction: string): string {
+  return `-- pg-tenants ${direction}: strategy '${o.strategy}', tenant role ${quoteIdent(o.tenantRole)}, admin role ${quoteIdent(o.adminRole)}`
+}
+
+/** PostgreSQL 16 and later give a CREATEROLE creator only ADMIN on the roles it creates, so the
+ * login must grant itself SET (and refuse INHERIT: it needs no privileges of the tenant role). */
+function roles(o: ResolvedOptions): string {
+  const names = [o.tenantRole, o.adminRole]
+  const create = names
+    .map((r) => `  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = ${quoteLiteral(r)}) THEN\n    CREATE ROLE ${quoteIdent(r)} NOLOGIN;\n  END IF;`)
+    .join('\n')
+  const list = names.map(quoteIdent).join(', ')
+  return `DO $pg_tenants$
+BEGIN
+${create}
+  IF current_setting('server_version_num')::int >= 160000 THEN
+    EXECUTE ${quoteLiteral(`GRANT ${list} TO CURRENT_USER WITH INHERIT FALSE, SET TRUE`)};
+  ELSE
+    EXECUTE ${quoteLiteral(`GRANT ${list} TO CURRENT_USER`)};
+  END IF;
+END
+$pg_tenants$;`
+}
+
+function grants(o: ResolvedOptions, schema: string): string {
+  const s = quoteIdent(schema)
+  const to = `${quoteIdent(o.tenantRole)}, ${quoteIdent(o.adminRole)}`
+  return [
+    `GRANT USAGE ON SCHEMA ${s} TO ${to};`,
+    `GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${s} TO ${to};`,
+    `GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA ${s} TO ${to};`,
+    `ALTER DEFAULT PRIVILEGES IN SCHEMA ${s} GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ${to};`,
+    `ALTER DEFAULT PRIVILEGES IN SCHEMA ${s} GRANT USAGE, SELECT ON SEQUENCES TO ${to};`,
+  ].join('\n')
+}
+
+function revokes(o: ResolvedOptions, schema: string): string {
+  const s = quoteIdent(schema)
+  const from = `${quoteIdent(o.tenantRole)}, ${quoteIdent(o.adminRole)}`
+  return [
+    `ALTER DEFAULT PRIVILEGES IN SCHEMA ${s} REVOKE USAGE, SELECT ON SEQUENCES FROM ${from};`,
+    `ALTER DEFAULT PRIVILEGES IN SCHEMA ${s} REVOKE SELECT, INSERT, UPDATE, DELETE ON TABLES FROM ${from};`,
+    `REVOKE ALL ON ALL SEQUENCES IN SCHEMA ${s} FROM ${from};`,
+    `REVOKE ALL ON ALL TABLES IN SCHEMA ${s} FROM ${from};`,
+    `REVOKE USAGE ON SCHEMA ${s} FROM ${from};`,
+  ].join('\n')
+}
+
+/** The tenant roles never see the registry: listing tenants is an admin's business. */
+function registry(o: ResolvedOptions): string {
+  const table = qualified(o.schema, o.registryTable)
+  return [
+    `CREATE TABLE IF NOT EXISTS ${table} (\n  id text PRIMARY KEY CHECK (id <> ''),\n  created_at timestamptz NOT NULL DEFAULT now()\n);`,
+    `REVOKE ALL ON ${table} FROM ${quoteIdent(o.tenantRole)};`,
+  ].join('\n')
+}
+
+function registryDown(o: ResolvedOptions): string {
+  const table = qualified(o.schema, o.registryTable)
+  return `DO $pg_tenants$
+BEGIN
+  IF to_regclass(${quoteLiteral(table)}) IS NOT NULL THEN
+    IF EXISTS (SELECT FROM ${table}) THEN
+      RAISE NOTICE 'pg-tenants: kept % because it still lists tenants', ${quoteLiteral(table)};
+    ELSE
+      DROP TABLE ${table};
+    END IF;
+  END IF;
+END
+$pg_tenants$;`
+}
+
+function rolesDown(o: ResolvedOptions): string {
+  const drops = [o.tenantRole, o.adminRole]
+    .map(
+      (r) => `  BEGIN
+    DROP ROLE IF EXISTS ${quoteIdent(r)};
+  EXCEPTION WHEN dependent_objects_still_exist THEN
+    RAISE NOTICE 'pg-tenants: kept role % because other databases still use it', ${quoteLiteral(r)};
+  END;`,
+    )
+    .join('\n')
+  return `DO $pg_tenants$\nBEGIN\n${drops}\nEND\n$pg_tenants$;`
+}
+
+/** Derived object names, kept within PostgreSQL's 63-byte identifier limit. */
+export function derivedNames(table: TableSpec): { index: string; check: string } {
+  return { index: shorten(`${table.name}_${table.column}_idx`), check: shorten(`${table.name}_${table.column}_not_empty`) }
+}
+
+function shorten(name: string): string {
+  if (byteLength(name) <= MAX_IDENTIFIER_BYTES) return name
+  let hash = 0
+  for (const ch of name) hash = (Math.imul(hash, 31) + ch.codePointAt(0)!) >>> 0
+  const tag = `_${hash.toString(36)}`
+  let head = name
+  while (byteLength(head) + tag.length > MAX_IDENTIFIER_BYTES) head = head.slice(0, -1)
+  return head + tag
+}
+
+function tableUp(o: ResolvedOptions, table: TableSpec): string {
+  const t = qualified(table.schema, table.name)
+  const cond = tenantCondition(o, table.column, table.type)
+  const { index, check } = derivedNames(table)
+  const regclass = quoteLiteral(t)
+  const statements = [
+    `-- ${t}: tenant column ${quoteIdent(table.column)} (${table.type})`,
+    `ALTER TABLE ${t} ENABLE ROW LEVEL SECURITY;`,
+    `ALTER TABLE ${t} FORCE ROW LEVEL SECURITY;`,
+    `DROP POLICY IF EXISTS ${POLICY_NAMES.isolation} ON ${t};`,
+    `CREATE POLICY ${POLICY_NAMES.isolation} ON ${t} AS RESTRICTIVE FOR ALL TO ${quoteIdent(o.tenantRole)}\n  USING (${cond})\n  WITH CHECK (${cond});`,
+    `DROP POLICY IF EXISTS ${POLICY_NAMES.access} ON ${t};`,
+    `CREATE POLICY ${POLICY_NAMES.access} ON ${t} AS PERMISSIVE FOR ALL TO ${quoteIdent(o.tenantRole)}\n  USING (${cond})\n  WITH CHECK (${cond});`,
+    `DROP POLICY IF EXISTS ${POLICY_NAMES.admin} ON ${t};`,
+    `CREATE POLICY ${POLICY_NAMES.admin} ON ${t} AS PERMISSIVE FOR ALL TO ${quoteIdent(o.adminRole)}\n  USING (true)\n  WITH CHECK (true);`,
+    // An index led by the tenant column already serves the policy; only add one when none does.
+    `DO $pg_tenants$
+BEGIN
+  IF NOT EXISTS (
+    SELECT FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+    WHERE i.indrelid = ${regclass}::regclass AND a.attname = ${quoteLiteral(table.column)}
+  ) THEN
+    CREATE INDEX ${quoteIdent(index)} ON ${t} (${quoteIdent(table.column)});
+  END IF;
+END
+$pg_tenants$;`,
+  ]
+  if (table.type === 'text' || table.type === 'varchar') {
+    // An empty tenant must never exist: it is what an unset setting would look like.
+    statements.push(`DO $pg_tenants$
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_constraint WHERE conrelid = ${regclass}::regclass AND conname = ${quoteLiteral(check)}) THEN
+    ALTER TABLE ${t} ADD CONSTRAINT ${quoteIdent(check)} CHECK (${quoteIdent(table.column)} <> '');
+  END IF;
+END
+$pg_tenants$;`)
+  }
+  return statements.join('\n')
+}
+
+function tableDown(o: ResolvedOptions, table: TableSpec): string {
+  const t = qualified(table.schema, table.name)
+  const { index, check } = derivedNames(table)
+  return [
+    `-- ${t}`,
+    ...Object.values(POLICY_NAMES).map((name) => `DROP POLICY IF EXISTS ${name} ON ${t};`),
+    `ALTER TABLE ${t} NO FORCE ROW LEVEL SECURITY;`,
+    `ALTER TABLE ${t} DISABLE ROW LEVEL SECURITY;`,
+    `ALTER TABLE ${t} DROP CONSTRAINT IF EXISTS ${quoteIdent(check)};`,
+    `DROP INDEX IF EXISTS ${qualified(table.schema, index)};`,
+  ].join('\n')
+}

@@ -1,0 +1,49 @@
+/**
+ * The tenant condition every policy uses, and the names of the policies. One place, so that the
+ * migration, drizzle-kit's view of a table and `check`'s drift detection can never disagree.
+ *
+ * Shape (measured in DESIGN.md §3): the tenant is read once per statement through a sub-select
+ * (an InitPlan, so the tenant index is used), and a missing or empty value yields NULL, which
+ * matches no row: fail closed.
+ *
+ * @module
+ */
+import type { ResolvedOptions } from './options.js'
+import { quoteIdent, quoteLiteral } from './quote.js'
+import type { TenantColumnType } from './tenant-id.js'
+
+/** Names of the three policies pg-tenants puts on a tenant table. */
+export const POLICY_NAMES = {
+  /** RESTRICTIVE, to the tenant role: the tenant condition, ANDed with any other policy. */
+  isolation: 'pg_tenants_isolation',
+  /** PERMISSIVE, to the tenant role: the same condition, the grant of access itself. */
+  access: 'pg_tenants_access',
+  /** PERMISSIVE, to the admin role: every row. */
+  admin: 'pg_tenants_admin',
+} as const
+
+/** The SQL type a tenant id is cast to in a policy. */
+export function sqlType(type: TenantColumnType): string {
+  return type === 'varchar' ? 'text' : type
+}
+
+/** The expression that yields the current tenant id, typed like the column, or NULL outside a
+ * scope. */
+export function currentTenantExpression(options: ResolvedOptions, type: TenantColumnType): string {
+  const cast = sqlType(type)
+  if (options.strategy === 'setting') {
+    return `(SELECT nullif(current_setting(${quoteLiteral(options.settingKey)}, true), '')::${cast})`
+  }
+  // current_user is a `name` (collation "C"): compared as-is with a text column it cannot use
+  // the column's index, so the text is re-collated (DESIGN.md §3, "role mode trap").
+  const prefix = quoteLiteral(options.rolePrefix)
+  const start = [...options.rolePrefix].length + 1
+  const suffix = `substr(current_user::text, ${start})`
+  const typed = cast === 'text' ? `${suffix} COLLATE "default"` : `${suffix}::${cast}`
+  return `(SELECT CASE WHEN starts_with(current_user::text, ${prefix}) THEN ${typed} END)`
+}
+
+/** `"column" = <current tenant>` */
+export function tenantCondition(options: ResolvedOptions, column: string, type: TenantColumnType): string {
+  return `${quoteIdent(column)} = ${currentTenantExpression(options, type)}`
+}

@@ -1,0 +1,22 @@
+/**
+ * Picks the driver for a client object by its shape, so that adapters need no import of `pg` or
+ * PGlite (both optional peers).
+ *
+ * @module
+ */
+import type { Driver } from '../core/driver.js'
+import { TenantError } from '../core/errors.js'
+import { isPgPool, nodePostgresDriver } from './node-postgres.js'
+import { isPglite, pgliteDriver } from './pglite.js'
+
+/** The driver for a `pg.Pool` or a PGlite instance; anything else is refused with a hint. */
+export function driverFor(client: unknown): Driver {
+  if (isPgPool(client)) return nodePostgresDriver(client)
+  if (isPglite(client)) return pgliteDriver(client)
+  const kind = (client as object | null)?.constructor?.name ?? typeof client
+  throw new TenantError(
+    'UNSUPPORTED_CLIENT',
+    `pg-tenants cannot scope a ${kind}: build the database on a node-postgres Pool ` +
+      '(new pg.Pool(...)) or a PGlite instance. A single pg.Client cannot be pinned per unit of work.',
+  )
+}

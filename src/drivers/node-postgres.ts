@@ -1,0 +1,82 @@
+/**
+ * Driver for a node-postgres (`pg`) `Pool`. A query without parameters goes out as one
+ * simple-query message, which is how `BEGIN` and the scoping travel together.
+ *
+ * @module
+ */
+import type { Connection, Driver, StatementResult } from '../core/driver.js'
+import { TenantError } from '../core/errors.js'
+
+/** The part of a `pg` query result we read. */
+interface PgResult {
+  command: string | null
+  rows: Record<string, unknown>[]
+}
+
+/** The part of a `pg.PoolClient` we use. */
+export interface PgPoolClientLike {
+  query(text: string, values?: unknown[]): Promise<PgResult | PgResult[]>
+  query(config: object, values?: unknown[]): Promise<unknown>
+  release(err?: Error | boolean): void
+}
+
+/** The part of a `pg.Pool` we use. */
+export interface PgPoolLike {
+  connect(): Promise<PgPoolClientLike>
+}
+
+/** True for a `pg.Pool` (or anything shaped like one). */
+export function isPgPool(client: unknown): client is PgPoolLike {
+  const c = client as Record<string, unknown> | null
+  return (
+    typeof c === 'object' && c !== null && typeof c['connect'] === 'function' &&
+    typeof c['query'] === 'function' && 'totalCount' in c && 'idleCount' in c
+  )
+}
+
+/** A driver over a node-postgres pool. */
+export function nodePostgresDriver(pool: PgPoolLike): Driver {
+  return {
+    name: 'node-postgres',
+    async connect() {
+      return pinnedConnection(await pool.connect())
+    },
+  }
+}
+
+function pinnedConnection(client: PgPoolClientLike): Connection {
+  let released = false
+  const live = () => {
+    if (released) {
+      throw new TenantError(
+        'SESSION_CLOSED',
+        'This scope or session has ended and its connection went back to the pool: run queries ' +
+          'inside withTenant/withAdmin, or on a session before you close it.',
+      )
+    }
+    return client
+  }
+  // What the ORM talks to: the pinned client, refusing calls once released.
+  const guarded = {
+    query: (...args: unknown[]) => (live().query as (...a: unknown[]) => Promise<unknown>)(...args),
+  }
+  return {
+    client: guarded,
+    async exec(sql) {
+      return results(await live().query(sql))
+    },
+    async query(sql, params) {
+      const [first] = results(await live().query(sql, [...params]))
+      return first ?? { command: '', rows: [] }
+    },
+    async release(destroy) {
+      if (released) return
+      released = true
+      client.release(destroy ? new Error('pg-tenants: connection state unknown, destroyed') : undefined)
+    },
+  }
+}
+
+function results(raw: PgResult | PgResult[]): StatementResult[] {
+  return (Array.isArray(raw) ? raw : [raw]).map((r) => ({ command: (r.command ?? '').toUpperCase(), rows: r.rows ?? [] }))
+}

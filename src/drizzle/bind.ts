@@ -1,0 +1,58 @@
+/**
+ * Builds a Drizzle transaction object bound to a connection that pg-tenants has pinned and
+ * scoped. The session is made by the user's own database's session class (node-postgres,
+ * PGlite, …) with its dialect, schema, logger and cache, so queries, relational queries and
+ * result mapping behave exactly as in `db.transaction(...)`; only BEGIN/COMMIT are ours.
+ *
+ * @module
+ */
+import { sql } from 'drizzle-orm'
+import { PgTransaction, type PgDatabase, type PgQueryResultHKT } from 'drizzle-orm/pg-core'
+
+/** Any Drizzle PostgreSQL database. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export type AnyPgDatabase = PgDatabase<any, any, any>
+
+/** The transaction type `db.transaction(...)` hands to its callback. */
+export type DrizzleTransaction<TDb extends AnyPgDatabase> = Parameters<Parameters<TDb['transaction']>[0]>[0]
+
+/** The session internals of a Drizzle database that a bound transaction reuses. */
+interface SessionInternals {
+  constructor: new (client: unknown, dialect: unknown, schema: unknown, options: unknown) => unknown
+  dialect: unknown
+  schema: unknown
+  options: unknown
+}
+
+/** A Drizzle transaction on a pinned connection; nested transactions are savepoints, as in
+ * every Drizzle pg driver. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+class ScopedTransaction extends PgTransaction<PgQueryResultHKT, any, any> {
+  override async transaction<T>(fn: (tx: ScopedTransaction) => Promise<T>): Promise<T> {
+    const internals = this as unknown as { dialect: never; session: never; schema: never; nestedIndex: number }
+    const name = `sp${internals.nestedIndex + 1}`
+    const tx = new ScopedTransaction(internals.dialect, internals.session, internals.schema, internals.nestedIndex + 1)
+    await tx.execute(sql.raw(`savepoint ${name}`))
+    try {
+      const result = await fn(tx)
+      await tx.execute(sql.raw(`release savepoint ${name}`))
+      return result
+    } catch (error) {
+      await tx.execute(sql.raw(`rollback to savepoint ${name}`))
+      throw error
+    }
+  }
+}
+
+/** A transaction object for `db`'s driver, talking to `client` (the pinned connection). */
+export function bindTransaction<TDb extends AnyPgDatabase>(db: TDb, client: unknown): DrizzleTransaction<TDb> {
+  const base = (db as unknown as { session: SessionInternals }).session
+  const Session = base.constructor
+  const session = new Session(client, base.dialect, base.schema, base.options)
+  return new ScopedTransaction(base.dialect as never, session as never, base.schema as never) as unknown as DrizzleTransaction<TDb>
+}
+
+/** The client a Drizzle database was built on (`db.$client`). */
+export function clientOf(db: AnyPgDatabase): unknown {
+  return (db as unknown as { $client?: unknown }).$client
+}

@@ -1,0 +1,17 @@
+/**
+ * pg-tenants for Drizzle ORM: `withRls`, `PostgresManager` and `migrationSql`.
+ *
+ * @module
+ */
+export { withRls, type WithRlsOptions } from './with-rls.js'
+export {
+  PostgresManager,
+  type AdminSession,
+  type ManagerOptions,
+  type SessionControl,
+  type TenantSession,
+  type TenantTransaction,
+} from './manager.js'
+export { migrationSql } from './migration.js'
+export type { DrizzleTransaction } from './bind.js'
+export type { TenantScopeOptions } from '../core/engine.js'

@@ -1,0 +1,175 @@
+/**
+ * `PostgresManager` for Drizzle: tenant-scoped and admin units of work that hand you an ordinary
+ * Drizzle transaction, long-lived sessions, and tenant management.
+ *
+ * @module
+ */
+import type { Driver } from '../core/driver.js'
+import { TenantEngine, type EngineSession, type ScopeRequest, type TenantScopeOptions } from '../core/engine.js'
+import type { ResolvedOptions, TenantOptions } from '../core/options.js'
+import type { TenantColumnInfo, TenantId } from '../core/tenant-id.js'
+import { driverFor } from '../drivers/detect.js'
+import { bindTransaction, clientOf, type AnyPgDatabase, type DrizzleTransaction } from './bind.js'
+import { rlsSpec } from './with-rls.js'
+
+/** Options of {@link PostgresManager.fromDrizzle}. */
+export interface ManagerOptions extends TenantOptions {
+  /** Tenant tables to validate tenant ids against (besides the `withRls` tables found in the
+   * database's `schema`): an id that cannot fit their tenant column is refused up front. */
+  tables?: readonly unknown[]
+}
+
+/** The Drizzle transaction of a tenant scope, with its tenant. */
+export type TenantTransaction<TDb extends AnyPgDatabase, T extends TenantId = TenantId> = DrizzleTransaction<TDb> & {
+  /** The tenant this transaction is scoped to. */
+  readonly tenant: T
+}
+
+/** What a session adds to the Drizzle query API. */
+export interface SessionControl extends AsyncDisposable {
+  /** Keeps the work done so far. The session stays open and scoped. */
+  commit(): Promise<void>
+  /** Discards the work since the last commit. The session stays open and scoped. */
+  rollback(): Promise<void>
+  /** Rolls back what is uncommitted and releases the connection. Safe to call twice. */
+  close(): Promise<void>
+  /** True once closed. */
+  readonly closed: boolean
+}
+
+/** An unrestricted session (`newSession`): the Drizzle query API plus commit/rollback/close. */
+export type AdminSession<TDb extends AnyPgDatabase> = Omit<DrizzleTransaction<TDb>, 'rollback'> & SessionControl
+
+/** A tenant session (`newTenantSession`). */
+export type TenantSession<TDb extends AnyPgDatabase, T extends TenantId = TenantId> = AdminSession<TDb> & {
+  readonly tenant: T
+}
+
+/**
+ * Multi-tenancy over a Drizzle database on a node-postgres `Pool` or a PGlite instance.
+ *
+ * @example
+ * ```ts
+ * const manager = PostgresManager.fromDrizzle(drizzle(pool), { schema: 'public' })
+ * await manager.createTenant('acme')
+ * const mine = await manager.withTenant('acme', (tx) => tx.select().from(todos))
+ * ```
+ */
+export class PostgresManager<TDb extends AnyPgDatabase> {
+  readonly #db: TDb
+  readonly #engine: TenantEngine
+
+  private constructor(db: TDb, engine: TenantEngine) {
+    this.#db = db
+    this.#engine = engine
+  }
+
+  /**
+   * A manager for a Drizzle database built on a node-postgres `Pool` or a PGlite instance.
+   * Throws `TenantError('UNSUPPORTED_CLIENT')` for other clients and `'INVALID_OPTIONS'` for bad
+   * options.
+   */
+  static fromDrizzle<TDb extends AnyPgDatabase>(db: TDb, options: ManagerOptions = {}): PostgresManager<TDb> {
+    const { tables = [], ...tenantOptions } = options
+    const driver: Driver = driverFor(clientOf(db))
+    return new PostgresManager(db, new TenantEngine(driver, tenantOptions, columnsOf(db, tables)))
+  }
+
+  /** The options in force, defaults filled in. */
+  get options(): ResolvedOptions {
+    return this.#engine.options
+  }
+
+  /** Creates a tenant; throws `TenantAlreadyExists` if it exists. */
+  createTenant(id: TenantId): Promise<void> {
+    return this.#engine.createTenant(id)
+  }
+
+  /** Removes a tenant (its role or registry row) and never its data; throws `TenantNotFound`. */
+  deleteTenant(id: TenantId): Promise<void> {
+    return this.#engine.deleteTenant(id)
+  }
+
+  /** Every tenant id, as text. */
+  listTenants(): Promise<Set<string>> {
+    return this.#engine.listTenants()
+  }
+
+  /**
+   * Runs `fn` in one transaction restricted to `tenant` by row-level security: commits when `fn`
+   * resolves, rolls back when it throws, and returns what `fn` returns.
+   *
+   * @example
+   * ```ts
+   * await manager.withTenant('acme', async (tx) => {
+   *   await tx.insert(todos).values({ title: 'x', tenant: tx.tenant })
+   *   return tx.select().from(todos) // only acme's rows
+   * })
+   * ```
+   */
+  withTenant<T extends TenantId, R>(
+    tenant: T,
+    fn: (tx: TenantTransaction<TDb, T>) => Promise<R>,
+    options: TenantScopeOptions = {},
+  ): Promise<R> {
+    const request: ScopeRequest = { kind: 'tenant', id: tenant, createIfMissing: options.createIfMissing ?? true }
+    return this.#engine.run(request, (conn) => {
+      const tx = Object.defineProperty(bindTransaction(this.#db, conn.client), 'tenant', { value: tenant, enumerable: true })
+      return fn(tx as TenantTransaction<TDb, T>)
+    })
+  }
+
+  /**
+   * Opens a session scoped to `tenant`: the Drizzle query API plus `commit()`, `rollback()` and
+   * `close()`. Work is kept only when committed; closing rolls back the rest and releases the
+   * connection.
+   *
+   * @example
+   * ```ts
+   * await using session = await manager.newTenantSession('acme')
+   * await session.insert(todos).values({ title: 'y', tenant: session.tenant })
+   * await session.commit()
+   * ```
+   */
+  async newTenantSession<T extends TenantId>(tenant: T, options: TenantScopeOptions = {}): Promise<TenantSession<TDb, T>> {
+    const request: ScopeRequest = { kind: 'tenant', id: tenant, createIfMissing: options.createIfMissing ?? true }
+    const session = this.#session(await this.#engine.open(request))
+    return Object.defineProperty(session, 'tenant', { value: tenant, enumerable: true }) as TenantSession<TDb, T>
+  }
+
+  /**
+   * Runs `fn` in one unrestricted transaction (as the admin role, which a policy allows every
+   * row): for back-office work across tenants.
+   */
+  withAdmin<R>(fn: (tx: DrizzleTransaction<TDb>) => Promise<R>): Promise<R> {
+    return this.#engine.run({ kind: 'admin' }, (conn) => fn(bindTransaction(this.#db, conn.client)))
+  }
+
+  /** Opens an unrestricted session, like {@link newTenantSession} without a tenant. */
+  async newSession(): Promise<AdminSession<TDb>> {
+    return this.#session(await this.#engine.open({ kind: 'admin' }))
+  }
+
+  #session(engineSession: EngineSession): AdminSession<TDb> {
+    const tx = bindTransaction(this.#db, engineSession.connection.client)
+    const control: SessionControl = {
+      commit: () => engineSession.commit(),
+      rollback: () => engineSession.rollback(),
+      close: () => engineSession.close(),
+      [Symbol.asyncDispose]: () => engineSession.close(),
+      get closed() {
+        return engineSession.closed
+      },
+    }
+    return Object.defineProperties(tx, Object.getOwnPropertyDescriptors(control)) as unknown as AdminSession<TDb>
+  }
+}
+
+/** Tenant column types of the marked tables in `db`'s schema and in `tables`. */
+function columnsOf(db: AnyPgDatabase, tables: readonly unknown[]): TenantColumnInfo[] {
+  const fullSchema = (db as unknown as { _?: { fullSchema?: Record<string, unknown> } })._?.fullSchema ?? {}
+  const specs = [...Object.values(fullSchema), ...tables].map(rlsSpec).filter((s) => s !== undefined)
+  const seen = new Map<string, TenantColumnInfo>()
+  for (const s of specs) seen.set(`${s.type}:${s.length ?? ''}`, { type: s.type, length: s.length })
+  return [...seen.values()]
+}

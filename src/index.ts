@@ -1,0 +1,20 @@
+/**
+ * pg-tenants: PostgreSQL row-level security as the default for multi-tenant Node.js apps.
+ * The core: errors, tenant-id rules, options and the SQL generator. ORM adapters live in
+ * subpaths (`pg-tenants/drizzle`).
+ *
+ * @module
+ */
+export {
+  InvalidTenantId,
+  isRlsViolation,
+  sqlState,
+  TenantAlreadyExists,
+  TenantError,
+  TenantNotFound,
+  type TenantErrorCode,
+} from './core/errors.js'
+export { MAX_TENANT_ID_BYTES, type TenantColumnType, type TenantId } from './core/tenant-id.js'
+export { SETTING_KEY, type ResolvedOptions, type Strategy, type TenantOptions } from './core/options.js'
+export { POLICY_NAMES } from './core/policy.js'
+export { buildMigration, type MigrationSql, type TableSpec } from './core/migration.js'
