@@ -1,0 +1,129 @@
+/**
+ * The databases every shared test body runs on: embedded PGlite always, and the server at
+ * DATABASE_URL when it is set. A target hands out "logins": a Drizzle database connected as a
+ * given role (a non-superuser table owner, or the superuser), so that nothing passes only
+ * because a superuser bypasses row-level security.
+ */
+import { PGlite } from '@electric-sql/pglite'
+import { drizzle as drizzleNodePg } from 'drizzle-orm/node-postgres'
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
+import pg from 'pg'
+import type { AnyPgDatabase } from '../../src/drizzle/bind.js'
+
+export type Row = Record<string, unknown>
+
+/** A database connection as one role. */
+export interface Login {
+  readonly db: AnyPgDatabase
+  /** Runs SQL (several statements allowed) as this login, outside any scope. */
+  exec(sql: string): Promise<Row[]>
+  /** How many connections were checked out so far (a scope that sends SQL checks one out). */
+  acquires(): number
+  /** Makes this login the current one (PGlite has one session; a no-op on a server). */
+  activate(): Promise<void>
+  end(): Promise<void>
+}
+
+export interface Target {
+  readonly name: 'pglite' | 'node-postgres'
+  /** Runs SQL as the superuser. */
+  superExec(sql: string): Promise<Row[]>
+  /** A login as `role`, or as the superuser when `role` is null. */
+  login(role: string | null, options?: { max?: number }): Promise<Login>
+  close(): Promise<void>
+}
+
+export interface TargetFactory {
+  readonly name: Target['name']
+  create(): Promise<Target>
+}
+
+/** Targets for this run: PGlite, plus node-postgres when DATABASE_URL is set. */
+export function targets(): TargetFactory[] {
+  const list: TargetFactory[] = [{ name: 'pglite', create: pgliteTarget }]
+  const url = process.env['DATABASE_URL']
+  if (url) list.push({ name: 'node-postgres', create: () => nodePgTarget(url) })
+  return list
+}
+
+/** A short random suffix for per-fixture schema and role names (roles are cluster-wide). */
+export function uniqueSuffix(): string {
+  return `${process.pid.toString(36)}${Math.random().toString(36).slice(2, 8)}`
+}
+
+async function pgliteTarget(): Promise<Target> {
+  const lite = await PGlite.create()
+  let current: string | null = null
+  let acquired = 0
+  const transaction = lite.transaction.bind(lite)
+  lite.transaction = ((fn: never) => {
+    acquired++
+    return transaction(fn)
+  }) as typeof lite.transaction
+  const use = async (role: string | null) => {
+    await lite.exec(role === null ? 'RESET ROLE' : `SET ROLE "${role}"`)
+    current = role
+  }
+  return {
+    name: 'pglite',
+    async superExec(sql) {
+      const previous = current
+      await use(null)
+      try {
+        return (await lite.exec(sql)).flatMap((r) => r.rows as Row[])
+      } finally {
+        await use(previous).catch(() => use(null)) // the previous role may just have been dropped
+      }
+    },
+    async login(role) {
+      const db = drizzlePglite(lite)
+      const login: Login = {
+        db,
+        async exec(sql) {
+          await login.activate()
+          return (await lite.exec(sql)).flatMap((r) => r.rows as Row[])
+        },
+        acquires: () => acquired,
+        activate: () => use(role),
+        end: async () => undefined,
+      }
+      await login.activate()
+      return login
+    },
+    close: () => lite.close(),
+  }
+}
+
+async function nodePgTarget(url: string): Promise<Target> {
+  const superPool = new pg.Pool({ connectionString: url, max: 2 })
+  const pools: pg.Pool[] = []
+  return {
+    name: 'node-postgres',
+    async superExec(sql) {
+      const result = (await superPool.query(sql)) as unknown as pg.QueryResult | pg.QueryResult[]
+      return (Array.isArray(result) ? result : [result]).flatMap((r) => r.rows as Row[])
+    },
+    async login(role, options = {}) {
+      const u = new URL(url)
+      if (role !== null) u.username = role
+      const pool = new pg.Pool({ connectionString: u.toString(), max: options.max ?? 5 })
+      pools.push(pool)
+      let acquired = 0
+      pool.on('acquire', () => acquired++)
+      return {
+        db: drizzleNodePg(pool),
+        async exec(sql) {
+          const result = (await pool.query(sql)) as unknown as pg.QueryResult | pg.QueryResult[]
+          return (Array.isArray(result) ? result : [result]).flatMap((r) => r.rows as Row[])
+        },
+        acquires: () => acquired,
+        activate: async () => undefined,
+        end: () => pool.end(),
+      }
+    },
+    async close() {
+      await Promise.all(pools.map((p) => p.end().catch(() => undefined)))
+      await superPool.end()
+    },
+  }
+}
