@@ -99,6 +99,21 @@ for (const factory of targets()) {
             })
           }
 
+          it('runs tenant work as an unprivileged role and admin work as the admin role', async () => {
+            const m = f.manager()
+            const who = async (run: (q: (tx: AnyTable) => Promise<unknown>) => Promise<unknown>) => {
+              const result = (await run((tx) => tx.execute(sql`SELECT current_user AS u`))) as { rows: Row[] }
+              return result.rows[0]?.['u']
+            }
+            const tenantRole = strategy === 'setting' ? f.options.tenantRole : `${f.options.rolePrefix}who`
+            expect(await who((q) => m.withTenant('who', q))).toBe(tenantRole)
+            expect(await who((q) => m.withAdmin(q))).toBe(f.options.adminRole)
+            const [attrs] = await f.login.exec(
+              `SELECT bool_or(rolsuper OR rolbypassrls) AS privileged FROM pg_roles WHERE rolname IN ('${tenantRole}', '${f.options.adminRole}')`,
+            )
+            expect(attrs?.['privileged']).toBe(false)
+          })
+
           it('leaves no tenant state on a pooled connection (pool of one)', async () => {
             const one = await target.login(loginKind === 'owner' ? f.owner : null, { max: 1 })
             try {
@@ -118,8 +133,11 @@ for (const factory of targets()) {
               expect(await probe()).toEqual(clean)
 
               const session = await m.newTenantSession('s1-a')
-              await session.select().from(table)
-              await session.close()
+              try {
+                await session.select().from(table)
+              } finally {
+                await session.close()
+              }
               expect(await probe()).toEqual(clean)
 
               const seen: Row[] = await m.withTenant('s1-b', (tx) => tx.select().from(table))
@@ -137,11 +155,13 @@ for (const factory of targets()) {
             const rows: Row[] = await m.withAdmin((tx) => tx.select().from(table).where(sql`tenant like 'adm-%'`))
             expect(rows.map((r) => r['tenant']).sort()).toEqual(['adm-a', 'adm-b'])
 
-            const session = await m.newSession()
-            await session.update(table).set({ title: 'edited' }).where(sql`tenant like 'adm-%'`)
-            await session.commit()
-            expect((await session.select().from(table).where(sql`tenant like 'adm-%'`)).length).toBe(2)
-            await session.close()
+            {
+              // A session left open would hold PGlite's only session: always close it.
+              await using session = await m.newSession()
+              await session.update(table).set({ title: 'edited' }).where(sql`tenant like 'adm-%'`)
+              await session.commit()
+              expect((await session.select().from(table).where(sql`tenant like 'adm-%'`)).length).toBe(2)
+            }
             const titles = await m.withTenant('adm-b', (tx) => tx.select().from(table))
             expect(titles.map((r: Row) => r['title'])).toEqual(['edited'])
           })
@@ -290,24 +310,28 @@ for (const factory of targets()) {
             const table: AnyTable = f.tables.text
             await m.withTenant('other-sess', (tx) => tx.insert(table).values({ tenant: 'other-sess', title: 'foreign' }))
             const session = await m.newTenantSession('sess')
-            expect(session.tenant).toBe('sess')
-            await session.insert(table).values({ tenant: session.tenant, title: 'kept' })
-            await session.commit()
-            const afterCommit: Row[] = await session.select().from(table)
-            expect(afterCommit.map((r) => r['tenant'])).toEqual(['sess'])
-            await session.insert(table).values({ tenant: session.tenant, title: 'rolled back' })
-            await session.rollback()
-            await session.insert(table).values({ tenant: session.tenant, title: 'never committed' })
-            await expectRlsRejection(session.insert(table).values({ tenant: 'other-sess', title: 'intrusion' }))
-            await session.rollback()
-            expect(((await session.select().from(table)) as Row[]).map((r) => r['title'])).toEqual(['kept'])
-            await session.insert(table).values({ tenant: session.tenant, title: 'dropped on close' })
-            await session.close()
-            await session.close()
-            expect(session.closed).toBe(true)
-            const error = await rejection(session.select().from(table))
-            expect(JSON.stringify(error) + String(error)).toMatch(/SESSION_CLOSED|has ended/)
-
+            try {
+              expect(session.tenant).toBe('sess')
+              await session.insert(table).values({ tenant: session.tenant, title: 'kept' })
+              await session.commit()
+              const afterCommit: Row[] = await session.select().from(table)
+              expect(afterCommit.map((r) => r['tenant'])).toEqual(['sess'])
+              await session.insert(table).values({ tenant: session.tenant, title: 'rolled back' })
+              await session.rollback()
+              await session.insert(table).values({ tenant: session.tenant, title: 'never committed' })
+              await expectRlsRejection(session.insert(table).values({ tenant: 'other-sess', title: 'intrusion' }))
+              await session.rollback()
+              expect(((await session.select().from(table)) as Row[]).map((r) => r['title'])).toEqual(['kept'])
+              await session.insert(table).values({ tenant: session.tenant, title: 'dropped on close' })
+              await session.close()
+              await session.close()
+              expect(session.closed).toBe(true)
+              const error = await rejection(session.select().from(table))
+              const e = error as { code?: string; cause?: { code?: string } }
+              expect(e.code ?? e.cause?.code).toBe('SESSION_CLOSED')
+            } finally {
+              await session.close()
+            }
             const titles: Row[] = await m.withTenant('sess', (tx) => tx.select().from(table))
             expect(titles.map((r) => r['title'])).toEqual(['kept'])
           })

@@ -13,10 +13,11 @@ import { isPglite, pgliteDriver } from './pglite.js'
 export function driverFor(client: unknown): Driver {
   if (isPgPool(client)) return nodePostgresDriver(client)
   if (isPglite(client)) return pgliteDriver(client)
-  const kind = (client as object | null)?.constructor?.name ?? typeof client
+  const kind =
+    client === undefined || client === null ? 'database without a client' : `${(client as object).constructor?.name ?? typeof client} client`
   throw new TenantError(
     'UNSUPPORTED_CLIENT',
-    `pg-tenants cannot scope a ${kind}: build the database on a node-postgres Pool ` +
+    `pg-tenants cannot scope a ${kind}: build the Drizzle database on a node-postgres Pool ` +
       '(new pg.Pool(...)) or a PGlite instance. A single pg.Client cannot be pinned per unit of work.',
   )
 }

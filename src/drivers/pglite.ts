@@ -68,7 +68,7 @@ function pinnedConnection(tx: PgliteTransactionLike, unlock: () => void): Connec
     query: (sql: string, params?: unknown[], options?: unknown) => live().query(sql, params, options),
     exec: (sql: string, options?: unknown) => live().exec(sql, options),
     transaction: () => {
-      throw new TenantError('SESSION_CLOSED', 'Use tx.transaction() for a nested transaction (a savepoint).')
+      throw new TenantError('UNSUPPORTED_CLIENT', 'Inside a scope, use tx.transaction() for a nested transaction (a savepoint).')
     },
   }
   return {
