@@ -267,15 +267,18 @@ function variantsFor(strategy: Strategy, pool: pg.Pool) {
   return { manager, variants, libraryPreludes }
 }
 
-/** Records the first message of one scoped transaction per tenant: the library's BEGIN+scope. */
+/** Records the first message of a steady-state scoped transaction per tenant (the second one:
+ * the first checks the registry, later ones for a tenant seen to exist do not). */
 async function captureScopes(
   manager: PostgresManager<ReturnType<typeof drizzle>>,
   counter: Counter,
   into: Map<string, string>,
 ): Promise<void> {
   for (let t = 0; t < TENANTS; t++) {
-    counter.sent = []
-    await manager.withTenant(`t${t}`, (tx) => tx.select().from(items).where(eq(items.id, t)))
+    for (let pass = 0; pass < 2; pass++) {
+      counter.sent = []
+      await manager.withTenant(`t${t}`, (tx) => tx.select().from(items).where(eq(items.id, t)))
+    }
     const first = counter.sent[0]
     if (typeof first !== 'string' || !/^BEGIN\b/i.test(first)) throw new Error(`unexpected first message: ${String(first)}`)
     into.set(`t${t}`, first)
