@@ -279,7 +279,7 @@ async function captureScopes(
       counter.sent = []
       await manager.withTenant(`t${t}`, (tx) => tx.select().from(items).where(eq(items.id, t)))
     }
-    const first = counter.sent[0]
+    const first = counter.sent?.[0]
     if (typeof first !== 'string' || !/^BEGIN\b/i.test(first)) throw new Error(`unexpected first message: ${String(first)}`)
     into.set(`t${t}`, first)
   }

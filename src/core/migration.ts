@@ -133,17 +133,34 @@ END
 $pg_tenants$;`
 }
 
+/** Drops the two roles, except a `role`-strategy tenant role that still has tenants as members:
+ * dropping it would silently cut every tenant off its grants, for good (like the registry in
+ * the `setting` strategy, tenants are kept). */
 function rolesDown(o: ResolvedOptions): string {
-  const drops = [o.tenantRole, o.adminRole]
-    .map(
-      (r) => `  BEGIN
-    DROP ROLE IF EXISTS ${quoteIdent(r)};
-  EXCEPTION WHEN dependent_objects_still_exist THEN
-    RAISE NOTICE 'pg-tenants: kept role % because other databases still use it', ${quoteLiteral(r)};
-  END;`,
-    )
-    .join('\n')
-  return `DO $pg_tenants$\nBEGIN\n${drops}\nEND\n$pg_tenants$;`
+  const keepTenantRole =
+    o.strategy === 'role'
+      ? `    IF r = ${quoteLiteral(o.tenantRole)} AND EXISTS (
+      SELECT FROM pg_auth_members m JOIN pg_roles g ON g.oid = m.roleid JOIN pg_roles t ON t.oid = m.member
+      WHERE g.rolname = r AND starts_with(t.rolname::text, ${quoteLiteral(o.rolePrefix)})
+    ) THEN
+      RAISE NOTICE 'pg-tenants: kept role % because tenant roles are members of it', r;
+      CONTINUE;
+    END IF;
+`
+      : ''
+  const roles = [o.tenantRole, o.adminRole].map(quoteLiteral).join(', ')
+  return `DO $pg_tenants$
+DECLARE r text;
+BEGIN
+  FOREACH r IN ARRAY ARRAY[${roles}] LOOP
+${keepTenantRole}    BEGIN
+      EXECUTE format('DROP ROLE IF EXISTS %I', r);
+    EXCEPTION WHEN dependent_objects_still_exist THEN
+      RAISE NOTICE 'pg-tenants: kept role % because other databases still use it', r;
+    END;
+  END LOOP;
+END
+$pg_tenants$;`
 }
 
 /** Derived object names, kept within PostgreSQL's 63-byte identifier limit. */

@@ -8,6 +8,7 @@ import { PGlite } from '@electric-sql/pglite'
 import { drizzle as drizzleNodePg } from 'drizzle-orm/node-postgres'
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
 import pg from 'pg'
+import { afterAll, beforeAll, describe } from 'vitest'
 import type { AnyPgDatabase } from '../../src/drizzle/bind.js'
 
 export type Row = Record<string, unknown>
@@ -44,6 +45,26 @@ export function targets(): TargetFactory[] {
   const url = process.env['DATABASE_URL']
   if (url) list.push({ name: 'node-postgres', create: () => nodePgTarget(url) })
   return list
+}
+
+/** Declares `body` once per target, in a describe block that starts the target before its tests
+ * and closes it after; `target()` is the started target. */
+export function describeTargets(body: (target: () => Target) => void): void {
+  for (const factory of targets()) {
+    describe(factory.name, () => {
+      let target: Target | undefined
+      beforeAll(async () => {
+        target = await factory.create()
+      })
+      afterAll(async () => {
+        await target?.close()
+      })
+      body(() => {
+        if (!target) throw new Error(`target ${factory.name} did not start`)
+        return target
+      })
+    })
+  }
 }
 
 /** A short random suffix for per-fixture schema and role names (roles are cluster-wide). */
