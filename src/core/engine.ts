@@ -132,7 +132,9 @@ export class TenantEngine {
     }
     if (await this.#openOnce(pinned, scope)) return this.#remember(text, scope)
     if (!request.createIfMissing) throw new TenantNotFound(text)
+    pinned.idle = false // until the creation is known to have ended cleanly
     await this.#create(pinned.conn, text, true)
+    pinned.idle = true
     if (await this.#openOnce(pinned, scope)) return this.#remember(text, scope)
     throw new TenantNotFound(text) // deleted again between creation and the scope
   }
