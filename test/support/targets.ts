@@ -1,6 +1,7 @@
 /**
- * The databases every shared test body runs on: embedded PGlite always, and the server at
- * DATABASE_URL when it is set. A target hands out "logins": a Drizzle database connected as a
+ * The databases every shared test body runs on: embedded PGlite always, the server at
+ * DATABASE_URL when it is set, and the same server through PgBouncer in transaction pooling mode
+ * at PGBOUNCER_URL when that is set (.ci/pgbouncer.sh starts one). A target hands out "logins": a Drizzle database connected as a
  * given role (a non-superuser table owner, or the superuser), so that nothing passes only
  * because a superuser bypasses row-level security.
  */
@@ -26,7 +27,7 @@ export interface Login {
 }
 
 export interface Target {
-  readonly name: 'pglite' | 'node-postgres'
+  readonly name: 'pglite' | 'node-postgres' | 'pgbouncer'
   /** Runs SQL as the superuser. */
   superExec(sql: string): Promise<Row[]>
   /** A login as `role`, or as the superuser when `role` is null. */
@@ -39,11 +40,14 @@ export interface TargetFactory {
   create(): Promise<Target>
 }
 
-/** Targets for this run: PGlite, plus node-postgres when DATABASE_URL is set. */
+/** Targets for this run: PGlite, plus node-postgres when DATABASE_URL is set, plus node-postgres
+ * through PgBouncer when PGBOUNCER_URL is set too. */
 export function targets(): TargetFactory[] {
   const list: TargetFactory[] = [{ name: 'pglite', create: pgliteTarget }]
   const url = process.env['DATABASE_URL']
-  if (url) list.push({ name: 'node-postgres', create: () => nodePgTarget(url) })
+  const bouncer = process.env['PGBOUNCER_URL']
+  if (url) list.push({ name: 'node-postgres', create: () => nodePgTarget('node-postgres', url, url) })
+  if (url && bouncer) list.push({ name: 'pgbouncer', create: () => nodePgTarget('pgbouncer', url, bouncer) })
   return list
 }
 
@@ -115,17 +119,19 @@ async function pgliteTarget(): Promise<Target> {
   }
 }
 
-async function nodePgTarget(url: string): Promise<Target> {
-  const superPool = new pg.Pool({ connectionString: url, max: 2 })
+/** Setup (`superExec`) goes straight to the server at `directUrl`; logins connect to `loginUrl`,
+ * which is the same server or PgBouncer in front of it. */
+async function nodePgTarget(name: 'node-postgres' | 'pgbouncer', directUrl: string, loginUrl: string): Promise<Target> {
+  const superPool = new pg.Pool({ connectionString: directUrl, max: 2 })
   const pools: pg.Pool[] = []
   return {
-    name: 'node-postgres',
+    name,
     async superExec(sql) {
       const result = (await superPool.query(sql)) as unknown as pg.QueryResult | pg.QueryResult[]
       return (Array.isArray(result) ? result : [result]).flatMap((r) => r.rows as Row[])
     },
     async login(role, options = {}) {
-      const u = new URL(url)
+      const u = new URL(loginUrl)
       if (role !== null) u.username = role
       const pool = new pg.Pool({ connectionString: u.toString(), max: options.max ?? 5 })
       pools.push(pool)
