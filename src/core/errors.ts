@@ -16,6 +16,7 @@ export type TenantErrorCode =
   | 'SESSION_CLOSED'
   | 'TRANSACTION_ABORTED'
   | 'SETUP_MISSING'
+  | 'ISOLATION_FAILED'
 
 /**
  * Base class of every error thrown by pg-tenants.

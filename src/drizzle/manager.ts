@@ -75,6 +75,11 @@ export class PostgresManager<TDb extends AnyPgDatabase> {
     return new PostgresManager(db, new TenantEngine(driver, tenantOptions, columnsOf(db, tables)))
   }
 
+  /** The Drizzle database this manager was made from. Queries on it run outside any scope. */
+  get db(): TDb {
+    return this.#db
+  }
+
   /** The options in force, defaults filled in. */
   get options(): ResolvedOptions {
     return this.#engine.options
