@@ -4,6 +4,9 @@
  * the tables (so FORCE ROW LEVEL SECURITY is what restricts it) and a superuser.
  */
 import { sql } from 'drizzle-orm'
+import { Cache } from 'drizzle-orm/cache/core'
+import { drizzle as drizzleNodePg } from 'drizzle-orm/node-postgres'
+import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { InvalidTenantId, sqlState, TenantAlreadyExists, TenantError, TenantNotFound } from '../src/index.js'
 import { migrationSql } from '../src/drizzle/index.js'
@@ -29,6 +32,23 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
     () => expect.unreachable('expected a rejection'),
     (e: unknown) => e,
   )
+}
+
+/** A query cache that caches everything, keyed by SQL and parameters, as real caches do. */
+class MemoryCache extends Cache {
+  readonly #entries = new Map<string, unknown>()
+  override strategy(): 'all' {
+    return 'all'
+  }
+  override async get(key: string): Promise<unknown[] | undefined> {
+    return this.#entries.get(key) as unknown[] | undefined
+  }
+  override async put(key: string, response: unknown): Promise<void> {
+    this.#entries.set(key, response)
+  }
+  override async onMutate(): Promise<void> {
+    this.#entries.clear()
+  }
 }
 
 // Generic loops over five table types: the tests use the tables through `any`.
@@ -355,6 +375,58 @@ describeTargets((target) => {
           )
           expect((error as TenantError).code).toBe('TRANSACTION_ABORTED')
           expect(await m.withTenant('abort', (tx) => tx.select().from(table))).toEqual([])
+        })
+
+        it('never serves a tenant from the database query cache', async () => {
+          const client = (f.login.db as unknown as { $client: never }).$client
+          const cache = new MemoryCache()
+          const db = f.target.name === 'pglite' ? drizzlePglite(client, { cache }) : drizzleNodePg(client, { cache })
+          const m = f.manager('text', db as never)
+          const table: AnyTable = f.tables.text
+          await m.withTenant('cache-a', (tx) => tx.insert(table).values({ tenant: 'cache-a', title: 'a' }))
+          await m.withTenant('cache-b', (tx) => tx.insert(table).values({ tenant: 'cache-b', title: 'b' }))
+          const seenByA: Row[] = await m.withTenant('cache-a', (tx) => tx.select().from(table))
+          const seenByB: Row[] = await m.withTenant('cache-b', (tx) => tx.select().from(table))
+          expect(seenByA.map((r) => r['tenant'])).toEqual(['cache-a'])
+          expect(seenByB.map((r) => r['tenant'])).toEqual(['cache-b'])
+        })
+
+        it('refuses a query that starts after its scope finished (missing await)', async () => {
+          const m = f.manager()
+          const table: AnyTable = f.tables.text
+          await m.withTenant('late-other', (tx) => tx.insert(table).values({ tenant: 'late-other', title: 'x' }))
+          let late: Promise<unknown> | undefined
+          await m.withTenant('late', async (tx) => {
+            late = tx.select().from(table).then(
+              (rows: Row[]) => rows,
+              (e: unknown) => e,
+            )
+          })
+          const outcome = await late
+          if (Array.isArray(outcome)) {
+            // It ran before the COMMIT, inside the scope: then it saw only its own tenant.
+            expect(outcome.every((r: Row) => r['tenant'] === 'late')).toBe(true)
+          } else {
+            const e = outcome as { code?: string; cause?: { code?: string } }
+            expect(e.code ?? e.cause?.code).toBe('SESSION_CLOSED')
+          }
+        })
+
+        it.runIf(strategy === 'role')('refuses a role that has the tenant name but is not a plain tenant', async () => {
+          const m = f.manager()
+          const intruder = `${f.options.rolePrefix}intruder`
+          await f.target.superExec(`CREATE ROLE "${intruder}" NOLOGIN BYPASSRLS; GRANT "${intruder}" TO "${f.owner}"`)
+          let called = false
+          for (const createIfMissing of [false, true]) {
+            const error = await rejection(
+              m.withTenant('intruder', async () => {
+                called = true
+              }, { createIfMissing }),
+            )
+            expect(error).toBeInstanceOf(TenantNotFound)
+          }
+          expect(called).toBe(false)
+          expect((await m.listTenants()).has('intruder')).toBe(false)
         })
 
         it('supports nested transactions as savepoints inside a scope', async () => {

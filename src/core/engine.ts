@@ -64,8 +64,8 @@ export class TenantEngine {
   readonly driver: Driver
   readonly #columns: readonly TenantColumnInfo[]
   #serverVersion: number | undefined
-  /** `setting` strategy: tenants this process saw exist, with when. A scope for one of them that
-   * may create it anyway skips the registry lookup (DESIGN.md §3: it costs ~10% throughput). */
+  /** Tenants this process saw exist, with when. A scope for one of them that may create it
+   * anyway skips the existence check (the registry lookup costs ~10% throughput). */
   readonly #known = new Map<string, number>()
 
   constructor(driver: Driver, options: TenantOptions | undefined, columns: readonly TenantColumnInfo[]) {
@@ -94,11 +94,13 @@ export class TenantEngine {
       try {
         value = await fn(pinned.conn)
       } catch (error) {
+        pinned.conn.seal()
         // Keep the caller's error; if the ROLLBACK fails too, `idle` stays false and the
         // connection is destroyed on release.
         await pinned.control('ROLLBACK', true).catch(() => undefined)
         throw error
       }
+      pinned.conn.seal()
       checkCommitted(await pinned.control('COMMIT', true))
       return value
     } finally {
@@ -145,7 +147,6 @@ export class TenantEngine {
   }
 
   #remember(text: string, scope: Scope): Scope {
-    if (this.options.strategy !== 'setting') return scope
     if (this.#known.size >= KNOWN_TENANT_LIMIT) this.#known.clear()
     this.#known.set(text, Date.now())
     return scope
@@ -162,7 +163,7 @@ export class TenantEngine {
       if (scope.kind === 'tenant' && o.strategy === 'role' && isMissingRole(error)) return false
       throw explainSetupError(error, o)
     }
-    if (scope.kind === 'tenant' && o.strategy === 'setting' && checked && !tenantFound(results)) {
+    if (scope.kind === 'tenant' && checked && !tenantFound(results)) {
       await pinned.control('ROLLBACK', true)
       return false
     }
@@ -331,6 +332,7 @@ export class EngineSession {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    this.#pinned.conn.seal()
     try {
       await this.#pinned.control('ROLLBACK', true)
     } finally {

@@ -23,14 +23,24 @@ export type Scope =
 const FOUND = 'pg_tenants_found'
 
 /**
- * The statements that follow `BEGIN` to scope a transaction. With `checked`, the `setting`
- * strategy only sets the tenant when the registry lists it (so an unknown tenant stays
- * fail-closed and is detected in the same message); the `role` strategy is always checked,
- * since `SET ROLE` to a missing role fails.
+ * The statements that follow `BEGIN` to scope a transaction. With `checked`, the same message
+ * also proves the tenant exists: the `setting` strategy only sets the tenant when the registry
+ * lists it (so an unknown tenant stays fail-closed), the `role` strategy looks the role up as a
+ * plain member of the tenant group (and `SET ROLE` to a missing role fails anyway).
  */
 export function scopeStatements(o: ResolvedOptions, scope: Scope, checked: boolean): string {
   if (scope.kind === 'admin') return `SET LOCAL ROLE ${quoteIdent(o.adminRole)}`
-  if (o.strategy === 'role') return `SET LOCAL ROLE ${quoteIdent(o.rolePrefix + scope.text)}`
+  if (o.strategy === 'role') {
+    const role = o.rolePrefix + scope.text
+    // A role with the right name is a tenant only when it belongs to the tenant group and has no
+    // power to bypass row-level security: roles are cluster-wide, anyone may have made one.
+    const check = checked
+      ? `SELECT 1 AS ${FOUND} FROM pg_roles r JOIN pg_auth_members m ON m.member = r.oid ` +
+        `JOIN pg_roles g ON g.oid = m.roleid WHERE r.rolname = ${quoteLiteral(role)} ` +
+        `AND g.rolname = ${quoteLiteral(o.tenantRole)} AND NOT r.rolsuper AND NOT r.rolbypassrls; `
+      : ''
+    return `${check}SET LOCAL ROLE ${quoteIdent(role)}`
+  }
   const value = quoteLiteral(scope.text)
   const setTenant = checked
     ? `SELECT set_config(${quoteLiteral(o.settingKey)}, id, true) AS ${FOUND} FROM ${qualified(o.schema, o.registryTable)} WHERE id = ${value}`
@@ -47,7 +57,7 @@ export function tenantFound(results: readonly StatementResult[]): boolean {
 /** `SET ROLE` to a role that does not exist: 22023 "role … does not exist". */
 export function isMissingRole(error: unknown): boolean {
   const e = error as { code?: unknown; message?: unknown }
-  return e?.code === '22023' && typeof e.message === 'string' && /role .* does not exist/.test(e.message)
+  return e?.code === '22023' && typeof e.message === 'string' && /role .* does not exist/s.test(e.message)
 }
 
 /** Turns "the migration was not run" errors into a hint that says so. */
@@ -62,7 +72,7 @@ export function explainSetupError(error: unknown, o: ResolvedOptions): unknown {
       { cause: error },
     )
   }
-  if (e?.code === '22023' && /role .* does not exist/.test(message)) {
+  if (e?.code === '22023' && /role .* does not exist/s.test(message)) {
     return new TenantError(
       'SETUP_MISSING',
       `${message}: run migrationSql(tables).up (or your migrations) against this database first.`,

@@ -4,8 +4,7 @@
  *
  * @module
  */
-import type { Connection, Driver, StatementResult } from '../core/driver.js'
-import { TenantError } from '../core/errors.js'
+import { scopeEndedError, type Connection, type Driver, type StatementResult } from '../core/driver.js'
 
 /** The part of a `pg` query result we read. */
 interface PgResult {
@@ -46,19 +45,18 @@ export function nodePostgresDriver(pool: PgPoolLike): Driver {
 
 function pinnedConnection(client: PgPoolClientLike): Connection {
   let released = false
+  let sealed = false
   const live = () => {
-    if (released) {
-      throw new TenantError(
-        'SESSION_CLOSED',
-        'This scope or session has ended and its connection went back to the pool: run queries ' +
-          'inside withTenant/withAdmin, or on a session before you close it.',
-      )
-    }
+    if (released) throw scopeEndedError(false)
     return client
+  }
+  const forOrm = () => {
+    if (sealed) throw scopeEndedError(true)
+    return live()
   }
   // What the ORM talks to: the pinned client, refusing calls once released.
   const guarded = {
-    query: (...args: unknown[]) => (live().query as (...a: unknown[]) => Promise<unknown>)(...args),
+    query: (...args: unknown[]) => (forOrm().query as (...a: unknown[]) => Promise<unknown>)(...args),
   }
   return {
     client: guarded,
@@ -68,6 +66,9 @@ function pinnedConnection(client: PgPoolClientLike): Connection {
     async query(sql, params) {
       const [first] = results(await live().query(sql, [...params]))
       return first ?? { command: '', rows: [] }
+    },
+    seal() {
+      sealed = true
     },
     async release(destroy) {
       if (released) return

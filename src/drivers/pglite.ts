@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { Connection, Driver, StatementResult } from '../core/driver.js'
+import { scopeEndedError, type Connection, type Driver, type StatementResult } from '../core/driver.js'
 import { TenantError } from '../core/errors.js'
 
 interface PgliteResults {
@@ -54,19 +54,18 @@ export function pgliteDriver(db: PgliteLike): Driver {
 
 function pinnedConnection(tx: PgliteTransactionLike, unlock: () => void): Connection {
   let released = false
+  let sealed = false
   const live = () => {
-    if (released) {
-      throw new TenantError(
-        'SESSION_CLOSED',
-        'This scope or session has ended: run queries inside withTenant/withAdmin, or on a ' +
-          'session before you close it.',
-      )
-    }
+    if (released) throw scopeEndedError(false)
     return tx
   }
+  const forOrm = () => {
+    if (sealed) throw scopeEndedError(true)
+    return live()
+  }
   const guarded = {
-    query: (sql: string, params?: unknown[], options?: unknown) => live().query(sql, params, options),
-    exec: (sql: string, options?: unknown) => live().exec(sql, options),
+    query: (sql: string, params?: unknown[], options?: unknown) => forOrm().query(sql, params, options),
+    exec: (sql: string, options?: unknown) => forOrm().exec(sql, options),
     transaction: () => {
       throw new TenantError('UNSUPPORTED_CLIENT', 'Inside a scope, use tx.transaction() for a nested transaction (a savepoint).')
     },
@@ -78,6 +77,9 @@ function pinnedConnection(tx: PgliteTransactionLike, unlock: () => void): Connec
     },
     async query(sql, params) {
       return toResult(await live().query(sql, [...params]))
+    },
+    seal() {
+      sealed = true
     },
     async release(destroy) {
       if (released) return

@@ -7,6 +7,7 @@
  * @module
  */
 import { sql } from 'drizzle-orm'
+import { NoopCache } from 'drizzle-orm/cache/core'
 import { PgTransaction, type PgDatabase, type PgQueryResultHKT } from 'drizzle-orm/pg-core'
 
 /** Any Drizzle PostgreSQL database. */
@@ -48,7 +49,10 @@ class ScopedTransaction extends PgTransaction<PgQueryResultHKT, any, any> {
 export function bindTransaction<TDb extends AnyPgDatabase>(db: TDb, client: unknown): DrizzleTransaction<TDb> {
   const base = (db as unknown as { session: SessionInternals }).session
   const Session = base.constructor
-  const session = new Session(client, base.dialect, base.schema, base.options)
+  // Never the database's query cache: its key is the SQL text and parameters, the same for every
+  // tenant, so a cached result would cross tenants without ever reaching row-level security.
+  const options = { ...(base.options as object), cache: new NoopCache() }
+  const session = new Session(client, base.dialect, base.schema, options)
   return new ScopedTransaction(base.dialect as never, session as never, base.schema as never) as unknown as DrizzleTransaction<TDb>
 }
 
