@@ -64,7 +64,7 @@ describeTargets((target) => {
         )
         expect(c.tenantIndexes, type).toBe(1)
         const textual = type === 'text' || type === 'varchar'
-        expect(c.checks, type).toEqual(textual ? [`items_${type}_tenant_not_empty`] : [])
+        expect(c.checks, type).toEqual(textual ? [`pgt_items_${type}_tenant_not_empty`] : [])
       }
 
       async function seed(tag: string) {

@@ -165,7 +165,9 @@ $pg_tenants$;`
 
 /** Derived object names, kept within PostgreSQL's 63-byte identifier limit. */
 export function derivedNames(table: TableSpec): { index: string; check: string } {
-  return { index: shorten(`${table.name}_${table.column}_idx`), check: shorten(`${table.name}_${table.column}_not_empty`) }
+  // Prefixed, so that `down` never drops an index or check of the user's that merely follows the
+  // usual naming convention.
+  return { index: shorten(`pgt_${table.name}_${table.column}_idx`), check: shorten(`pgt_${table.name}_${table.column}_not_empty`) }
 }
 
 function shorten(name: string): string {
