@@ -12,8 +12,8 @@
  *
  * Note on `watch()`: node-postgres emits 'error' on a checked-out client whose backend dies while
  * no query is running (kill, idle-in-transaction timeout, restart), and a client with no 'error'
- * listener crashes the process. pg-tenants does not listen on the clients it pins (see the
- * `it.fails` test below), so these pools add the listener that pg's docs ask applications for.
+ * listener crashes the process. pg-tenants listens on the clients it pins (tested below); these
+ * pools also add the pool-level listener that pg's docs ask applications for.
  */
 import { execFile } from 'node:child_process'
 import { existsSync } from 'node:fs'
@@ -316,12 +316,10 @@ suite(title, () => {
         expect(after).not.toBe(before)
       })
 
-      // KNOWN BUG, documented rather than fixed here: src/drivers/node-postgres.ts pinnedConnection
-      // adds no 'error' listener to the client it checks out (pg-pool removes its own on acquire),
-      // so a backend that dies while no query runs (pg_terminate_backend, idle-in-transaction
-      // timeout, server restart) makes pg emit an unhandled 'error' and crashes the process.
-      // When that is fixed, this test fails: turn `it.fails` into `it`.
-      it.fails('KNOWN BUG: a pinned client has an error listener while in a scope', async () => {
+      // pg-pool removes its own 'error' listener from a checked-out client, so a backend that dies
+      // while no query runs (pg_terminate_backend, idle-in-transaction timeout, restart) would
+      // make pg emit an unhandled 'error' and crash the process: the pinned connection listens.
+      it('a pinned client has an error listener while in a scope', async () => {
         const { pool, manager } = open(1, false)
         let client: pg.PoolClient | undefined
         pool.once('acquire', (c) => (client = c))

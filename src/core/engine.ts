@@ -159,7 +159,8 @@ export class TenantEngine {
     try {
       results = await pinned.control(`BEGIN; ${scopeStatements(o, scope, checked)}`, false)
     } catch (error) {
-      await pinned.control('ROLLBACK', true)
+      // Keep the first error; a failed ROLLBACK leaves `idle` false: destroyed on release.
+      await pinned.control('ROLLBACK', true).catch(() => undefined)
       if (scope.kind === 'tenant' && o.strategy === 'role' && isMissingRole(error)) return false
       throw explainSetupError(error, o)
     }

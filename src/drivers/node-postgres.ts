@@ -17,6 +17,8 @@ export interface PgPoolClientLike {
   query(text: string, values?: unknown[]): Promise<PgResult | PgResult[]>
   query(config: object, values?: unknown[]): Promise<unknown>
   release(err?: Error | boolean): void
+  on(event: 'error', listener: (error: Error) => void): unknown
+  off(event: 'error', listener: (error: Error) => void): unknown
 }
 
 /** The part of a `pg.Pool` we use. */
@@ -46,6 +48,14 @@ export function nodePostgresDriver(pool: PgPoolLike): Driver {
 function pinnedConnection(client: PgPoolClientLike): Connection {
   let released = false
   let sealed = false
+  // pg-pool stops listening for 'error' while a client is checked out; a backend that dies
+  // between two queries (killed, idle-in-transaction timeout, restart) would then crash the
+  // process. The next query fails with the error anyway, and the connection is destroyed.
+  let broken = false
+  const onError = () => {
+    broken = true
+  }
+  client.on('error', onError)
   const live = () => {
     if (released) throw scopeEndedError(false)
     return client
@@ -73,7 +83,8 @@ function pinnedConnection(client: PgPoolClientLike): Connection {
     async release(destroy) {
       if (released) return
       released = true
-      client.release(destroy ? new Error('pg-tenants: connection state unknown, destroyed') : undefined)
+      client.off('error', onError)
+      client.release(destroy || broken ? new Error('pg-tenants: connection state unknown, destroyed') : undefined)
     },
   }
 }
