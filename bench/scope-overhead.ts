@@ -61,6 +61,17 @@ const ROWS_PER_TENANT = 1000
 const ROWS = TENANTS * ROWS_PER_TENANT
 
 const SCHEMA = 'pgt_bench'
+/** The scoped table and its RLS-free twin (same rows and indexes), for every driver. */
+const TABLES_SQL = `
+  CREATE TABLE ${SCHEMA}.items (id serial PRIMARY KEY, tenant text NOT NULL, payload text);
+  INSERT INTO ${SCHEMA}.items (id, tenant, payload)
+    SELECT g, 't' || (g % ${TENANTS}), md5(g::text) FROM generate_series(1, ${ROWS}) g;
+  SELECT setval(pg_get_serial_sequence('${SCHEMA}.items', 'id'), ${ROWS});
+  CREATE TABLE ${SCHEMA}.items_plain (id serial PRIMARY KEY, tenant text NOT NULL, payload text);
+  INSERT INTO ${SCHEMA}.items_plain SELECT * FROM ${SCHEMA}.items;
+  SELECT setval(pg_get_serial_sequence('${SCHEMA}.items_plain', 'id'), ${ROWS});
+  CREATE INDEX items_plain_tenant_idx ON ${SCHEMA}.items_plain (tenant);
+  ALTER TABLE ${SCHEMA}.items_plain ADD CONSTRAINT items_plain_tenant_not_empty CHECK (tenant <> '');`
 const OWNER = 'pgt_bench_owner'
 const TENANT_ROLE = 'pgt_bench_rls'
 const ADMIN_ROLE = 'pgt_bench_admin'
@@ -235,15 +246,7 @@ async function setup(): Promise<{ pgVersion: string }> {
   await owner.connect()
   try {
     await owner.query(`
-      CREATE TABLE ${SCHEMA}.items (id serial PRIMARY KEY, tenant text NOT NULL, payload text);
-      INSERT INTO ${SCHEMA}.items (id, tenant, payload)
-        SELECT g, 't' || (g % ${TENANTS}), md5(g::text) FROM generate_series(1, ${ROWS}) g;
-      SELECT setval(pg_get_serial_sequence('${SCHEMA}.items', 'id'), ${ROWS});
-      CREATE TABLE ${SCHEMA}.items_plain (id serial PRIMARY KEY, tenant text NOT NULL, payload text);
-      INSERT INTO ${SCHEMA}.items_plain SELECT * FROM ${SCHEMA}.items;
-      SELECT setval(pg_get_serial_sequence('${SCHEMA}.items_plain', 'id'), ${ROWS});
-      CREATE INDEX items_plain_tenant_idx ON ${SCHEMA}.items_plain (tenant);
-      ALTER TABLE ${SCHEMA}.items_plain ADD CONSTRAINT items_plain_tenant_not_empty CHECK (tenant <> '');
+      ${TABLES_SQL}
     `)
   } finally {
     await owner.end()
@@ -429,15 +432,7 @@ async function pglitePhase(strategy: Strategy): Promise<PhaseResult> {
     await client.exec(`CREATE ROLE ${OWNER} LOGIN CREATEROLE NOSUPERUSER NOBYPASSRLS;
       CREATE SCHEMA ${SCHEMA} AUTHORIZATION ${OWNER};
       SET ROLE ${OWNER};
-      CREATE TABLE ${SCHEMA}.items (id serial PRIMARY KEY, tenant text NOT NULL, payload text);
-      INSERT INTO ${SCHEMA}.items (id, tenant, payload)
-        SELECT g, 't' || (g % ${TENANTS}), md5(g::text) FROM generate_series(1, ${ROWS}) g;
-      SELECT setval(pg_get_serial_sequence('${SCHEMA}.items', 'id'), ${ROWS});
-      CREATE TABLE ${SCHEMA}.items_plain (id serial PRIMARY KEY, tenant text NOT NULL, payload text);
-      INSERT INTO ${SCHEMA}.items_plain SELECT * FROM ${SCHEMA}.items;
-      SELECT setval(pg_get_serial_sequence('${SCHEMA}.items_plain', 'id'), ${ROWS});
-      CREATE INDEX items_plain_tenant_idx ON ${SCHEMA}.items_plain (tenant);
-      ALTER TABLE ${SCHEMA}.items_plain ADD CONSTRAINT items_plain_tenant_not_empty CHECK (tenant <> '');`)
+      ${TABLES_SQL}`)
     const options = { schema: SCHEMA, strategy, tenantRole: TENANT_ROLE, adminRole: ADMIN_ROLE, rolePrefix: ROLE_PREFIX }
     await client.exec(migrationSql([items], options).up)
     await client.exec(`ANALYZE ${SCHEMA}.items; ANALYZE ${SCHEMA}.items_plain`)
