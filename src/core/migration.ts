@@ -192,7 +192,9 @@ function tableUp(o: ResolvedOptions, table: TableSpec): string {
     `DROP POLICY IF EXISTS ${POLICY_NAMES.isolation} ON ${t};`,
     `CREATE POLICY ${POLICY_NAMES.isolation} ON ${t} AS RESTRICTIVE FOR ALL TO ${quoteIdent(o.tenantRole)}\n  USING (${cond})\n  WITH CHECK (${cond});`,
     `DROP POLICY IF EXISTS ${POLICY_NAMES.access} ON ${t};`,
-    `CREATE POLICY ${POLICY_NAMES.access} ON ${t} AS PERMISSIVE FOR ALL TO ${quoteIdent(o.tenantRole)}\n  USING (${cond})\n  WITH CHECK (${cond});`,
+    // TO public, so that a migration tool can create this policy before the roles exist (drizzle-kit
+    // emits it from the table definition); it grants nothing beyond the tenant condition.
+    `CREATE POLICY ${POLICY_NAMES.access} ON ${t} AS PERMISSIVE FOR ALL TO public\n  USING (${cond})\n  WITH CHECK (${cond});`,
     `DROP POLICY IF EXISTS ${POLICY_NAMES.admin} ON ${t};`,
     `CREATE POLICY ${POLICY_NAMES.admin} ON ${t} AS PERMISSIVE FOR ALL TO ${quoteIdent(o.adminRole)}\n  USING (true)\n  WITH CHECK (true);`,
     // An index led by the tenant column already serves the policy; only add one when none does.

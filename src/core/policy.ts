@@ -16,7 +16,9 @@ import type { TenantColumnType } from './tenant-id.js'
 export const POLICY_NAMES = {
   /** RESTRICTIVE, to the tenant role: the tenant condition, ANDed with any other policy. */
   isolation: 'pg_tenants_isolation',
-  /** PERMISSIVE, to the tenant role: the same condition, the grant of access itself. */
+  /** PERMISSIVE, to public: the same condition, the grant of access itself. To public so that it
+   * needs no role to exist (drizzle-kit creates it with the table); it allows nothing beyond the
+   * tenant condition, and the RESTRICTIVE policy still binds the tenant role. */
   access: 'pg_tenants_access',
   /** PERMISSIVE, to the admin role: every row. */
   admin: 'pg_tenants_admin',
