@@ -1,0 +1,101 @@
+/**
+ * Argument parsing shared by the commands: Node's `util.parseArgs`, its errors turned into one-line
+ * usage errors, and the flags that name the pg-tenants options (the same on every command, so that
+ * `sql`, `generate`, `tenants` and `check` always agree with the app's `PostgresManager`).
+ *
+ * @module
+ */
+import { parseArgs, type ParseArgsConfig } from 'node:util'
+import { TenantError } from '../core/errors.js'
+import { resolveOptions, type ResolvedOptions, type TenantOptions } from '../core/options.js'
+import { UsageError } from './io.js'
+
+type Flags = NonNullable<ParseArgsConfig['options']>
+
+/** `--strategy`, `--role-prefix`, … : every `TenantOptions` field as a flag. */
+export const TENANT_OPTION_FLAGS = {
+  strategy: { type: 'string' },
+  'db-schema': { type: 'string' },
+  'role-prefix': { type: 'string' },
+  'tenant-role': { type: 'string' },
+  'admin-role': { type: 'string' },
+  'registry-table': { type: 'string' },
+} as const satisfies Flags
+
+/** The help lines of {@link TENANT_OPTION_FLAGS}. */
+export const TENANT_OPTION_HELP = `Tenancy options (must match the app's PostgresManager options):
+  --strategy <setting|role>   default: setting (or what the schema's withRls tables say)
+  --db-schema <name>          schema of the registry table and grants, default: public
+  --role-prefix <prefix>      per-tenant role prefix (role strategy), default: tenant_
+  --tenant-role <name>        default: tenants_rls
+  --admin-role <name>         default: tenants_admin
+  --registry-table <name>     default: tenant_registry`
+
+/** The parsed flags: a string for each string flag given, true for each boolean flag given. */
+export interface ParsedFlags<F extends Flags> {
+  readonly values: { readonly [K in keyof F]?: F[K] extends { type: 'boolean' } ? boolean : string } & {
+    readonly help?: boolean
+  }
+  readonly positionals: string[]
+}
+
+/** Parses `argv` against `flags` (plus `--help`); unknown flags and missing values are usage
+ * errors that point at the command's help. */
+export function parseFlags<const F extends Flags>(
+  command: string,
+  argv: readonly string[],
+  flags: F,
+  allowPositionals = false,
+): ParsedFlags<F> {
+  try {
+    return parseArgs({
+      args: [...argv],
+      options: { ...flags, help: { type: 'boolean', short: 'h' } },
+      allowPositionals,
+      strict: true,
+    }) as ParsedFlags<F>
+  } catch (error) {
+    const message = error instanceof Error ? error.message.split('\n')[0] : String(error)
+    throw new UsageError(`${message}. Run \`pg-tenants ${command} --help\`.`)
+  }
+}
+
+/** The TenantOptions the flags give, checked; a bad value is a usage error. */
+export function tenantOptionsFrom(
+  values: Partial<Record<keyof typeof TENANT_OPTION_FLAGS, string | boolean | undefined>>,
+): TenantOptions {
+  const text = (key: keyof typeof TENANT_OPTION_FLAGS) => {
+    const value = values[key]
+    return typeof value === 'string' ? value : undefined
+  }
+  const options: TenantOptions = {}
+  const strategy = text('strategy')
+  if (strategy !== undefined) {
+    if (strategy !== 'setting' && strategy !== 'role') {
+      throw new UsageError(`Unknown strategy ${JSON.stringify(strategy)}: use --strategy setting or --strategy role.`)
+    }
+    options.strategy = strategy
+  }
+  const schema = text('db-schema')
+  if (schema !== undefined) options.schema = schema
+  const rolePrefix = text('role-prefix')
+  if (rolePrefix !== undefined) options.rolePrefix = rolePrefix
+  const tenantRole = text('tenant-role')
+  if (tenantRole !== undefined) options.tenantRole = tenantRole
+  const adminRole = text('admin-role')
+  if (adminRole !== undefined) options.adminRole = adminRole
+  const registryTable = text('registry-table')
+  if (registryTable !== undefined) options.registryTable = registryTable
+  checkOptions(options)
+  return options
+}
+
+/** Resolves options, turning INVALID_OPTIONS into a usage error. */
+export function checkOptions(options: TenantOptions): ResolvedOptions {
+  try {
+    return resolveOptions(options)
+  } catch (error) {
+    if (error instanceof TenantError) throw new UsageError(error.message)
+    throw error
+  }
+}
