@@ -8,7 +8,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { TenantError } from '../core/errors.js'
 import { resolveOptions, type ResolvedOptions, type TenantOptions } from '../core/options.js'
-import { UsageError } from './io.js'
+import { oneLine, UsageError } from './io.js'
 
 type Flags = NonNullable<ParseArgsConfig['options']>
 
@@ -22,14 +22,21 @@ export const TENANT_OPTION_FLAGS = {
   'registry-table': { type: 'string' },
 } as const satisfies Flags
 
-/** The help lines of {@link TENANT_OPTION_FLAGS}. */
-export const TENANT_OPTION_HELP = `Tenancy options (must match the app's PostgresManager options):
-  --strategy <setting|role>   default: setting (or what the schema's withRls tables say)
+/** The help lines of {@link TENANT_OPTION_FLAGS}; `fromSchema` for the commands that read a
+ * schema file (whose withRls tables may say the strategy). */
+export function tenantOptionHelp(fromSchema: boolean): string {
+  const strategyDefault = fromSchema ? "setting (or what the schema's withRls tables say)" : 'setting'
+  return `Tenancy options (must match the app's PostgresManager options):
+  --strategy <setting|role>   default: ${strategyDefault}
   --db-schema <name>          schema of the registry table and grants, default: public
   --role-prefix <prefix>      per-tenant role prefix (role strategy), default: tenant_
   --tenant-role <name>        default: tenants_rls
   --admin-role <name>         default: tenants_admin
   --registry-table <name>     default: tenant_registry`
+}
+
+/** {@link tenantOptionHelp} for the commands that read a schema file. */
+export const TENANT_OPTION_HELP = tenantOptionHelp(true)
 
 /** The parsed flags: a string for each string flag given, true for each boolean flag given. */
 export interface ParsedFlags<F extends Flags> {
@@ -55,8 +62,8 @@ export function parseFlags<const F extends Flags>(
       strict: true,
     }) as ParsedFlags<F>
   } catch (error) {
-    const message = error instanceof Error ? error.message.split('\n')[0] : String(error)
-    throw new UsageError(`${message}. Run \`pg-tenants ${command} --help\`.`)
+    const message = error instanceof Error ? oneLine(error.message) : String(error)
+    throw new UsageError(`${message.replace(/\.$/, '')}. Run \`pg-tenants ${command} --help\`.`)
   }
 }
 

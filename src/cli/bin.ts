@@ -1,14 +1,41 @@
 #!/usr/bin/env node
 /**
- * The `pg-tenants` executable.
+ * The `pg-tenants` executable: `main` on the real process. The first Ctrl-C asks the command to
+ * stop at its next safe point (`Io.signal`); a second one exits at once. Both exit with 130.
  *
  * @module
  */
+import { EXIT } from './io.js'
 import { main } from './main.js'
 
-process.exitCode = await main(process.argv.slice(2), {
+const controller = new AbortController()
+process.on('SIGINT', () => {
+  if (controller.signal.aborted) process.exit(EXIT.interrupted)
+  controller.abort()
+})
+
+// `pg-tenants tenants list | head -1`: the reader went away; stop quietly, as other Unix tools do.
+for (const stream of [process.stdout, process.stderr]) {
+  stream.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? EXIT.ok)
+    throw error
+  })
+}
+
+process.on('uncaughtException', (error) => {
+  process.stderr.write(`pg-tenants: ${error.message.split('\n')[0] ?? error.name}\n`)
+  if (process.env['PG_TENANTS_DEBUG'] === '1') process.stderr.write(`${error.stack ?? ''}\n`)
+  process.exit(EXIT.failure)
+})
+
+const code = await main(process.argv.slice(2), {
   stdout: process.stdout,
   stderr: process.stderr,
   env: process.env,
   cwd: process.cwd(),
+  signal: controller.signal,
 })
+// After an interruption a command may have left work behind (a query in flight, an open pool):
+// nothing of it is wanted any more.
+if (code === EXIT.interrupted) process.exit(code)
+process.exitCode = code
