@@ -4,5 +4,6 @@
  * @module
  */
 import type { Command } from './command.js'
+import { tenantsCommand } from './commands/tenants.js'
 
-export const COMMANDS: readonly Command[] = []
+export const COMMANDS: readonly Command[] = [tenantsCommand]

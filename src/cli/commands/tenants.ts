@@ -1,0 +1,267 @@
+/**
+ * `pg-tenants tenants list | create <id>… | delete <id>…`: tenant management from the shell, with
+ * the core engine over node-postgres (no ORM needed), so it does exactly what the app's
+ * `PostgresManager.listTenants / createTenant / deleteTenant` do with the same options.
+ *
+ * @module
+ */
+import type { Driver } from '../../core/driver.js'
+import { InvalidTenantId, TenantAlreadyExists, TenantError, TenantNotFound, sqlState } from '../../core/errors.js'
+import { TenantEngine } from '../../core/engine.js'
+import { qualified } from '../../core/quote.js'
+import type { TenantColumnInfo, TenantColumnType } from '../../core/tenant-id.js'
+import { driverFor } from '../../drivers/detect.js'
+import { parseFlags, TENANT_OPTION_FLAGS, tenantOptionHelp, tenantOptionsFrom } from '../args.js'
+import type { Command } from '../command.js'
+import { DATABASE_FLAGS, DATABASE_HELP, openDatabase, type CliPool } from '../db.js'
+import { EXIT, Interrupted, oneLine, progressFor, styleFor, UsageError, type Io } from '../io.js'
+
+const FLAGS = {
+  ...DATABASE_FLAGS,
+  ...TENANT_OPTION_FLAGS,
+  'id-type': { type: 'string' },
+  json: { type: 'boolean' },
+  'if-not-exists': { type: 'boolean' },
+  'if-exists': { type: 'boolean' },
+} as const
+
+const ID_TYPES: readonly TenantColumnType[] = ['text', 'integer', 'bigint', 'uuid']
+
+const HELP = `Usage:
+  pg-tenants tenants list [--json] [flags]
+  pg-tenants tenants create <id>... [--if-not-exists] [flags]
+  pg-tenants tenants delete <id>... [--if-exists] [flags]
+
+Lists, creates or deletes tenants as the app's PostgresManager does (listTenants, createTenant,
+deleteTenant): a row in the tenant registry (setting strategy) or a NOLOGIN role
+<role-prefix><id> (role strategy). delete removes that row or role, never the tenant's data.
+Run the pg-tenants migration on the database first.
+
+Tenant ids are text, as typed: give integer and uuid ids in their text form (42,
+3f2504e0-4f89-11d3-9a0c-0305e82c3301) and pass --id-type, so that they are checked and written
+as the app writes them (uuids in lower case). Every id is checked before anything is written.
+An id that starts with "-" goes after "--": pg-tenants tenants create -- -5
+
+Flags:
+${DATABASE_HELP}
+  --json                      list: print a JSON array instead of one id per line
+  --if-not-exists             create: skip a tenant that exists instead of failing
+  --if-exists                 delete: skip a tenant that does not exist instead of failing
+  --id-type <type>            the app's tenant column: text (default), integer, bigint or uuid
+  -h, --help                  this help
+
+${tenantOptionHelp(false)}
+
+Output:
+  list prints one id per line on stdout (an id holding a control character is printed as a
+  JSON string; --json is always exact), and the count on stderr when it is a terminal.
+  create and delete print one line per tenant ("created acme", "skipped acme (already
+  exists)"); on a terminal, a progress bar for 20 ids or more and a summary, on stderr.
+
+Exit codes:
+  0    done (skipped tenants included)
+  1    a tenant already existed (create) or did not exist (delete): the other ids were still
+       done; or the database refused a statement: the ids after it were not attempted
+  2    bad input, nothing written: unknown subcommand or flag, a bad tenant id, an unknown
+       strategy, a URL that does not connect, no tenant registry / tenant role for these options
+  130  interrupted (Ctrl-C): the tenants done before it stay done
+
+Examples:
+  export DATABASE_URL=postgres://app@127.0.0.1:5432/app
+  pg-tenants tenants create acme globex
+  pg-tenants tenants list --json
+  pg-tenants tenants delete acme --if-exists --strategy role --role-prefix crm_t_
+  xargs pg-tenants tenants create --if-not-exists < tenant-ids.txt`
+
+type Values = ReturnType<typeof parseFlags<typeof FLAGS>>['values']
+
+export const tenantsCommand: Command = {
+  name: 'tenants',
+  summary: 'list, create or delete tenants',
+  help: HELP,
+  async run(argv, io) {
+    const { values, positionals } = parseFlags('tenants', argv, FLAGS, true)
+    const [action, ...ids] = positionals
+    if (action !== 'list' && action !== 'create' && action !== 'delete') {
+      const what = action === undefined ? 'Missing subcommand' : `Unknown subcommand ${JSON.stringify(action)}`
+      throw new UsageError(`${what}: use \`pg-tenants tenants list\`, \`create <id>…\` or \`delete <id>…\`.`)
+    }
+    checkCombination(action, ids, values)
+    let driver: Driver | undefined
+    const lazy: Driver = {
+      name: 'node-postgres',
+      connect: () => (driver ?? notOpened()).connect(),
+    }
+    const engine = new TenantEngine(lazy, tenantOptionsFrom(values), columnsFrom(values['id-type']))
+    const texts = action === 'list' ? [] : validIds(engine, ids)
+    const pool = await openDatabase(values.url, io)
+    try {
+      driver = driverFor(pool)
+      await checkSetup(pool, engine)
+      if (action === 'list') return await list(engine, values.json === true, io)
+      return await change(engine, action, texts, action === 'create' ? values['if-not-exists'] : values['if-exists'], io)
+    } finally {
+      await pool.end().catch(() => undefined)
+    }
+  },
+}
+
+function notOpened(): never {
+  throw new Error('pg-tenants: the database is not open yet')
+}
+
+function checkCombination(action: 'list' | 'create' | 'delete', ids: string[], values: Values): void {
+  const misplaced = (
+    [
+      ['json', 'list'],
+      ['if-not-exists', 'create'],
+      ['if-exists', 'delete'],
+    ] as const
+  ).find(([flag, owner]) => values[flag] === true && action !== owner)
+  if (misplaced) {
+    throw new UsageError(`--${misplaced[0]} is a flag of \`tenants ${misplaced[1]}\`, not of \`tenants ${action}\`.`)
+  }
+  if (action === 'list' && ids.length > 0) {
+    throw new UsageError(`\`tenants list\` takes no tenant id (got ${JSON.stringify(ids[0])}): use --json to filter with jq.`)
+  }
+  if (action !== 'list' && ids.length === 0) {
+    throw new UsageError(`\`tenants ${action}\` needs at least one tenant id: pg-tenants tenants ${action} acme.`)
+  }
+}
+
+function columnsFrom(idType: string | undefined): TenantColumnInfo[] {
+  if (idType === undefined) return []
+  const type = ID_TYPES.find((t) => t === idType)
+  if (!type) {
+    throw new UsageError(`Unknown --id-type ${JSON.stringify(idType)}: use ${ID_TYPES.join(', ')} (the app's tenant column type).`)
+  }
+  return [{ type }]
+}
+
+/** Every id checked (by the core's rules) before anything is sent; canonical, without duplicates. */
+function validIds(engine: TenantEngine, ids: readonly string[]): string[] {
+  const texts = new Set<string>()
+  for (const id of ids) {
+    try {
+      texts.add(engine.tenantText(id))
+    } catch (error) {
+      if (error instanceof InvalidTenantId) throw new UsageError(`${error.message.replace(/\.$/, '')}. Nothing was written.`)
+      throw error
+    }
+  }
+  return [...texts]
+}
+
+/** A registry (setting) or tenant role (role) that is not there means the migration was not run
+ * or the flags differ from the app's options: say which, before anything is attempted. */
+async function checkSetup(pool: CliPool, engine: TenantEngine): Promise<void> {
+  const o = engine.options
+  if (o.strategy === 'setting') {
+    const { rows } = await pool.query('SELECT to_regclass($1) IS NOT NULL AS ok', [qualified(o.schema, o.registryTable)])
+    if (rows[0]?.['ok'] !== true) {
+      throw new UsageError(
+        `No tenant registry ${o.schema}.${o.registryTable} in this database: run the pg-tenants migration ` +
+          "first, or pass the app's options (--strategy, --db-schema, --registry-table).",
+      )
+    }
+    return
+  }
+  const { rows } = await pool.query('SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = $1) AS ok', [o.tenantRole])
+  if (rows[0]?.['ok'] !== true) {
+    throw new UsageError(
+      `No tenant role ${o.tenantRole} on this server: run the pg-tenants migration (role strategy) first, ` +
+        "or pass the app's options (--strategy, --tenant-role).",
+    )
+  }
+}
+
+async function list(engine: TenantEngine, json: boolean, io: Io): Promise<number> {
+  const ids = [...(await engine.listTenants())].sort()
+  if (json) {
+    io.stdout.write(JSON.stringify(ids) + '\n')
+  } else {
+    io.stdout.write(ids.map((id) => shown(id) + '\n').join(''))
+  }
+  if (io.stderr.isTTY === true) {
+    const style = styleFor(io.stderr, io.env)
+    io.stderr.write(style.dim(`${count(ids.length, 'tenant')} (${engine.options.strategy} strategy)`) + '\n')
+  }
+  return EXIT.ok
+}
+
+/** An id as one line of output: as it is, unless a control character would break the line. */
+function shown(id: string): string {
+  return /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(id) ? JSON.stringify(id) : id
+}
+
+function count(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`
+}
+
+async function change(
+  engine: TenantEngine,
+  action: 'create' | 'delete',
+  ids: readonly string[],
+  skipQuietly: boolean | undefined,
+  io: Io,
+): Promise<number> {
+  const out = styleFor(io.stdout, io.env)
+  const err = styleFor(io.stderr, io.env)
+  const progress = progressFor(io)
+  const done = action === 'create' ? 'created' : 'deleted'
+  let changed = 0
+  let skipped = 0
+  let failed = 0
+  try {
+    for (const [index, id] of ids.entries()) {
+      if (io.signal?.aborted) {
+        throw new Interrupted(
+          `Interrupted: ${done} ${changed} of ${count(ids.length, 'tenant')}; the other ${ids.length - index} were not attempted.`,
+        )
+      }
+      progress.update(index, ids.length, id)
+      try {
+        await (action === 'create' ? engine.createTenant(id) : engine.deleteTenant(id))
+        changed++
+        progress.print(io.stdout, `${out.green(done)} ${shown(id)}`)
+      } catch (error) {
+        const absent = action === 'create' ? error instanceof TenantAlreadyExists : error instanceof TenantNotFound
+        if (!absent) throw stopped(error, action, changed, ids.length)
+        const state = action === 'create' ? 'already exists' : 'does not exist'
+        if (skipQuietly) {
+          skipped++
+          progress.print(io.stdout, `${out.yellow('skipped')} ${shown(id)} (${state})`)
+        } else {
+          failed++
+          const flag = action === 'create' ? '--if-not-exists' : '--if-exists'
+          progress.print(io.stderr, `${err.red('pg-tenants:')} tenant ${JSON.stringify(id)} ${state}; pass ${flag} to skip it.`)
+        }
+      }
+    }
+    progress.update(ids.length, ids.length, '')
+  } finally {
+    progress.end()
+  }
+  if (io.stderr.isTTY === true && ids.length > 1) {
+    const parts = [`${done} ${count(changed, 'tenant')}`]
+    if (skipped > 0) parts.push(`${skipped} skipped`)
+    if (failed > 0) parts.push(err.red(`${failed} failed`))
+    io.stderr.write(err.dim(parts.join(', ')) + '\n')
+  }
+  return failed > 0 ? EXIT.failure : EXIT.ok
+}
+
+/** A database error that stops the run, on one line, with how far the run got and a hint for
+ * the usual cause; `main` reports it (exit 1). */
+function stopped(error: unknown, action: 'create' | 'delete', changed: number, total: number): unknown {
+  const privilege = action === 'create' ? 'INSERT' : 'DELETE'
+  const hint =
+    sqlState(error) === '42501' && !(error instanceof TenantError)
+      ? ` (the URL's user needs CREATEROLE for the role strategy, ${privilege} on the registry for the setting strategy)`
+      : ''
+  if (changed === 0 && hint === '') return error
+  const message = (error instanceof Error ? oneLine(error.message) : String(error)).replace(/\.$/, '')
+  const verb = action === 'create' ? 'created' : 'deleted'
+  const progress = changed > 0 ? `; ${verb} ${changed} of ${total} before it, the rest were not attempted` : ''
+  return new Error(`${message}${hint}${progress}.`, { cause: error })
+}
