@@ -101,6 +101,7 @@ describe('cli shell', () => {
   it('refuses unknown commands, flags and subcommands with exit 2 and one line', async () => {
     expectUsageError(await cli(['nope']), /Unknown command "nope".*pg-tenants --help/)
     expectUsageError(await cli(['help', 'nope']), /Unknown command "nope"/)
+    expect((await cli(['help', '--help'])).out).toMatch(/^Usage: pg-tenants <command>/)
     expectUsageError(await cli(['--nope']), /Unknown option --nope: flags go after the command/)
     expectUsageError(await cli(['tenants', 'list', '--nope']), /Unknown option '--nope'.*pg-tenants tenants --help/)
     expectUsageError(await cli(['tenants', 'list', '--url']), /argument missing/)
@@ -221,7 +222,8 @@ describe('cli shell', () => {
   it('spawns the built bin: node dist/cli.js --help', async () => {
     const bin = await builtBin()
     expect(readFileSync(bin, 'utf8').startsWith('#!/usr/bin/env node\n')).toBe(true)
-    const env = { ...process.env, NO_COLOR: '1' }
+    const { FORCE_COLOR: _, ...inherited } = process.env
+    const env = { ...inherited, NO_COLOR: '1' }
     const help = spawnSync(process.execPath, [bin, '--help'], { cwd: ROOT, encoding: 'utf8', env })
     expect(help.stderr).toBe('')
     expect(help.status).toBe(0)

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { EXIT } from './io.js'
+import { EXIT, oneLine } from './io.js'
 import { main } from './main.js'
 
 const controller = new AbortController()
@@ -22,9 +22,11 @@ for (const stream of [process.stdout, process.stderr]) {
   })
 }
 
-process.on('uncaughtException', (error) => {
-  process.stderr.write(`pg-tenants: ${error.message.split('\n')[0] ?? error.name}\n`)
-  if (process.env['PG_TENANTS_DEBUG'] === '1') process.stderr.write(`${error.stack ?? ''}\n`)
+// Whatever escapes `main` (an error thrown from a stray callback): one line and exit 1 as well.
+process.on('uncaughtException', (error: unknown) => {
+  const message = error instanceof Error ? oneLine(error.message) || error.name : oneLine(String(error))
+  process.stderr.write(`pg-tenants: ${message}\n`)
+  if (process.env['PG_TENANTS_DEBUG'] === '1' && error instanceof Error) process.stderr.write(`${error.stack ?? ''}\n`)
   process.exit(EXIT.failure)
 })
 

@@ -33,7 +33,7 @@ export async function main(argv: readonly string[], io: Io, commands: readonly C
     }
     if (name === 'help') {
       const topic = rest[0]
-      if (topic === undefined) {
+      if (topic === undefined || topic === '--help' || topic === '-h') {
         io.stdout.write(usage(io, commands) + '\n')
         return EXIT.ok
       }
