@@ -1,0 +1,67 @@
+/**
+ * `checkDatabase(client, options)`: a doctor for a live database. It reads the catalogs on one
+ * connection, inside a transaction that it always rolls back, and reports what would let tenants
+ * see or change each other's rows, each with the SQL that fixes it.
+ *
+ * @module
+ */
+import { resolveOptions } from '../core/options.js'
+import { qualified } from '../core/quote.js'
+import { finding, MIGRATE, type Found } from './finding.js'
+import { checkPolicies } from './policies.js'
+import { checkLogin, checkRoles, checkTenantRoles } from './roles.js'
+import { withCheckDb, type CheckDb } from './session.js'
+import { checkFlags, checkKeys } from './structure.js'
+import { loadTables } from './tables.js'
+import type { CheckOptions, CheckReport } from './types.js'
+import { checkViews } from './views.js'
+
+/**
+ * Checks a live database against what pg-tenants sets up. `client` is a node-postgres `Pool` or
+ * `Client`, or a PGlite instance. Pass the same tenancy options as to the manager, and the
+ * `withRls` tables (as TableSpecs) when you have them; without them, tables with a `tenant`
+ * column or a `pg_tenants_*` policy are checked. Read-only in effect: nothing is left behind.
+ *
+ * @example
+ * ```ts
+ * import { checkDatabase } from 'pg-tenants'
+ *
+ * const report = await checkDatabase(pool, { ignore: ['TENANT_INDEX_MISSING'] })
+ * if (!report.ok) {
+ *   for (const f of report.findings) console.error(`${f.code} ${f.object}: ${f.message}\n  fix: ${f.fix}`)
+ *   process.exit(1) // refuse to start
+ * }
+ * ```
+ */
+export async function checkDatabase(client: unknown, options: CheckOptions = {}): Promise<CheckReport> {
+  const { tables: specs, column = 'tenant', schemas, ignore = [], onProgress, ...tenancy } = options
+  const o = resolveOptions(tenancy)
+  const progress = onProgress ?? (() => {})
+  const found: Found = []
+  const tables = await withCheckDb(client, async (db) => {
+    const login = await checkLogin(db, found)
+    const tables = await loadTables(db, o, specs, { column, schemas }, found)
+    await checkRoles(db, o, tables, login, found)
+    if (o.strategy === 'setting') await checkRegistry(db, o.schema, o.registryTable, found)
+    for (const table of tables) checkFlags(table, login, found)
+    let done = 0
+    await checkPolicies(db, o, tables, found, (table) =>
+      progress(++done, tables.length, table.label),
+    )
+    await checkKeys(db, tables, found)
+    await checkViews(db, tables, o.tenantRole, found)
+    if (o.strategy === 'role') await checkTenantRoles(db, o, tables, login, found, progress)
+    return tables
+  })
+  const skip = new Set(ignore)
+  const findings = Object.freeze(found.filter((f) => !skip.has(f.code)))
+  return Object.freeze({ ok: findings.length === 0, findings, tables: Object.freeze(tables.map((t) => t.label)) })
+}
+
+async function checkRegistry(db: CheckDb, schema: string, table: string, found: Found): Promise<void> {
+  const [row] = await db.rows('SELECT to_regclass($1) IS NOT NULL AS present', [qualified(schema, table)])
+  if (row?.['present'] === true) return
+  found.push(finding('REGISTRY_MISSING', 'error', `${schema}.${table}`,
+    'the tenant registry table does not exist: createTenant, listTenants and withTenant fail in the setting strategy',
+    `-- ${MIGRATE}`))
+}

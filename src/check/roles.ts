@@ -1,0 +1,225 @@
+/**
+ * Role checks: the login, the tenant role, the admin role and (role strategy) every tenant role.
+ * A role that tenant SQL runs as must not be superuser, BYPASSRLS or CREATEROLE, must not be
+ * able to become the table owner, and must not hold the privileges that row-level security does
+ * not cover (TRUNCATE, TRIGGER, REFERENCES).
+ *
+ * @module
+ */
+import type { ResolvedOptions } from '../core/options.js'
+import { quoteIdent } from '../core/quote.js'
+import { finding, MIGRATE, roleObject, type Found } from './finding.js'
+import type { CheckDb, Row } from './session.js'
+import type { TenantTable } from './tables.js'
+
+/** The login running the check, as the other checks need it. */
+export interface Login {
+  readonly name: string
+  readonly superuser: boolean
+  readonly bypassrls: boolean
+}
+
+const ATTRIBUTES = `r.rolname::text AS name, r.rolsuper AS superuser, r.rolbypassrls AS bypassrls,
+  r.rolcreaterole AS createrole, r.rolcanlogin AS login,
+  ARRAY(SELECT s.rolname::text FROM pg_roles s WHERE s.oid <> r.oid AND s.rolsuper AND pg_has_role(r.oid, s.oid, 'MEMBER') ORDER BY 1)::text[] AS super_groups,
+  ARRAY(SELECT s.rolname::text FROM pg_roles s WHERE s.oid <> r.oid AND s.rolbypassrls AND NOT s.rolsuper AND pg_has_role(r.oid, s.oid, 'MEMBER') ORDER BY 1)::text[] AS bypass_groups`
+
+/** Reads the login; reports it when it is superuser or BYPASSRLS. */
+export async function checkLogin(db: CheckDb, found: Found): Promise<Login> {
+  const [row] = await db.rows(`SELECT ${ATTRIBUTES} FROM pg_roles r WHERE r.rolname = current_user`)
+  const login = { name: String(row?.['name']), superuser: row?.['superuser'] === true, bypassrls: row?.['bypassrls'] === true }
+  const object = `${roleObject(login.name)} (the login)`
+  const outside = 'tenant scopes stay isolated (they switch to the tenant role), but code outside a scope sees and writes every row, and views it creates bypass row-level security'
+  if (login.superuser) {
+    found.push(finding('ROLE_SUPERUSER', 'warning', object, `the login is a superuser: ${outside}`,
+      `-- connect as an ordinary role: CREATE ROLE app LOGIN CREATEROLE PASSWORD '…'; ALTER TABLE … OWNER TO app; then ${MIGRATE}`))
+  } else if (login.bypassrls) {
+    found.push(finding('ROLE_BYPASSRLS', 'warning', object, `the login has BYPASSRLS: ${outside}`,
+      `ALTER ROLE ${quoteIdent(login.name)} NOBYPASSRLS;`))
+  }
+  return login
+}
+
+/** Checks the tenant and admin roles: existence, attributes, ownership and grants. */
+export async function checkRoles(db: CheckDb, o: ResolvedOptions, tables: readonly TenantTable[], login: Login, found: Found): Promise<void> {
+  const rows = await db.rows(
+    `SELECT w.name AS wanted, ${ATTRIBUTES}
+     FROM json_array_elements_text($1::json) AS w(name) LEFT JOIN pg_roles r ON r.rolname = w.name`,
+    [JSON.stringify([o.tenantRole, o.adminRole])],
+  )
+  for (const row of rows) {
+    const name = String(row['wanted'])
+    const tenant = name === o.tenantRole
+    if (row['name'] === null) {
+      found.push(finding('ROLE_MISSING', 'error', roleObject(name),
+        `the ${tenant ? 'tenant' : 'admin'} role does not exist, so ${tenant ? 'tenant scopes' : 'withAdmin'} cannot run`, `-- ${MIGRATE}`))
+      continue
+    }
+    attributeFindings(row, tenant ? 'tenant' : 'admin', found)
+  }
+  if (tables.length === 0) return
+  await ownership(db, [o.tenantRole, o.adminRole], tables, newOwner(login), found)
+  await grants(db, [o.tenantRole, o.adminRole], tables, found)
+}
+
+type RoleKind = 'tenant' | 'admin' | 'per-tenant'
+
+function attributeFindings(row: Row, kind: RoleKind, found: Found): void {
+  const name = String(row['name'])
+  const object = roleObject(name)
+  const q = quoteIdent(name)
+  const who = kind === 'admin' ? 'withAdmin' : 'tenant SQL'
+  const superGroups = (row['super_groups'] as string[] | null) ?? []
+  const bypassGroups = (row['bypass_groups'] as string[] | null) ?? []
+  if (row['superuser'] === true) {
+    found.push(finding('ROLE_SUPERUSER', 'error', object, `is a superuser: row-level security never applies to it, so ${who} sees and writes every tenant's rows`,
+      `ALTER ROLE ${q} NOSUPERUSER;`))
+  }
+  for (const group of superGroups) {
+    found.push(finding('ROLE_SUPERUSER', 'error', object, `is a member of the superuser role "${group}": ${who} could SET ROLE ${quoteIdent(group)} and bypass row-level security`,
+      `REVOKE ${quoteIdent(group)} FROM ${q};`))
+  }
+  if (row['bypassrls'] === true) {
+    const severity = kind === 'admin' ? 'warning' : 'error'
+    const why = kind === 'admin'
+      ? 'row-level security never applies to it, on tenant tables and on every other table with policies'
+      : 'row-level security never applies to it, so tenant scopes see and write every tenant\'s rows'
+    found.push(finding('ROLE_BYPASSRLS', severity, object, `has BYPASSRLS: ${why}`, `ALTER ROLE ${q} NOBYPASSRLS;`))
+  }
+  for (const group of bypassGroups) {
+    found.push(finding('ROLE_BYPASSRLS', kind === 'admin' ? 'warning' : 'error', object,
+      `is a member of the BYPASSRLS role "${group}": ${who} could SET ROLE ${quoteIdent(group)} and bypass row-level security`,
+      `REVOKE ${quoteIdent(group)} FROM ${q};`))
+  }
+  if (row['createrole'] === true) {
+    found.push(finding('ROLE_CREATEROLE', 'error', object, `has CREATEROLE: ${who} could create roles and grant memberships, a way out of its scope`,
+      `ALTER ROLE ${q} NOCREATEROLE;`))
+  }
+  if (row['login'] === true) {
+    const [severity, why] =
+      kind === 'per-tenant'
+        ? (['warning', 'anyone with its password can connect straight to the database as this tenant, past the application'] as const)
+        : kind === 'tenant'
+          ? (['error', 'anyone with its password can connect as the tenant role and, in the setting strategy, pick any tenant with set_config'] as const)
+          : (['error', 'anyone with its password can connect as the admin role and read every tenant\'s rows'] as const)
+    found.push(finding('ROLE_CAN_LOGIN', severity, object, `can log in (LOGIN): ${why}`, `ALTER ROLE ${q} NOLOGIN;`))
+  }
+}
+
+/** A role that is, or can become, a table's owner can switch row-level security off. */
+async function ownership(db: CheckDb, roles: readonly string[], tables: readonly TenantTable[], owner: string, found: Found): Promise<void> {
+  const rows = await db.rows(
+    `SELECT r.rolname::text AS role, c.oid::text AS table_oid, pg_get_userbyid(c.relowner)::text AS owner, r.oid = c.relowner AS owns
+     FROM pg_roles r, pg_class c
+     WHERE r.rolname IN (SELECT json_array_elements_text($1::json)) AND c.oid IN (SELECT json_array_elements_text($2::json)::oid)
+       AND NOT r.rolsuper AND pg_has_role(r.oid, c.relowner, 'MEMBER')
+     ORDER BY 1, 2`,
+    [JSON.stringify(roles), JSON.stringify(tables.map((t) => t.oid))],
+  )
+  for (const row of rows) ownershipFinding(row, tables, owner, found)
+}
+
+function ownershipFinding(row: Row, tables: readonly TenantTable[], newOwner: string, found: Found): void {
+  const table = tables.find((t) => t.oid === row['table_oid'])
+  if (!table) return
+  const role = String(row['role'])
+  const owner = String(row['owner'])
+  const how = row['owns'] === true ? `owns ${table.label}` : `is a member of "${owner}", the owner of ${table.label}`
+  found.push(finding('ROLE_OWNS_TABLE', 'error', roleObject(role),
+    `${how}: SQL running as it could ALTER TABLE … NO FORCE / DISABLE ROW LEVEL SECURITY or drop the policies`,
+    row['owns'] === true ? `ALTER TABLE ${table.sql} OWNER TO ${newOwner};` : `REVOKE ${quoteIdent(owner)} FROM ${quoteIdent(role)};`))
+}
+
+const DANGER: Record<string, string> = {
+  TRUNCATE: 'TRUNCATE ignores row-level security, so a tenant scope could empty the table for every tenant',
+  TRIGGER: 'it could create a trigger whose function then runs on, and sees, every other tenant\'s writes',
+  REFERENCES: 'it could point a foreign key at the table and probe which values exist across tenants (foreign key checks ignore row-level security)',
+}
+
+/** TRUNCATE, TRIGGER and REFERENCES are not limited by row-level security. */
+async function grants(db: CheckDb, roles: readonly string[], tables: readonly TenantTable[], found: Found): Promise<void> {
+  const rows = await db.rows(
+    `SELECT r.rolname::text AS role, c.oid::text AS table_oid, p.priv,
+       ARRAY(SELECT DISTINCT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END
+             FROM aclexplode(c.relacl) a
+             WHERE a.privilege_type = p.priv AND a.grantee <> c.relowner AND (a.grantee = 0 OR pg_has_role(r.oid, a.grantee, 'USAGE')))::text[] AS grantees
+     FROM pg_roles r, pg_class c, (VALUES ('TRUNCATE'), ('TRIGGER'), ('REFERENCES')) AS p(priv)
+     WHERE r.rolname IN (SELECT json_array_elements_text($1::json)) AND c.oid IN (SELECT json_array_elements_text($2::json)::oid)
+       AND NOT r.rolsuper AND NOT pg_has_role(r.oid, c.relowner, 'MEMBER') AND has_table_privilege(r.oid, c.oid, p.priv)
+     ORDER BY 1, 2, 3`,
+    [JSON.stringify(roles), JSON.stringify(tables.map((t) => t.oid))],
+  )
+  for (const row of rows) {
+    const table = tables.find((t) => t.oid === row['table_oid'])
+    if (!table) continue
+    const role = String(row['role'])
+    const priv = String(row['priv'])
+    const grantees = (row['grantees'] as string[]).length > 0 ? (row['grantees'] as string[]) : [quoteIdent(role)]
+    found.push(finding('DANGEROUS_GRANT', 'error', roleObject(role),
+      `has ${priv} on ${table.label}: ${DANGER[priv] ?? ''}`,
+      grantees.map((g) => `REVOKE ${priv} ON ${table.sql} FROM ${g};`).join('\n')))
+  }
+}
+
+/** Who should own a tenant table: the login that runs migrations, unless it is a superuser. */
+function newOwner(login: Login): string {
+  return login.superuser || login.bypassrls ? '<your ordinary login role>' : quoteIdent(login.name)
+}
+
+const BATCH = 1000
+
+/** Role strategy: every tenant role (members of the tenant role with the prefix), in batches. */
+export async function checkTenantRoles(
+  db: CheckDb,
+  o: ResolvedOptions,
+  tables: readonly TenantTable[],
+  login: Login,
+  found: Found,
+  progress: (done: number, total: number, what: string) => void,
+): Promise<number> {
+  const [count] = await db.rows(
+    `SELECT count(*)::int AS n FROM pg_roles r JOIN pg_roles g ON g.rolname = $2
+     WHERE starts_with(r.rolname::text, $1) AND pg_has_role(r.oid, g.oid, 'MEMBER') AND r.oid <> g.oid`,
+    [o.rolePrefix, o.tenantRole],
+  )
+  const total = Number(count?.['n'] ?? 0)
+  const oids = JSON.stringify(tables.map((t) => t.oid))
+  let done = 0
+  let after = ''
+  while (done < total) {
+    const rows = await db.rows(
+      `SELECT ${ATTRIBUTES},
+         ARRAY(SELECT c.oid::text FROM pg_class c WHERE c.oid IN (SELECT json_array_elements_text($4::json)::oid)
+               AND pg_has_role(r.oid, c.relowner, 'MEMBER'))::text[] AS owns,
+         ARRAY(SELECT c.oid::text || ' ' || a.privilege_type FROM pg_class c, aclexplode(c.relacl) a
+               WHERE c.oid IN (SELECT json_array_elements_text($4::json)::oid) AND a.grantee = r.oid
+                 AND a.privilege_type IN ('TRUNCATE', 'TRIGGER', 'REFERENCES'))::text[] AS grants
+       FROM pg_roles r JOIN pg_roles g ON g.rolname = $2
+       WHERE starts_with(r.rolname::text, $1) AND r.rolname > $3 AND pg_has_role(r.oid, g.oid, 'MEMBER') AND r.oid <> g.oid
+       ORDER BY r.rolname COLLATE "C" LIMIT ${BATCH}`,
+      [o.rolePrefix, o.tenantRole, after, oids],
+    )
+    if (rows.length === 0) break
+    for (const row of rows) {
+      attributeFindings(row, 'per-tenant', found)
+      const role = String(row['name'])
+      if (row['superuser'] !== true) {
+        for (const oid of row['owns'] as string[]) {
+          const table = tables.find((t) => t.oid === oid)
+          if (table) ownershipFinding({ role, table_oid: oid, owner: table.owner, owns: table.owner === role }, tables, newOwner(login), found)
+        }
+      }
+      for (const entry of row['grants'] as string[]) {
+        const [oid, priv = ''] = entry.split(' ')
+        const table = tables.find((t) => t.oid === oid)
+        if (!table) continue
+        found.push(finding('DANGEROUS_GRANT', 'error', roleObject(role), `has ${priv} on ${table.label}: ${DANGER[priv] ?? ''}`,
+          `REVOKE ${priv} ON ${table.sql} FROM ${quoteIdent(role)};`))
+      }
+    }
+    done += rows.length
+    after = String(rows[rows.length - 1]!['name'])
+    progress(Math.min(done, total), total, `tenant role ${after}`)
+  }
+  return total
+}

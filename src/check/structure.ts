@@ -1,0 +1,156 @@
+/**
+ * Per-table checks that do not involve policies: row level security switched on and forced, an
+ * index led by the tenant column, the non-empty check, and keys that reach across tenants
+ * (UNIQUE constraints and foreign keys without the tenant column).
+ *
+ * @module
+ */
+import { derivedNames } from '../core/migration.js'
+import { quoteIdent } from '../core/quote.js'
+import { finding, type Found } from './finding.js'
+import type { Login } from './roles.js'
+import type { CheckDb } from './session.js'
+import type { TenantTable } from './tables.js'
+
+/** ENABLE and FORCE row level security. */
+export function checkFlags(table: TenantTable, login: Login, found: Found): void {
+  if (!table.rls) {
+    found.push(finding('RLS_DISABLED', 'error', table.label,
+      'row level security is disabled: its policies are ignored and every role with a grant sees and writes every tenant\'s rows',
+      `ALTER TABLE ${table.sql} ENABLE ROW LEVEL SECURITY;`))
+  }
+  if (!table.force) {
+    const owner = table.owner === login.name ? `its owner "${table.owner}", the login this check runs as,` : `its owner "${table.owner}"`
+    found.push(finding('FORCE_DISABLED', 'error', table.label,
+      `row level security is not forced: ${owner} bypasses the policies and sees every tenant's rows outside a scope (and so do views it owns)`,
+      `ALTER TABLE ${table.sql} FORCE ROW LEVEL SECURITY;`))
+  }
+}
+
+/** Index, non-empty check, unique keys and foreign keys of every table, in four queries. */
+export async function checkKeys(db: CheckDb, tables: readonly TenantTable[], found: Found): Promise<void> {
+  if (tables.length === 0) return
+  const oids = JSON.stringify(tables.map((t) => t.oid))
+  const byOid = new Map(tables.map((t) => [t.oid, t]))
+  await indexes(db, oids, byOid, found)
+  await emptyChecks(db, oids, byOid, found)
+  await uniques(db, oids, byOid, found)
+  await foreignKeys(db, oids, byOid, found)
+}
+
+type Tables = ReadonlyMap<string, TenantTable>
+
+async function indexes(db: CheckDb, oids: string, byOid: Tables, found: Found): Promise<void> {
+  // The same test as the migration's: any index whose first key is the tenant column.
+  const rows = await db.rows(
+    `SELECT i.indrelid::text AS table_oid, i.indkey[0]::int AS first FROM pg_index i
+     WHERE i.indrelid IN (SELECT json_array_elements_text($1::json)::oid)`,
+    [oids],
+  )
+  for (const table of byOid.values()) {
+    if (rows.some((r) => r['table_oid'] === table.oid && Number(r['first']) === table.attnum)) continue
+    const { index } = derivedNames(table.spec)
+    found.push(finding('TENANT_INDEX_MISSING', 'warning', table.label,
+      `no index starts with the tenant column "${table.spec.column}": every scoped query reads the whole table`,
+      `CREATE INDEX ${quoteIdent(index)} ON ${table.sql} (${quoteIdent(table.spec.column)});`))
+  }
+}
+
+async function emptyChecks(db: CheckDb, oids: string, byOid: Tables, found: Found): Promise<void> {
+  const textual = [...byOid.values()].filter((t) => t.spec.type === 'text' || t.spec.type === 'varchar')
+  if (textual.length === 0) return
+  const rows = await db.rows(
+    `SELECT conrelid::text AS table_oid, conkey::int[] AS keys FROM pg_constraint
+     WHERE contype = 'c' AND conrelid IN (SELECT json_array_elements_text($1::json)::oid)`,
+    [oids],
+  )
+  for (const table of textual) {
+    if (rows.some((r) => r['table_oid'] === table.oid && (r['keys'] as number[] | null)?.includes(table.attnum))) continue
+    const { check } = derivedNames(table.spec)
+    found.push(finding('EMPTY_TENANT_ALLOWED', 'warning', table.label,
+      `no CHECK constraint on the tenant column "${table.spec.column}": a row with an empty tenant can be stored, which is what an unset tenant looks like`,
+      `ALTER TABLE ${table.sql} ADD CONSTRAINT ${quoteIdent(check)} CHECK (${quoteIdent(table.spec.column)} <> '');`))
+  }
+}
+
+/**
+ * A unique key without the tenant column is shared by all tenants: inserting a value another
+ * tenant has fails with 23505, which tells that it exists. Keys whose every column is generated
+ * (serial, identity, a default such as gen_random_uuid()) are left alone: their values are not
+ * chosen by tenants, and the README lists sequences as a known residual.
+ */
+async function uniques(db: CheckDb, oids: string, byOid: Tables, found: Found): Promise<void> {
+  const rows = await db.rows(
+    `SELECT i.indrelid::text AS table_oid, ic.relname::text AS index, n.nspname::text AS schema, con.conname::text AS constraint_name,
+       i.indisprimary AS primary,
+       ARRAY(SELECT i.indkey[k]::int FROM generate_series(0, i.indnkeyatts - 1) k)::int[] AS keys,
+       ARRAY(SELECT coalesce(a.attname::text, '') FROM generate_series(0, i.indnkeyatts - 1) k
+             LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[k] ORDER BY k)::text[] AS columns,
+       ARRAY(SELECT coalesce(a.atthasdef OR a.attidentity <> '' OR a.attgenerated <> '', false) FROM generate_series(0, i.indnkeyatts - 1) k
+             LEFT JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[k] ORDER BY k)::bool[] AS generated,
+       i.indexprs IS NOT NULL AS expressions
+     FROM pg_index i
+     JOIN pg_class ic ON ic.oid = i.indexrelid JOIN pg_namespace n ON n.oid = ic.relnamespace
+     LEFT JOIN pg_constraint con ON con.conindid = i.indexrelid AND con.conrelid = i.indrelid AND con.contype IN ('p', 'u')
+     WHERE i.indisunique AND i.indrelid IN (SELECT json_array_elements_text($1::json)::oid)
+     ORDER BY 1, 2`,
+    [oids],
+  )
+  for (const row of rows) {
+    const table = byOid.get(String(row['table_oid']))
+    if (!table) continue
+    const keys = row['keys'] as number[]
+    if (keys.includes(table.attnum)) continue
+    const generated = row['generated'] as boolean[]
+    if (row['expressions'] !== true && generated.every(Boolean)) continue
+    const columns = (row['columns'] as string[]).filter((c) => c !== '')
+    const col = quoteIdent(table.spec.column)
+    const list = [col, ...columns.map(quoteIdent)].join(', ')
+    const constraint = row['constraint_name'] as string | null
+    const kind = row['primary'] === true ? 'PRIMARY KEY' : 'UNIQUE'
+    const what = constraint ? `${kind} constraint "${constraint}"` : `unique index "${String(row['index'])}"`
+    const fix = row['expressions'] === true
+      ? `-- re-create unique index ${quoteIdent(String(row['index']))} with ${col} as its first key`
+      : constraint
+        ? `ALTER TABLE ${table.sql} DROP CONSTRAINT ${quoteIdent(constraint)}, ADD CONSTRAINT ${quoteIdent(constraint)} ${kind} (${list});`
+        : `DROP INDEX ${quoteIdent(String(row['schema']))}.${quoteIdent(String(row['index']))}; CREATE UNIQUE INDEX ${quoteIdent(String(row['index']))} ON ${table.sql} (${list});`
+    found.push(finding('UNIQUE_WITHOUT_TENANT', 'warning', table.label,
+      `${what} on (${columns.join(', ') || 'an expression'}) does not include the tenant column: a tenant inserting a value another tenant already has gets a unique violation (23505), which reveals that the value exists`,
+      fix))
+  }
+}
+
+/**
+ * A foreign key from one tenant table to another that does not match on the tenant column lets a
+ * row point at another tenant's row (the key check does not apply row-level security), and
+ * lets a tenant probe which keys exist.
+ */
+async function foreignKeys(db: CheckDb, oids: string, byOid: Tables, found: Found): Promise<void> {
+  const rows = await db.rows(
+    `SELECT con.conname::text AS name, con.conrelid::text AS table_oid, con.confrelid::text AS ref_oid,
+       con.conkey::int[] AS keys, con.confkey::int[] AS ref_keys,
+       ARRAY(SELECT a.attname::text FROM unnest(con.conkey) WITH ORDINALITY k(n, i) JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.n ORDER BY k.i)::text[] AS columns,
+       ARRAY(SELECT a.attname::text FROM unnest(con.confkey) WITH ORDINALITY k(n, i) JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.n ORDER BY k.i)::text[] AS ref_columns
+     FROM pg_constraint con
+     WHERE con.contype = 'f' AND con.conrelid IN (SELECT json_array_elements_text($1::json)::oid)
+     ORDER BY 2, 1`,
+    [oids],
+  )
+  for (const row of rows) {
+    const table = byOid.get(String(row['table_oid']))
+    const ref = byOid.get(String(row['ref_oid']))
+    if (!table || !ref) continue // a key to a shared table (a lookup table) is fine
+    const keys = row['keys'] as number[]
+    const refKeys = row['ref_keys'] as number[]
+    if (keys.some((k, i) => k === table.attnum && refKeys[i] === ref.attnum)) continue
+    const name = String(row['name'])
+    const columns = row['columns'] as string[]
+    const refColumns = row['ref_columns'] as string[]
+    const from = [table.spec.column, ...columns].map(quoteIdent).join(', ')
+    const to = [ref.spec.column, ...refColumns].map(quoteIdent).join(', ')
+    found.push(finding('FOREIGN_KEY_WITHOUT_TENANT', 'warning', table.label,
+      `foreign key "${name}" (${columns.join(', ')}) → ${ref.label} (${refColumns.join(', ')}) does not match on the tenant column: a row can reference another tenant's row, and a tenant can probe which keys exist (key checks ignore row-level security)`,
+      `ALTER TABLE ${ref.sql} ADD UNIQUE (${to}); -- unless it has such a key already\n` +
+        `ALTER TABLE ${table.sql} DROP CONSTRAINT ${quoteIdent(name)}, ADD CONSTRAINT ${quoteIdent(name)} FOREIGN KEY (${from}) REFERENCES ${ref.sql} (${to});`))
+  }
+}

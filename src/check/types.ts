@@ -1,0 +1,74 @@
+/**
+ * The public shapes of `checkDatabase`: a finding, the report, and the options.
+ *
+ * @module
+ */
+import type { TableSpec } from '../core/migration.js'
+import type { TenantOptions } from '../core/options.js'
+
+/** Every code a {@link CheckFinding} can carry. Documented in the README under "Checking a live
+ * database". */
+export type CheckCode =
+  | 'TABLE_MISSING'
+  | 'TENANT_COLUMN_MISSING'
+  | 'TENANT_COLUMN_MISMATCH'
+  | 'RLS_DISABLED'
+  | 'FORCE_DISABLED'
+  | 'POLICY_MISSING'
+  | 'POLICY_DRIFT'
+  | 'PERMISSIVE_POLICY'
+  | 'EMPTY_TENANT_ALLOWED'
+  | 'TENANT_INDEX_MISSING'
+  | 'UNIQUE_WITHOUT_TENANT'
+  | 'FOREIGN_KEY_WITHOUT_TENANT'
+  | 'VIEW_NOT_SECURITY_INVOKER'
+  | 'MATERIALIZED_VIEW'
+  | 'ROLE_MISSING'
+  | 'ROLE_SUPERUSER'
+  | 'ROLE_BYPASSRLS'
+  | 'ROLE_CREATEROLE'
+  | 'ROLE_CAN_LOGIN'
+  | 'ROLE_OWNS_TABLE'
+  | 'DANGEROUS_GRANT'
+  | 'REGISTRY_MISSING'
+  | 'DRIFT_NOT_CHECKED'
+
+/** One problem found in the database. */
+export interface CheckFinding {
+  /** Stable, to branch on or to `ignore`. */
+  readonly code: CheckCode
+  /** `error`: tenants can see or change each other's rows, or the setup is incomplete.
+   * `warning`: a weaker guarantee (existence leaks, unscoped code, speed). */
+  readonly severity: 'error' | 'warning'
+  /** What it is about: `public.todos`, `role "tenants_rls"`, `view public.todo_list`. */
+  readonly object: string
+  /** One line, plain words: what is wrong and why it matters. */
+  readonly message: string
+  /** The SQL (or pg-tenants command) that fixes it. */
+  readonly fix: string
+}
+
+/** The result of {@link checkDatabase}. */
+export interface CheckReport {
+  /** True when there is no finding (after `ignore`). */
+  readonly ok: boolean
+  readonly findings: readonly CheckFinding[]
+  /** The tenant tables checked, as `schema.table`. */
+  readonly tables: readonly string[]
+}
+
+/** Options of {@link checkDatabase}: the app's tenancy options plus what to check. */
+export interface CheckOptions extends TenantOptions {
+  /** The tenant tables, as `withRls` describes them (a TableSpec; an empty `schema` means
+   * `schema`). When absent, tables are discovered: those with a `column` column or with a
+   * `pg_tenants_*` policy. */
+  tables?: readonly TableSpec[]
+  /** Discovery: the tenant column's name. Default `'tenant'`. */
+  column?: string
+  /** Discovery: only these schemas. Default: every schema but the system ones. */
+  schemas?: readonly string[]
+  /** Finding codes to leave out of the report. */
+  ignore?: readonly string[]
+  /** Called as the check goes through tables and (role strategy) tenant roles. */
+  onProgress?: (done: number, total: number, what: string) => void
+}

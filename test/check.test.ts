@@ -1,0 +1,290 @@
+/**
+ * checkDatabase on a real database: a schema migrated by pg-tenants is clean; each thing broken by
+ * hand afterwards shows up as its finding, and applying the finding's `fix` makes the check clean
+ * again. Runs on every target and both strategies, as the non-superuser owning login.
+ */
+import pg from 'pg'
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { checkDatabase, type CheckCode, type CheckOptions, type CheckReport } from '../src/index.js'
+import type { TableSpec } from '../src/core/migration.js'
+import { POLICY_NAMES } from '../src/core/policy.js'
+import { createFixture, type Fixture, type TypeName } from './support/fixture.js'
+import { describeTargets } from './support/targets.js'
+
+const STRATEGIES = ['setting', 'role'] as const
+const TYPES: TypeName[] = ['text', 'varchar', 'integer', 'bigint', 'uuid']
+
+describeTargets((target) => {
+  for (const strategy of STRATEGIES) {
+    describe(`${strategy} strategy`, () => {
+      let f: Fixture
+      const T = () => `"${f.schema}"."items_text"`
+      const specs = (): TableSpec[] =>
+        TYPES.map((type) => ({ schema: f.schema, name: `items_${type}`, column: 'tenant', type, length: type === 'varchar' ? 40 : undefined }))
+      const client = () => (f.login.db as unknown as { $client: unknown }).$client
+      const check = async (extra: CheckOptions = {}): Promise<CheckReport> => {
+        await f.login.activate()
+        return checkDatabase(client(), { ...f.options, tables: specs(), ...extra })
+      }
+      const codes = (report: CheckReport) => report.findings.map((x) => x.code)
+      const describeFindings = (report: CheckReport) =>
+        report.findings.map((x) => `${x.code} ${x.object}: ${x.message}\n    fix: ${x.fix}`).join('\n')
+
+      /** Breaks something, expects `code` (on `object` when given), applies the fixes of that code
+       * as the superuser, and expects a clean check again. */
+      async function expectFinding(breakSql: string, code: CheckCode, object?: string, after?: string) {
+        await expectClean()
+        await target().superExec(breakSql)
+        const report = await check()
+        expect(report.ok).toBe(false)
+        const hits = report.findings.filter((x) => x.code === code && (object === undefined || x.object === object))
+        expect(hits.length, `${code} in:\n${describeFindings(report)}`).toBeGreaterThan(0)
+        for (const hit of hits) {
+          expect(hit.message).not.toContain('\n')
+          expect(hit.fix.length).toBeGreaterThan(0)
+        }
+        for (const hit of report.findings) await target().superExec(hit.fix)
+        if (after) await target().superExec(after)
+        await expectClean()
+        return hits
+      }
+
+      async function expectClean() {
+        const report = await check()
+        expect(report.findings, describeFindings(report)).toEqual([])
+        expect(report.ok).toBe(true)
+      }
+
+      beforeAll(async () => {
+        f = await createFixture(target(), strategy, 'owner')
+      })
+      afterAll(async () => {
+        await f?.cleanup()
+      })
+      beforeEach(async () => {
+        await f.login.activate()
+      })
+
+      it('finds nothing on a freshly migrated schema, given the tables or discovering them', async () => {
+        const report = await check()
+        expect(report.findings, describeFindings(report)).toEqual([])
+        expect(report.ok).toBe(true)
+        expect([...report.tables].sort()).toEqual(TYPES.map((t) => `${f.schema}.items_${t}`).sort())
+
+        const progress: [number, number][] = []
+        const found = await checkDatabase(client(), {
+          ...f.options,
+          schemas: [f.schema],
+          onProgress: (done, total) => progress.push([done, total]),
+        })
+        expect(found.findings, describeFindings(found)).toEqual([])
+        expect([...found.tables].sort()).toEqual([...report.tables].sort())
+        expect(progress.at(-1)).toEqual([5, 5])
+      })
+
+      it('leaves nothing behind and takes no lock', async () => {
+        await check()
+        const [temp] = await f.login.exec(`SELECT count(*)::int AS n FROM pg_class WHERE relname LIKE 'pgt\\_check\\_%'`)
+        expect(temp?.['n']).toBe(0)
+        if (target().name === 'pglite') return
+        // Another session holds ACCESS EXCLUSIVE on a tenant table: the check still completes.
+        const holder = new pg.Client({ connectionString: process.env['DATABASE_URL'] })
+        await holder.connect()
+        try {
+          await holder.query(`BEGIN; LOCK TABLE ${T()} IN ACCESS EXCLUSIVE MODE`)
+          const report = await check()
+          expect(report.ok, describeFindings(report)).toBe(true)
+        } finally {
+          await holder.query('ROLLBACK').catch(() => undefined)
+          await holder.end()
+        }
+      })
+
+      it('RLS_DISABLED', async () => {
+        await expectFinding(`ALTER TABLE ${T()} DISABLE ROW LEVEL SECURITY`, 'RLS_DISABLED', `${f.schema}.items_text`)
+      })
+
+      it('FORCE_DISABLED', async () => {
+        const [hit] = await expectFinding(`ALTER TABLE ${T()} NO FORCE ROW LEVEL SECURITY`, 'FORCE_DISABLED', `${f.schema}.items_text`)
+        expect(hit?.message).toContain(f.owner)
+      })
+
+      it('POLICY_MISSING, for each of the three policies', async () => {
+        for (const name of Object.values(POLICY_NAMES)) {
+          await expectFinding(`DROP POLICY ${name} ON ${T()}`, 'POLICY_MISSING', `${f.schema}.items_text`)
+        }
+      })
+
+      it('POLICY_DRIFT: a changed condition, kind, role or command', async () => {
+        const cond = strategy === 'setting' ? `tenant = current_setting('pg_tenants.tenant', true)` : 'tenant = current_user'
+        await expectFinding(`ALTER POLICY ${POLICY_NAMES.isolation} ON ${T()} USING (${cond})`, 'POLICY_DRIFT')
+        await expectFinding(`ALTER POLICY ${POLICY_NAMES.access} ON ${T()} USING (true)`, 'POLICY_DRIFT')
+        await expectFinding(`ALTER POLICY ${POLICY_NAMES.admin} ON ${T()} TO public`, 'POLICY_DRIFT')
+        await expectFinding(`ALTER POLICY ${POLICY_NAMES.access} ON ${T()} WITH CHECK (true)`, 'POLICY_DRIFT')
+        await expectFinding(
+          `DROP POLICY ${POLICY_NAMES.isolation} ON ${T()};
+           CREATE POLICY ${POLICY_NAMES.isolation} ON ${T()} AS PERMISSIVE FOR ALL TO "${f.options.tenantRole}" USING (true)`,
+          'POLICY_DRIFT',
+        )
+        await expectFinding(
+          `DROP POLICY ${POLICY_NAMES.admin} ON ${T()}; CREATE POLICY ${POLICY_NAMES.admin} ON ${T()} FOR SELECT TO "${f.options.adminRole}" USING (true)`,
+          'POLICY_DRIFT',
+        )
+      })
+
+      it('PERMISSIVE_POLICY: USING (true) to public, for the roles the RESTRICTIVE policy does not hold', async () => {
+        const reader = `${f.options.tenantRole}_reader`
+        await target().superExec(`CREATE ROLE "${reader}"; GRANT USAGE ON SCHEMA "${f.schema}" TO "${reader}"; GRANT SELECT ON ${T()} TO "${reader}"`)
+        try {
+          const [hit] = await expectFinding(`CREATE POLICY extra ON ${T()} USING (true)`, 'PERMISSIVE_POLICY', `${f.schema}.items_text`)
+          expect(hit?.severity).toBe('warning')
+          expect(hit?.message).toContain(`"${reader}"`)
+          expect(hit?.fix).toContain('DROP POLICY "extra"')
+          // PostgreSQL 15 grants the login the tenant role with INHERIT, so the RESTRICTIVE policy
+          // binds it too; on 16+ the grant is WITH INHERIT FALSE and the login is widened.
+          const [version] = await f.login.exec(`SELECT current_setting('server_version_num')::int AS v`)
+          const inherits = Number(version?.['v']) < 160000
+          expect(hit?.message.includes(`"${f.owner}"`)).toBe(!inherits)
+        } finally {
+          await target().superExec(`REVOKE ALL ON ${T()} FROM "${reader}"; REVOKE USAGE ON SCHEMA "${f.schema}" FROM "${reader}"; DROP ROLE "${reader}"`)
+        }
+      })
+
+      it('PERMISSIVE_POLICY: to the tenant role it is harmless while the RESTRICTIVE policy holds, an error without it', async () => {
+        await target().superExec(`CREATE POLICY extra ON ${T()} TO "${f.options.tenantRole}" USING (true)`)
+        await expectClean()
+        await target().superExec(`DROP POLICY ${POLICY_NAMES.isolation} ON ${T()}`)
+        const report = await check()
+        const hit = report.findings.find((x) => x.code === 'PERMISSIVE_POLICY')
+        expect(hit?.severity, describeFindings(report)).toBe('error')
+        expect(codes(report)).toContain('POLICY_MISSING')
+        for (const x of report.findings) await target().superExec(x.fix)
+        await expectClean()
+      })
+
+      it('ROLE_BYPASSRLS, ROLE_SUPERUSER, ROLE_CREATEROLE, ROLE_CAN_LOGIN on the tenant and admin roles', async () => {
+        const role = `role "${f.options.tenantRole}"`
+        await expectFinding(`ALTER ROLE "${f.options.tenantRole}" BYPASSRLS`, 'ROLE_BYPASSRLS', role, `ALTER ROLE "${f.options.tenantRole}" NOBYPASSRLS`)
+        await expectFinding(`ALTER ROLE "${f.options.tenantRole}" SUPERUSER`, 'ROLE_SUPERUSER', role, `ALTER ROLE "${f.options.tenantRole}" NOSUPERUSER`)
+        await expectFinding(`ALTER ROLE "${f.options.adminRole}" CREATEROLE`, 'ROLE_CREATEROLE', `role "${f.options.adminRole}"`)
+        await expectFinding(`ALTER ROLE "${f.options.adminRole}" LOGIN`, 'ROLE_CAN_LOGIN', `role "${f.options.adminRole}"`)
+      })
+
+      it('ROLE_OWNS_TABLE: the tenant role owns, or is a member of the owner of, a tenant table', async () => {
+        await expectFinding(`ALTER TABLE ${T()} OWNER TO "${f.options.tenantRole}"`, 'ROLE_OWNS_TABLE', `role "${f.options.tenantRole}"`)
+        // Membership in the owner role is as good as owning it.
+        const group = `${f.options.tenantRole}_owners`
+        await target().superExec(`CREATE ROLE "${group}"; ALTER TABLE ${T()} OWNER TO "${group}"; GRANT "${group}" TO "${f.owner}"`)
+        try {
+          await expectFinding(`GRANT "${group}" TO "${f.options.adminRole}"`, 'ROLE_OWNS_TABLE', `role "${f.options.adminRole}"`)
+        } finally {
+          await target().superExec(`ALTER TABLE ${T()} OWNER TO "${f.owner}"; DROP ROLE "${group}"`)
+        }
+      })
+
+      it('DANGEROUS_GRANT: TRUNCATE, TRIGGER and REFERENCES, direct or through PUBLIC', async () => {
+        await expectFinding(`GRANT TRUNCATE ON ${T()} TO "${f.options.tenantRole}"`, 'DANGEROUS_GRANT', `role "${f.options.tenantRole}"`)
+        await expectFinding(`GRANT TRIGGER ON ${T()} TO PUBLIC`, 'DANGEROUS_GRANT', `role "${f.options.adminRole}"`)
+        await expectFinding(`GRANT REFERENCES ON ${T()} TO "${f.options.adminRole}"`, 'DANGEROUS_GRANT', `role "${f.options.adminRole}"`)
+      })
+
+      it('TENANT_INDEX_MISSING and EMPTY_TENANT_ALLOWED', async () => {
+        await expectFinding(`DROP INDEX "${f.schema}"."pgt_items_uuid_tenant_idx"`, 'TENANT_INDEX_MISSING', `${f.schema}.items_uuid`)
+        await expectFinding(`ALTER TABLE ${T()} DROP CONSTRAINT pgt_items_text_tenant_not_empty`, 'EMPTY_TENANT_ALLOWED', `${f.schema}.items_text`)
+      })
+
+      it('UNIQUE_WITHOUT_TENANT: a unique constraint or index without the tenant column', async () => {
+        await expectFinding(`ALTER TABLE ${T()} ADD CONSTRAINT title_key UNIQUE (title)`, 'UNIQUE_WITHOUT_TENANT', `${f.schema}.items_text`,
+          `ALTER TABLE ${T()} DROP CONSTRAINT title_key`)
+        await expectFinding(`CREATE UNIQUE INDEX title_idx ON ${T()} (lower(title))`, 'UNIQUE_WITHOUT_TENANT', `${f.schema}.items_text`,
+          `DROP INDEX "${f.schema}".title_idx`)
+        // Unique per tenant is what it should be: no finding.
+        await target().superExec(`ALTER TABLE ${T()} ADD CONSTRAINT title_per_tenant UNIQUE (tenant, title)`)
+        await expectClean()
+        await target().superExec(`ALTER TABLE ${T()} DROP CONSTRAINT title_per_tenant`)
+      })
+
+      it('FOREIGN_KEY_WITHOUT_TENANT: a key between tenant tables that ignores the tenant', async () => {
+        const V = `"${f.schema}"."items_varchar"`
+        await expectFinding(`ALTER TABLE ${V} ADD COLUMN parent int REFERENCES ${T()} (id)`, 'FOREIGN_KEY_WITHOUT_TENANT', `${f.schema}.items_varchar`,
+          `ALTER TABLE ${V} DROP COLUMN parent`)
+      })
+
+      it('VIEW_NOT_SECURITY_INVOKER: a warning for the owner\'s view, an error for a superuser\'s', async () => {
+        const view = `"${f.schema}"."text_view"`
+        const [own] = await expectFinding(`SET ROLE "${f.owner}"; CREATE VIEW ${view} AS SELECT * FROM ${T()}; RESET ROLE`,
+          'VIEW_NOT_SECURITY_INVOKER', `view ${f.schema}.text_view`, `DROP VIEW ${view}`)
+        expect(own?.severity).toBe('warning')
+        const [mine] = await expectFinding(`CREATE VIEW ${view} AS SELECT id FROM (SELECT * FROM ${T()}) s`,
+          'VIEW_NOT_SECURITY_INVOKER', `view ${f.schema}.text_view`, `DROP VIEW ${view}`)
+        expect(mine?.severity).toBe('error')
+        await target().superExec(`CREATE VIEW ${view} WITH (security_invoker = true) AS SELECT * FROM ${T()}`)
+        await expectClean()
+        await target().superExec(`DROP VIEW ${view}`)
+      })
+
+      it('MATERIALIZED_VIEW over a tenant table', async () => {
+        const mv = `"${f.schema}"."text_mv"`
+        await expectFinding(`SET ROLE "${f.owner}"; CREATE MATERIALIZED VIEW ${mv} AS SELECT * FROM ${T()}; RESET ROLE`,
+          'MATERIALIZED_VIEW', `materialized view ${f.schema}.text_mv`, `DROP MATERIALIZED VIEW ${mv}`)
+      })
+
+      it('TABLE_MISSING, TENANT_COLUMN_MISSING and TENANT_COLUMN_MISMATCH for declared tables', async () => {
+        const report = await check({
+          tables: [
+            ...specs(),
+            { schema: f.schema, name: 'nope', column: 'tenant', type: 'text' },
+            { schema: f.schema, name: 'items_text', column: 'org', type: 'text' },
+            { schema: f.schema, name: 'items_integer', column: 'tenant', type: 'uuid' },
+          ],
+        })
+        expect(codes(report).sort()).toEqual(['TABLE_MISSING', 'TENANT_COLUMN_MISMATCH', 'TENANT_COLUMN_MISSING'])
+      })
+
+      it('ROLE_MISSING and REGISTRY_MISSING when the migration was never applied', async () => {
+        const report = await check({ tenantRole: 'pgt_no_such_role', adminRole: 'pgt_no_such_admin', registryTable: 'no_registry' })
+        expect(codes(report)).toContain('ROLE_MISSING')
+        if (strategy === 'setting') expect(codes(report)).toContain('REGISTRY_MISSING')
+        expect(codes(report)).toContain('POLICY_DRIFT') // the live policies name other roles
+      })
+
+      it('the login: a superuser is reported, as a warning', async () => {
+        const superLogin = await target().login(null)
+        try {
+          const report = await checkDatabase((superLogin.db as unknown as { $client: unknown }).$client, { ...f.options, tables: specs() })
+          const hit = report.findings.find((x) => x.code === 'ROLE_SUPERUSER')
+          expect(hit?.severity, describeFindings(report)).toBe('warning')
+          expect(hit?.object).toMatch(/\(the login\)$/)
+        } finally {
+          await f.login.activate()
+        }
+      })
+
+      it('ignore leaves codes out of the report', async () => {
+        await target().superExec(`DROP INDEX "${f.schema}"."pgt_items_uuid_tenant_idx"`)
+        try {
+          expect(codes(await check())).toEqual(['TENANT_INDEX_MISSING'])
+          const report = await check({ ignore: ['TENANT_INDEX_MISSING'] })
+          expect(report.ok).toBe(true)
+          expect(report.findings).toEqual([])
+        } finally {
+          await f.login.exec(`CREATE INDEX pgt_items_uuid_tenant_idx ON "${f.schema}"."items_uuid" (tenant)`)
+        }
+      })
+
+      it.runIf(strategy === 'role')('role strategy: a tenant role with BYPASSRLS or LOGIN, with progress', async () => {
+        await f.manager().createTenant('acme')
+        await f.manager().createTenant('globex')
+        const role = `${f.options.rolePrefix}acme`
+        const progress: [number, number, string][] = []
+        await target().superExec(`ALTER ROLE "${role}" BYPASSRLS LOGIN`)
+        const report = await check({ onProgress: (done, total, what) => progress.push([done, total, what]) })
+        const mine = report.findings.filter((x) => x.object === `role "${role}"`).map((x) => x.code)
+        expect(mine.sort()).toEqual(['ROLE_BYPASSRLS', 'ROLE_CAN_LOGIN'])
+        expect(progress.at(-1)?.slice(0, 2)).toEqual([2, 2])
+        for (const x of report.findings) await target().superExec(x.fix)
+        await expectClean()
+      })
+    })
+  }
+})
