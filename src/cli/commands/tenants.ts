@@ -87,6 +87,8 @@ export const tenantsCommand: Command = {
       throw new UsageError(`${what}: use \`pg-tenants tenants list\`, \`create <id>…\` or \`delete <id>…\`.`)
     }
     checkCombination(action, ids, values)
+    // The engine is built before the database is opened, so that ids are checked by its own
+    // rules (and a bad one is exit 2) without a connection; the driver arrives once it is open.
     let driver: Driver | undefined
     const lazy: Driver = {
       name: 'node-postgres',
