@@ -18,4 +18,4 @@ export { MAX_TENANT_ID_BYTES, type TenantColumnType, type TenantId } from './cor
 export { SETTING_KEY, type ResolvedOptions, type Strategy, type TenantOptions } from './core/options.js'
 export { POLICY_NAMES } from './core/policy.js'
 export { buildMigration, type MigrationSql, type TableSpec } from './core/migration.js'
-export { checkDatabase, type CheckCode, type CheckFinding, type CheckOptions, type CheckReport } from './check/index.js'
+export { CHECK_CODES, checkDatabase, type CheckCode, type CheckFinding, type CheckOptions, type CheckReport } from './check/index.js'

@@ -4,4 +4,4 @@
  * @module
  */
 export { checkDatabase } from './check-database.js'
-export type { CheckCode, CheckFinding, CheckOptions, CheckReport } from './types.js'
+export { CHECK_CODES, type CheckCode, type CheckFinding, type CheckOptions, type CheckReport } from './types.js'

@@ -31,10 +31,10 @@ export async function withCheckDb<T>(client: unknown, fn: (db: CheckDb) => Promi
   const connection = await connect(client)
   let clean = false
   try {
-    await connection.exec('BEGIN')
     // Reading the catalogs needs no lock; should anything wait on one, give up rather than queue
-    // behind (and in front of) the app's DDL.
-    await connection.exec("SET LOCAL lock_timeout = '5s'")
+    // behind (and in front of) the app's DDL. One message, as a scope opens (PGlite runs it inside
+    // the BEGIN it has just sent).
+    await connection.exec("BEGIN; SET LOCAL lock_timeout = '5s'")
     let savepoints = 0
     const db: CheckDb = {
       async rows(sql, params = []) {

@@ -6,32 +6,36 @@
 import type { TableSpec } from '../core/migration.js'
 import type { TenantOptions } from '../core/options.js'
 
-/** Every code a {@link CheckFinding} can carry. Documented in the README under "Checking a live
+/** Every code a {@link CheckFinding} can carry, in the order the README documents them. */
+export const CHECK_CODES = [
+  'TABLE_MISSING',
+  'TENANT_COLUMN_MISSING',
+  'TENANT_COLUMN_MISMATCH',
+  'RLS_DISABLED',
+  'FORCE_DISABLED',
+  'POLICY_MISSING',
+  'POLICY_DRIFT',
+  'PERMISSIVE_POLICY',
+  'EMPTY_TENANT_ALLOWED',
+  'TENANT_INDEX_MISSING',
+  'UNIQUE_WITHOUT_TENANT',
+  'FOREIGN_KEY_WITHOUT_TENANT',
+  'VIEW_NOT_SECURITY_INVOKER',
+  'MATERIALIZED_VIEW',
+  'ROLE_MISSING',
+  'ROLE_SUPERUSER',
+  'ROLE_BYPASSRLS',
+  'ROLE_CREATEROLE',
+  'ROLE_CAN_LOGIN',
+  'ROLE_OWNS_TABLE',
+  'DANGEROUS_GRANT',
+  'REGISTRY_MISSING',
+  'DRIFT_NOT_CHECKED',
+] as const
+
+/** A finding code, stable across versions. Documented in the README under "Checking a live
  * database". */
-export type CheckCode =
-  | 'TABLE_MISSING'
-  | 'TENANT_COLUMN_MISSING'
-  | 'TENANT_COLUMN_MISMATCH'
-  | 'RLS_DISABLED'
-  | 'FORCE_DISABLED'
-  | 'POLICY_MISSING'
-  | 'POLICY_DRIFT'
-  | 'PERMISSIVE_POLICY'
-  | 'EMPTY_TENANT_ALLOWED'
-  | 'TENANT_INDEX_MISSING'
-  | 'UNIQUE_WITHOUT_TENANT'
-  | 'FOREIGN_KEY_WITHOUT_TENANT'
-  | 'VIEW_NOT_SECURITY_INVOKER'
-  | 'MATERIALIZED_VIEW'
-  | 'ROLE_MISSING'
-  | 'ROLE_SUPERUSER'
-  | 'ROLE_BYPASSRLS'
-  | 'ROLE_CREATEROLE'
-  | 'ROLE_CAN_LOGIN'
-  | 'ROLE_OWNS_TABLE'
-  | 'DANGEROUS_GRANT'
-  | 'REGISTRY_MISSING'
-  | 'DRIFT_NOT_CHECKED'
+export type CheckCode = (typeof CHECK_CODES)[number]
 
 /** One problem found in the database. */
 export interface CheckFinding {
