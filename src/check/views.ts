@@ -1,8 +1,8 @@
 /**
  * Views over tenant tables. A view without `security_invoker` reads its tables with its owner's
  * rights: row-level security is checked against the owner, not against the role of the tenant
- * scope, so the RESTRICTIVE tenant policy (which is TO the tenant role) does not apply, and a
- * superuser or BYPASSRLS owner hands every tenant's rows to whoever may read the view. A
+ * scope, so the view is only as tight as the policies that apply to its owner, and a superuser or
+ * BYPASSRLS owner hands every tenant's rows to whoever may read the view. A
  * materialized view has no row-level security at all: it holds what its owner saw at refresh.
  *
  * @module
@@ -56,7 +56,7 @@ export async function checkViews(db: CheckDb, tables: readonly TenantTable[], te
     const ownerBypasses = bypass || bases.some((t) => t !== undefined && t.owner === owner && !t.force)
     const why = ownerBypasses
       ? `its owner "${owner}" bypasses row-level security, so anyone who may read the view sees every tenant's rows`
-      : `row-level security is checked as its owner "${owner}", not as the tenant role: the RESTRICTIVE tenant policy does not apply, and any policy that lets "${owner}" see more leaks through`
+      : `row-level security is checked as its owner "${owner}", not as the caller, so the view is only as tight as the policies that apply to "${owner}": one that lets it see more (a PERMISSIVE policy TO public, say) leaks through to every reader`
     found.push(finding('VIEW_NOT_SECURITY_INVOKER', ownerBypasses ? 'error' : 'warning', `view ${label}`,
       `over ${over} without security_invoker: ${why}`,
       `ALTER VIEW ${sql} SET (security_invoker = true);`))
