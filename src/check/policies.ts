@@ -109,7 +109,8 @@ async function compare(db: CheckDb, o: ResolvedOptions, table: TenantTable): Pro
        coalesce((SELECT bool_or(r = 0 OR pg_has_role(t.oid, r, 'USAGE')) FROM unnest(p.polroles) r), false) AS to_tenant,
        (SELECT coalesce(json_agg(json_build_object('role', g.rolname, 'bound', coalesce(pg_has_role(g.oid, t.oid, 'USAGE'), false)) ORDER BY g.rolname), '[]'::json)
         FROM pg_roles g
-        WHERE (g.rolname = current_user OR g.oid IN (SELECT a.grantee FROM aclexplode(c.relacl) a WHERE a.privilege_type IN ${DML}))
+        WHERE g.oid IN (SELECT oid FROM pg_roles WHERE rolname = current_user
+                        UNION SELECT a.grantee FROM aclexplode(c.relacl) a WHERE a.privilege_type IN ${DML})
           AND NOT g.rolsuper AND NOT g.rolbypassrls AND g.oid IS DISTINCT FROM t.oid
           AND NOT coalesce(pg_has_role(g.oid, ad.oid, 'USAGE'), false)
           AND EXISTS (SELECT FROM unnest(p.polroles) r WHERE r = 0 OR pg_has_role(g.oid, r, 'USAGE'))) AS reaches,

@@ -19,14 +19,20 @@ export interface Login {
   readonly bypassrls: boolean
 }
 
+/** The few roles that bypass row-level security, so that membership is tested against them
+ * only (there may be 10,000 tenant roles). Prefix the query that uses {@link ATTRIBUTES}. */
+const PRIVILEGED = `WITH privileged AS MATERIALIZED (SELECT oid, rolname, rolsuper FROM pg_roles WHERE rolsuper OR rolbypassrls)`
+
+/** A role's attributes, and the superuser and BYPASSRLS roles it could SET ROLE to (a superuser
+ * counts as a member of every role, so it has none listed). */
 const ATTRIBUTES = `r.rolname::text AS name, r.rolsuper AS superuser, r.rolbypassrls AS bypassrls,
   r.rolcreaterole AS createrole, r.rolcanlogin AS login,
-  ARRAY(SELECT s.rolname::text FROM pg_roles s WHERE s.oid <> r.oid AND s.rolsuper AND pg_has_role(r.oid, s.oid, 'MEMBER') ORDER BY 1)::text[] AS super_groups,
-  ARRAY(SELECT s.rolname::text FROM pg_roles s WHERE s.oid <> r.oid AND s.rolbypassrls AND NOT s.rolsuper AND pg_has_role(r.oid, s.oid, 'MEMBER') ORDER BY 1)::text[] AS bypass_groups`
+  ARRAY(SELECT s.rolname::text FROM privileged s WHERE NOT r.rolsuper AND s.oid <> r.oid AND s.rolsuper AND pg_has_role(r.oid, s.oid, 'MEMBER') ORDER BY 1)::text[] AS super_groups,
+  ARRAY(SELECT s.rolname::text FROM privileged s WHERE NOT r.rolsuper AND s.oid <> r.oid AND NOT s.rolsuper AND pg_has_role(r.oid, s.oid, 'MEMBER') ORDER BY 1)::text[] AS bypass_groups`
 
 /** Reads the login; reports it when it is superuser or BYPASSRLS. */
 export async function checkLogin(db: CheckDb, found: Found): Promise<Login> {
-  const [row] = await db.rows(`SELECT ${ATTRIBUTES} FROM pg_roles r WHERE r.rolname = current_user`)
+  const [row] = await db.rows(`${PRIVILEGED} SELECT ${ATTRIBUTES} FROM pg_roles r WHERE r.rolname = current_user`)
   const login = { name: String(row?.['name']), superuser: row?.['superuser'] === true, bypassrls: row?.['bypassrls'] === true }
   const object = `${roleObject(login.name)} (the login)`
   const outside = 'tenant scopes stay isolated (they switch to the tenant role), but code outside a scope sees and writes every row, and views it creates bypass row-level security'
@@ -43,7 +49,7 @@ export async function checkLogin(db: CheckDb, found: Found): Promise<Login> {
 /** Checks the tenant and admin roles: existence, attributes, ownership and grants. */
 export async function checkRoles(db: CheckDb, o: ResolvedOptions, tables: readonly TenantTable[], login: Login, found: Found): Promise<void> {
   const rows = await db.rows(
-    `SELECT w.name AS wanted, ${ATTRIBUTES}
+    `${PRIVILEGED} SELECT w.name AS wanted, ${ATTRIBUTES}
      FROM json_array_elements_text($1::json) AS w(name) LEFT JOIN pg_roles r ON r.rolname = w.name`,
     [JSON.stringify([o.tenantRole, o.adminRole])],
   )
@@ -168,7 +174,8 @@ function newOwner(login: Login): string {
 
 const BATCH = 1000
 
-/** Role strategy: every tenant role (members of the tenant role with the prefix), in batches. */
+/** Role strategy: every tenant role (a direct member of the tenant role with the prefix, as
+ * `listTenants` counts them), in batches. */
 export async function checkTenantRoles(
   db: CheckDb,
   o: ResolvedOptions,
@@ -179,7 +186,7 @@ export async function checkTenantRoles(
 ): Promise<number> {
   const [count] = await db.rows(
     `SELECT count(*)::int AS n FROM pg_roles r JOIN pg_roles g ON g.rolname = $2
-     WHERE starts_with(r.rolname::text, $1) AND pg_has_role(r.oid, g.oid, 'MEMBER') AND r.oid <> g.oid`,
+     WHERE starts_with(r.rolname::text, $1) AND EXISTS (SELECT FROM pg_auth_members m WHERE m.member = r.oid AND m.roleid = g.oid)`,
     [o.rolePrefix, o.tenantRole],
   )
   const total = Number(count?.['n'] ?? 0)
@@ -188,15 +195,22 @@ export async function checkTenantRoles(
   let after = ''
   while (done < total) {
     const rows = await db.rows(
-      `SELECT ${ATTRIBUTES},
+      // The batch is chosen first: computed in the same SELECT as the ORDER BY … LIMIT, the
+      // per-role arrays would be evaluated for every remaining role, each time.
+      `${PRIVILEGED}, batch AS MATERIALIZED (
+         SELECT r.oid FROM pg_roles r JOIN pg_roles g ON g.rolname = $2
+         WHERE starts_with(r.rolname::text, $1) AND r.rolname > $3
+           AND EXISTS (SELECT FROM pg_auth_members m WHERE m.member = r.oid AND m.roleid = g.oid)
+         ORDER BY r.rolname COLLATE "C" LIMIT ${BATCH}
+       )
+       SELECT ${ATTRIBUTES},
          ARRAY(SELECT c.oid::text FROM pg_class c WHERE c.oid IN (SELECT json_array_elements_text($4::json)::oid)
                AND pg_has_role(r.oid, c.relowner, 'MEMBER'))::text[] AS owns,
          ARRAY(SELECT c.oid::text || ' ' || a.privilege_type FROM pg_class c, aclexplode(c.relacl) a
                WHERE c.oid IN (SELECT json_array_elements_text($4::json)::oid) AND a.grantee = r.oid
                  AND a.privilege_type IN ('TRUNCATE', 'TRIGGER', 'REFERENCES'))::text[] AS grants
-       FROM pg_roles r JOIN pg_roles g ON g.rolname = $2
-       WHERE starts_with(r.rolname::text, $1) AND r.rolname > $3 AND pg_has_role(r.oid, g.oid, 'MEMBER') AND r.oid <> g.oid
-       ORDER BY r.rolname COLLATE "C" LIMIT ${BATCH}`,
+       FROM batch JOIN pg_roles r ON r.oid = batch.oid
+       ORDER BY r.rolname COLLATE "C"`,
       [o.rolePrefix, o.tenantRole, after, oids],
     )
     if (rows.length === 0) break
