@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { TenantError } from '../core/errors.js'
 import { resolveOptions } from '../core/options.js'
 import { qualified } from '../core/quote.js'
 import { finding, MIGRATE, type Found } from './finding.js'
@@ -13,7 +14,7 @@ import { checkLogin, checkRoles, checkTenantRoles } from './roles.js'
 import { withCheckDb, type CheckDb } from './session.js'
 import { checkFlags, checkKeys } from './structure.js'
 import { loadTables } from './tables.js'
-import type { CheckOptions, CheckReport } from './types.js'
+import { CHECK_CODES, type CheckOptions, type CheckReport } from './types.js'
 import { checkViews } from './views.js'
 
 /**
@@ -36,6 +37,10 @@ import { checkViews } from './views.js'
 export async function checkDatabase(client: unknown, options: CheckOptions = {}): Promise<CheckReport> {
   const { tables: specs, column = 'tenant', schemas, ignore = [], onProgress, ...tenancy } = options
   const o = resolveOptions(tenancy)
+  const unknown = ignore.find((code) => !(CHECK_CODES as readonly string[]).includes(code))
+  if (unknown !== undefined) {
+    throw new TenantError('INVALID_OPTIONS', `Unknown finding code ${JSON.stringify(unknown)} in ignore: the codes are CHECK_CODES (${CHECK_CODES.join(', ')}).`)
+  }
   const progress = onProgress ?? (() => {})
   const found: Found = []
   const tables = await withCheckDb(client, async (db) => {
