@@ -6,11 +6,12 @@
  */
 import type { Driver } from '../core/driver.js'
 import { TenantEngine, type EngineSession, type ScopeRequest, type TenantScopeOptions } from '../core/engine.js'
-import type { ResolvedOptions, TenantOptions } from '../core/options.js'
+import { TenantError } from '../core/errors.js'
+import { resolveOptions, type ResolvedOptions, type TenantOptions } from '../core/options.js'
 import type { TenantColumnInfo, TenantId } from '../core/tenant-id.js'
 import { driverFor } from '../drivers/detect.js'
 import { bindTransaction, clientOf, type AnyPgDatabase, type DrizzleTransaction } from './bind.js'
-import { rlsSpec } from './with-rls.js'
+import { markConflict, readMark, specOf } from './mark.js'
 
 /** Options of {@link PostgresManager.fromDrizzle}. */
 export interface ManagerOptions extends TenantOptions {
@@ -72,7 +73,7 @@ export class PostgresManager<TDb extends AnyPgDatabase> {
   static fromDrizzle<TDb extends AnyPgDatabase>(db: TDb, options: ManagerOptions = {}): PostgresManager<TDb> {
     const { tables = [], ...tenantOptions } = options
     const driver: Driver = driverFor(clientOf(db))
-    return new PostgresManager(db, new TenantEngine(driver, tenantOptions, columnsOf(db, tables)))
+    return new PostgresManager(db, new TenantEngine(driver, tenantOptions, columnsOf(db, tables, resolveOptions(tenantOptions))))
   }
 
   /** The Drizzle database this manager was made from. Queries on it run outside any scope. */
@@ -170,11 +171,18 @@ export class PostgresManager<TDb extends AnyPgDatabase> {
   }
 }
 
-/** Tenant column types of the marked tables in `db`'s schema and in `tables`. */
-function columnsOf(db: AnyPgDatabase, tables: readonly unknown[]): TenantColumnInfo[] {
+/** Tenant column types of the marked tables in `db`'s schema and in `tables`. A table whose
+ * `withRls` chose another strategy or role prefix is refused: its drizzle-kit policy would not
+ * match the manager's. */
+function columnsOf(db: AnyPgDatabase, tables: readonly unknown[], options: ResolvedOptions): TenantColumnInfo[] {
   const fullSchema = (db as unknown as { _?: { fullSchema?: Record<string, unknown> } })._?.fullSchema ?? {}
-  const specs = [...Object.values(fullSchema), ...tables].map(rlsSpec).filter((s) => s !== undefined)
+  const marks = [...Object.values(fullSchema), ...tables].map(readMark).filter((m) => m !== undefined)
   const seen = new Map<string, TenantColumnInfo>()
-  for (const s of specs) seen.set(`${s.type}:${s.length ?? ''}`, { type: s.type, length: s.length })
+  for (const mark of marks) {
+    const conflict = markConflict(mark, options)
+    if (conflict) throw new TenantError('INVALID_OPTIONS', conflict)
+    const s = specOf(mark)
+    seen.set(`${s.type}:${s.length ?? ''}`, { type: s.type, length: s.length })
+  }
   return [...seen.values()]
 }

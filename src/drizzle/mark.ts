@@ -8,7 +8,7 @@
  * @module
  */
 import type { TableSpec } from '../core/migration.js'
-import type { Strategy } from '../core/options.js'
+import type { ResolvedOptions, Strategy } from '../core/options.js'
 
 /** The key of the mark. */
 export const RLS_MARK: unique symbol = Symbol.for('pg-tenants.withRls') as never
@@ -16,8 +16,13 @@ export const RLS_MARK: unique symbol = Symbol.for('pg-tenants.withRls') as never
 /** What `withRls` records: the table and the options its policy was built with. An empty
  * `schema` means the manager's default schema. */
 export interface RlsMark extends TableSpec {
+  /** The strategy the table's drizzle-kit policy was built for (default `'setting'`). */
   readonly strategy: Strategy
+  /** The role prefix the table's drizzle-kit policy was built for (default `'tenant_'`). */
   readonly rolePrefix: string
+  /** True when `withRls` was given `strategy` or `rolePrefix`; a table that left both to their
+   * defaults is accepted by a manager of either strategy (its migration rewrites the policy). */
+  readonly explicit: boolean
 }
 
 /** The mark of a `withRls` table, or undefined for anything else. */
@@ -25,4 +30,28 @@ export function readMark(value: unknown): RlsMark | undefined {
   if ((typeof value !== 'object' && typeof value !== 'function') || value === null) return undefined
   const mark = (value as { [RLS_MARK]?: unknown })[RLS_MARK]
   return typeof mark === 'object' && mark !== null ? (mark as RlsMark) : undefined
+}
+
+/** The table part of a mark, as the migration generator takes it. */
+export function specOf(mark: RlsMark): TableSpec {
+  const { schema, name, column, type, length } = mark
+  return length === undefined ? { schema, name, column, type } : { schema, name, column, type, length }
+}
+
+/** Whether the policy a mark carries matches `options`: the strategy, and in the `role`
+ * strategy the role prefix (the `setting` condition does not use it). */
+export function markAgrees(mark: RlsMark, options: Pick<ResolvedOptions, 'strategy' | 'rolePrefix'>): boolean {
+  return mark.strategy === options.strategy && (mark.strategy !== 'role' || mark.rolePrefix === options.rolePrefix)
+}
+
+/** Refusal text for a mark that disagrees with the options, or undefined when it agrees (or made
+ * no choice of its own, see {@link RlsMark.explicit}). */
+export function markConflict(mark: RlsMark, options: Pick<ResolvedOptions, 'strategy' | 'rolePrefix'>): string | undefined {
+  if (!mark.explicit || markAgrees(mark, options)) return undefined
+  const said = mark.strategy === 'role' ? `strategy: 'role', rolePrefix: ${JSON.stringify(mark.rolePrefix)}` : `strategy: 'setting'`
+  const want = options.strategy === 'role' ? `strategy: 'role', rolePrefix: ${JSON.stringify(options.rolePrefix)}` : `strategy: 'setting'`
+  return (
+    `Table ${mark.name} was declared with withRls(…, { ${said} }) but the options say otherwise: ` +
+    `pass { ${want} } to its withRls, or the same options as its withRls here.`
+  )
 }

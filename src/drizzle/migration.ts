@@ -5,13 +5,17 @@
  * @module
  */
 import { buildMigration, type MigrationSql } from '../core/migration.js'
+import { TenantError } from '../core/errors.js'
 import { resolveOptions, type TenantOptions } from '../core/options.js'
+import { markConflict, readMark } from './mark.js'
 import { requireRlsSpec } from './with-rls.js'
 
 /**
  * The SQL for the given `withRls` tables under the chosen strategy: roles, grants, registry
  * table, ENABLE and FORCE row level security, the policies, the tenant index and (for text) a
  * non-empty check. `up` run twice is harmless; `down` removes what `up` added and no data.
+ * Throws `TenantError('INVALID_OPTIONS')` for a table whose `withRls` chose another strategy or
+ * role prefix than `options`.
  *
  * @example
  * ```ts
@@ -20,6 +24,12 @@ import { requireRlsSpec } from './with-rls.js'
  * ```
  */
 export function migrationSql(tables: readonly unknown[], options?: TenantOptions): MigrationSql {
-  const { schema } = resolveOptions(options)
-  return buildMigration(tables.map((table) => requireRlsSpec(table, schema)), options)
+  const resolved = resolveOptions(options)
+  const specs = tables.map((table) => {
+    const spec = requireRlsSpec(table, resolved.schema)
+    const conflict = markConflict(readMark(table)!, resolved)
+    if (conflict) throw new TenantError('INVALID_OPTIONS', conflict)
+    return spec
+  })
+  return buildMigration(specs, options)
 }

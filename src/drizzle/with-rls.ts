@@ -1,24 +1,41 @@
 /**
- * `withRls(table)`: marks a Drizzle table as tenant-scoped and records its tenant column.
+ * `withRls(table)`: marks a Drizzle table as tenant-scoped, records its tenant column, and gives
+ * it the one policy drizzle-kit can create with the table, so that `drizzle-kit generate` emits
+ * `ENABLE ROW LEVEL SECURITY` and the tenant policy with nothing else to configure.
  *
  * @module
  */
-import { is } from 'drizzle-orm'
-import { getTableConfig, PgTable } from 'drizzle-orm/pg-core'
+import { is, sql } from 'drizzle-orm'
+import { getTableConfig, PgPolicy, pgPolicy, PgTable } from 'drizzle-orm/pg-core'
+import { TenantError } from '../core/errors.js'
 import type { TableSpec } from '../core/migration.js'
+import { resolveOptions, type ResolvedOptions, type Strategy } from '../core/options.js'
+import { POLICY_NAMES, tenantCondition } from '../core/policy.js'
 import type { TenantColumnInfo, TenantColumnType } from '../core/tenant-id.js'
+import { readMark, RLS_MARK, specOf, type RlsMark } from './mark.js'
 
 /** Options of {@link withRls}. */
 export interface WithRlsOptions {
   /** The tenant column: its property key or its database name. Default `'tenant'`. */
   column?: string
+  /** The strategy the table's drizzle-kit policy is written for; must match the manager's.
+   * Default `'setting'`. */
+  strategy?: Strategy
+  /** The per-tenant role prefix (`role` strategy); must match the manager's. Default `'tenant_'`. */
+  rolePrefix?: string
 }
 
-const marks = new WeakMap<PgTable, TableSpec>()
+type ExtraConfigBuilder = (columns: unknown) => unknown
+/** drizzle-orm's internal table symbols (`Symbol.for` keys, the same in every copy of it). */
+const TABLE_SYMBOLS = (PgTable as unknown as { Symbol: { ExtraConfigBuilder: symbol; ExtraConfigColumns: symbol; EnableRLS: symbol } }).Symbol
+/** The table's own extra-config builder, kept so that wrapping twice does not add the policy twice. */
+const OWN_EXTRA_CONFIG = Symbol.for('pg-tenants.withRls.ownExtraConfig')
 
 /**
  * Marks a Drizzle pg table as tenant-scoped and returns the same table. Its tenant column must
- * be text, varchar, integer, bigint or uuid.
+ * be text, varchar, integer, bigint or uuid. The table gets `ENABLE ROW LEVEL SECURITY` and the
+ * permissive tenant policy `pg_tenants_access` in drizzle-kit's view of it; the rest of the setup
+ * comes from `pg-tenants generate` (or `migrationSql`).
  *
  * @example
  * ```ts
@@ -30,12 +47,13 @@ const marks = new WeakMap<PgTable, TableSpec>()
  * ```
  */
 export function withRls<TTable extends PgTable>(table: TTable, options: WithRlsOptions = {}): TTable {
-  const { column = 'tenant' } = options
+  const { column = 'tenant', strategy, rolePrefix } = options
   if (!is(table, PgTable)) {
     throw new TypeError(
       'withRls() expects a Drizzle PostgreSQL table, as made by pgTable() from drizzle-orm/pg-core.',
     )
   }
+  const policyOptions = policyOptionsOf(strategy, rolePrefix)
   const config = getTableConfig(table)
   const columns = Object.entries(table as unknown as Record<string, unknown>)
   const found =
@@ -56,14 +74,66 @@ export function withRls<TTable extends PgTable>(table: TTable, options: WithRlsO
         'varchar, integer, bigint or uuid.',
     )
   }
-  marks.set(table, Object.freeze({
+  const mark: RlsMark = Object.freeze({
     schema: config.schema ?? '',
     name: config.name,
     column: target.name,
     type: info.type,
     length: info.length,
-  }))
+    strategy: policyOptions.strategy,
+    rolePrefix: policyOptions.rolePrefix,
+    explicit: strategy !== undefined || rolePrefix !== undefined,
+  })
+  attachPolicy(table, mark, policyOptions)
+  Object.defineProperty(table, RLS_MARK, { value: mark, configurable: true })
   return table
+}
+
+/** The strategy and prefix, checked like the manager's options (the role-name checks need the
+ * manager's full options and are left to it). */
+function policyOptionsOf(strategy: Strategy | undefined, rolePrefix: string | undefined): ResolvedOptions {
+  if (strategy !== undefined && strategy !== 'setting' && strategy !== 'role') {
+    throw new TenantError('INVALID_OPTIONS', `withRls: unknown strategy ${JSON.stringify(strategy)}: use 'setting' (default) or 'role'.`)
+  }
+  return { ...resolveOptions(rolePrefix === undefined ? {} : { rolePrefix }), strategy: strategy ?? 'setting' }
+}
+
+/**
+ * Wraps the table's extra-config builder so that drizzle-kit (and `getTableConfig`) also sees the
+ * permissive tenant policy, to `public`: drizzle-kit creates it in the same migration as the
+ * table, before any pg-tenants role exists. Whatever the table's own builder returns is kept.
+ */
+function attachPolicy(table: PgTable, mark: RlsMark, options: ResolvedOptions): void {
+  const slots = table as unknown as Record<symbol, unknown>
+  const own = (readMark(table) ? slots[OWN_EXTRA_CONFIG] : slots[TABLE_SYMBOLS.ExtraConfigBuilder]) as ExtraConfigBuilder | undefined
+  const extras = (columns: unknown): unknown[] => {
+    const result = own?.(columns)
+    if (result === undefined || result === null) return []
+    return Array.isArray(result) ? result : Object.values(result as object) // the legacy object form
+  }
+  const taken = extras(slots[TABLE_SYMBOLS.ExtraConfigColumns])
+    .flat(1)
+    .some((value) => is(value, PgPolicy) && value.name === POLICY_NAMES.access)
+  if (taken) {
+    throw new TypeError(
+      `withRls(${mark.name}): the table already has a policy named ${POLICY_NAMES.access}, which withRls adds itself: ` +
+        'rename or remove yours.',
+    )
+  }
+  const condition = tenantCondition(options, mark.column, mark.type)
+  const builder: ExtraConfigBuilder = (columns) => [
+    ...extras(columns),
+    pgPolicy(POLICY_NAMES.access, {
+      as: 'permissive',
+      for: 'all',
+      to: 'public',
+      using: sql.raw(condition),
+      withCheck: sql.raw(condition),
+    }),
+  ]
+  Object.defineProperty(table, OWN_EXTRA_CONFIG, { value: own, configurable: true })
+  slots[TABLE_SYMBOLS.ExtraConfigBuilder] = builder
+  slots[TABLE_SYMBOLS.EnableRLS] = true
 }
 
 function columnInfo(sqlType: string): TenantColumnInfo | undefined {
@@ -77,7 +147,8 @@ function columnInfo(sqlType: string): TenantColumnInfo | undefined {
 /** The spec of a table marked with {@link withRls}, or undefined. An empty `schema` means the
  * manager's default schema. */
 export function rlsSpec(table: unknown): TableSpec | undefined {
-  return typeof table === 'object' && table !== null ? marks.get(table as PgTable) : undefined
+  const mark = readMark(table)
+  return mark && specOf(mark)
 }
 
 /** The spec of a marked table with its schema filled in; throws a TypeError for others. */
