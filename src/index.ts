@@ -17,5 +17,13 @@ export {
 export { MAX_TENANT_ID_BYTES, type TenantColumnType, type TenantId } from './core/tenant-id.js'
 export { SETTING_KEY, type ResolvedOptions, type Strategy, type TenantOptions } from './core/options.js'
 export { POLICY_NAMES } from './core/policy.js'
-export { buildMigration, type MigrationSql, type TableSpec } from './core/migration.js'
+export {
+  buildMigration,
+  migrationStatements,
+  tableStatements,
+  type MigrationSql,
+  type MigrationStatements,
+  type TableSpec,
+  type TableStatementsOptions,
+} from './core/migration.js'
 export { CHECK_CODES, checkDatabase, type CheckCode, type CheckFinding, type CheckOptions, type CheckReport } from './check/index.js'

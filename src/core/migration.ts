@@ -33,24 +33,94 @@ export interface MigrationSql {
 
 /** Builds the migration for the given tables. */
 export function buildMigration(tables: readonly TableSpec[], options?: TenantOptions): MigrationSql {
+  const { up, down } = blocks(tables, options)
+  const text = (parts: readonly (readonly string[])[]) => parts.map((b) => b.join('\n')).join('\n\n') + '\n'
+  return Object.freeze({ up: text(up), down: text(down) })
+}
+
+/** A migration as lists of single SQL statements, in order (a comment rides with the statement
+ * after it). For migration tools that run one statement at a time, such as drizzle's migrator,
+ * whose chunks PGlite sends as single prepared statements. */
+export interface MigrationStatements {
+  readonly up: readonly string[]
+  readonly down: readonly string[]
+}
+
+/**
+ * {@link buildMigration} as single statements: the same SQL in the same order.
+ *
+ * @example
+ * ```ts
+ * const { up } = migrationStatements([{ schema: 'public', name: 'todos', column: 'tenant', type: 'text' }])
+ * for (const statement of up) await client.query(statement)
+ * ```
+ */
+export function migrationStatements(tables: readonly TableSpec[], options?: TenantOptions): MigrationStatements {
+  const { up, down } = blocks(tables, options)
+  return Object.freeze({ up: single(up.flat()), down: single(down.flat()) })
+}
+
+/** Options of {@link tableStatements}. */
+export interface TableStatementsOptions {
+  /** Also grant the table's schema as the full setup does (`USAGE`, all tables and sequences,
+   * default privileges): for a table in a schema the setup did not cover yet. Default false. */
+  readonly schemaGrants?: boolean
+}
+
+/**
+ * What one more table needs once the setup of {@link buildMigration} (roles, grants, registry)
+ * exists: `up` grants the table and its own sequences to both roles, then enables and forces row
+ * level security and (re)creates the policies, the tenant index if missing and the non-empty
+ * check; `down` removes that table's part as {@link buildMigration}'s `down` does (the grants
+ * stay, like those of every other table in the schema). Both are idempotent; single statements.
+ *
+ * @example
+ * ```ts
+ * const { up } = tableStatements({ schema: 'public', name: 'invoices', column: 'tenant', type: 'text' })
+ * ```
+ */
+export function tableStatements(table: TableSpec, options?: TenantOptions, config: TableStatementsOptions = {}): MigrationStatements {
+  const o = resolveOptions(options)
+  checkSpec(table)
+  const up = [...(config.schemaGrants ? grants(o, table.schema) : []), ...tableGrants(o, table), ...tableUp(o, table)]
+  return Object.freeze({ up: single(up), down: single(tableDown(o, table)) })
+}
+
+/** The migration as blocks of statements: what `buildMigration` prints a blank line between. */
+function blocks(tables: readonly TableSpec[], options: TenantOptions | undefined): { up: string[][]; down: string[][] } {
   const o = resolveOptions(options)
   for (const table of tables) checkSpec(table)
   const schemas = [...new Set([o.schema, ...tables.map((t) => t.schema)])]
   const up = [
-    header(o, 'up'),
-    roles(o),
+    [header(o, 'up')],
+    [roles(o)],
     ...schemas.map((schema) => grants(o, schema)),
     ...(o.strategy === 'setting' ? [registry(o)] : []),
     ...tables.map((table) => tableUp(o, table)),
   ]
   const down = [
-    header(o, 'down'),
+    [header(o, 'down')],
     ...tables.map((table) => tableDown(o, table)),
     ...(o.strategy === 'setting' ? [registryDown(o)] : []),
     ...schemas.map((schema) => revokes(o, schema)),
-    rolesDown(o),
+    [rolesDown(o)],
   ]
-  return Object.freeze({ up: up.join('\n\n') + '\n', down: down.join('\n\n') + '\n' })
+  return { up, down }
+}
+
+/** Joins each comment-only line to the statement after it. */
+function single(parts: readonly string[]): string[] {
+  const out: string[] = []
+  let comments: string[] = []
+  for (const part of parts) {
+    if (part.startsWith('--') && !part.includes('\n')) {
+      comments.push(part)
+      continue
+    }
+    out.push([...comments, part].join('\n'))
+    comments = []
+  }
+  return out
 }
 
 function checkSpec(table: TableSpec): void {
@@ -85,7 +155,7 @@ END
 $pg_tenants$;`
 }
 
-function grants(o: ResolvedOptions, schema: string): string {
+function grants(o: ResolvedOptions, schema: string): string[] {
   const s = quoteIdent(schema)
   const to = `${quoteIdent(o.tenantRole)}, ${quoteIdent(o.adminRole)}`
   return [
@@ -94,10 +164,31 @@ function grants(o: ResolvedOptions, schema: string): string {
     `GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA ${s} TO ${to};`,
     `ALTER DEFAULT PRIVILEGES IN SCHEMA ${s} GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ${to};`,
     `ALTER DEFAULT PRIVILEGES IN SCHEMA ${s} GRANT USAGE, SELECT ON SEQUENCES TO ${to};`,
-  ].join('\n')
+  ]
 }
 
-function revokes(o: ResolvedOptions, schema: string): string {
+/** The grants of one table and of the sequences it owns (serial, identity), as the schema-wide
+ * grants of the setup would give them: for a table created after the setup by another role than
+ * the one whose default privileges the setup set. */
+function tableGrants(o: ResolvedOptions, table: TableSpec): string[] {
+  const t = qualified(table.schema, table.name)
+  return [
+    `GRANT SELECT, INSERT, UPDATE, DELETE ON ${t} TO ${quoteIdent(o.tenantRole)}, ${quoteIdent(o.adminRole)};`,
+    `DO $pg_tenants$
+DECLARE s regclass;
+BEGIN
+  FOR s IN
+    SELECT d.objid::regclass FROM pg_depend d JOIN pg_class c ON c.oid = d.objid
+    WHERE d.classid = 'pg_class'::regclass AND d.refobjid = ${quoteLiteral(t)}::regclass AND d.deptype IN ('a', 'i') AND c.relkind = 'S'
+  LOOP
+    EXECUTE format('GRANT USAGE, SELECT ON SEQUENCE %s TO %I, %I', s, ${quoteLiteral(o.tenantRole)}, ${quoteLiteral(o.adminRole)});
+  END LOOP;
+END
+$pg_tenants$;`,
+  ]
+}
+
+function revokes(o: ResolvedOptions, schema: string): string[] {
   const s = quoteIdent(schema)
   const from = `${quoteIdent(o.tenantRole)}, ${quoteIdent(o.adminRole)}`
   return [
@@ -106,21 +197,21 @@ function revokes(o: ResolvedOptions, schema: string): string {
     `REVOKE ALL ON ALL SEQUENCES IN SCHEMA ${s} FROM ${from};`,
     `REVOKE ALL ON ALL TABLES IN SCHEMA ${s} FROM ${from};`,
     `REVOKE USAGE ON SCHEMA ${s} FROM ${from};`,
-  ].join('\n')
+  ]
 }
 
 /** The tenant roles never see the registry: listing tenants is an admin's business. */
-function registry(o: ResolvedOptions): string {
+function registry(o: ResolvedOptions): string[] {
   const table = qualified(o.schema, o.registryTable)
   return [
     `CREATE TABLE IF NOT EXISTS ${table} (\n  id text PRIMARY KEY CHECK (id <> ''),\n  created_at timestamptz NOT NULL DEFAULT now()\n);`,
     `REVOKE ALL ON ${table} FROM ${quoteIdent(o.tenantRole)};`,
-  ].join('\n')
+  ]
 }
 
-function registryDown(o: ResolvedOptions): string {
+function registryDown(o: ResolvedOptions): string[] {
   const table = qualified(o.schema, o.registryTable)
-  return `DO $pg_tenants$
+  return [`DO $pg_tenants$
 BEGIN
   IF to_regclass(${quoteLiteral(table)}) IS NOT NULL THEN
     IF EXISTS (SELECT FROM ${table}) THEN
@@ -130,7 +221,7 @@ BEGIN
     END IF;
   END IF;
 END
-$pg_tenants$;`
+$pg_tenants$;`]
 }
 
 /** Drops the two roles, except a `role`-strategy tenant role that still has tenants as members:
@@ -180,7 +271,7 @@ function shorten(name: string): string {
   return head + tag
 }
 
-function tableUp(o: ResolvedOptions, table: TableSpec): string {
+function tableUp(o: ResolvedOptions, table: TableSpec): string[] {
   const t = qualified(table.schema, table.name)
   const cond = tenantCondition(o, table.column, table.type)
   const { index, check } = derivedNames(table)
@@ -219,10 +310,10 @@ BEGIN
 END
 $pg_tenants$;`)
   }
-  return statements.join('\n')
+  return statements
 }
 
-function tableDown(o: ResolvedOptions, table: TableSpec): string {
+function tableDown(o: ResolvedOptions, table: TableSpec): string[] {
   const t = qualified(table.schema, table.name)
   const { index, check } = derivedNames(table)
   return [
@@ -232,5 +323,5 @@ function tableDown(o: ResolvedOptions, table: TableSpec): string {
     `ALTER TABLE ${t} DISABLE ROW LEVEL SECURITY;`,
     `ALTER TABLE ${t} DROP CONSTRAINT IF EXISTS ${quoteIdent(check)};`,
     `DROP INDEX IF EXISTS ${qualified(table.schema, index)};`,
-  ].join('\n')
+  ]
 }
