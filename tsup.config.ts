@@ -1,12 +1,15 @@
 import { defineConfig } from 'tsup'
 
-export default defineConfig({
-  entry: { index: 'src/index.ts', 'drizzle/index': 'src/drizzle/index.ts', 'testing/index': 'src/testing/index.ts', cli: 'src/cli/bin.ts' },
-  format: ['esm'],
-  target: 'node20',
-  dts: true,
-  clean: true,
-  sourcemap: true,
-  splitting: true,
-  treeshake: true,
-})
+const common = { target: 'node20', dts: true, sourcemap: true, splitting: true, treeshake: true } as const
+
+export default defineConfig([
+  // The library, as ES modules and as CommonJS: drizzle-kit loads a schema file with `require`,
+  // so a schema that imports pg-tenants/drizzle needs the CommonJS build.
+  {
+    ...common,
+    entry: { index: 'src/index.ts', 'drizzle/index': 'src/drizzle/index.ts', 'testing/index': 'src/testing/index.ts' },
+    format: ['esm', 'cjs'],
+  },
+  // The CLI: ESM only (top-level await).
+  { ...common, entry: { cli: 'src/cli/bin.ts' }, format: ['esm'], dts: false },
+])
