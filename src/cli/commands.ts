@@ -4,6 +4,8 @@
  * @module
  */
 import type { Command } from './command.js'
+import { generateCommand } from './commands/generate.js'
+import { sqlCommand } from './commands/sql.js'
 import { tenantsCommand } from './commands/tenants.js'
 
-export const COMMANDS: readonly Command[] = [tenantsCommand]
+export const COMMANDS: readonly Command[] = [sqlCommand, generateCommand, tenantsCommand]

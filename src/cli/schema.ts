@@ -7,9 +7,12 @@
  */
 import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
-import { extname, join, resolve } from 'node:path'
+import { dirname, extname, join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { readMark, type RlsMark } from '../drizzle/mark.js'
+import type { TableSpec } from '../core/migration.js'
+import type { ResolvedOptions, TenantOptions } from '../core/options.js'
+import { markAgrees, readMark, specOf, type RlsMark } from '../drizzle/mark.js'
+import { checkOptions } from './args.js'
 import { UsageError } from './io.js'
 
 /** A `withRls` table found in the schema module. */
@@ -19,8 +22,9 @@ export interface SchemaTable {
   readonly mark: RlsMark
 }
 
-/** Loads `file` (relative to `cwd`) and returns its `withRls` tables, in export order. A file
- * that does not exist or does not load is a usage error; so is one with no `withRls` table. */
+/** Loads `file` (relative to `cwd`) and returns its `withRls` tables, by export name (the order
+ * of a module namespace). A file that does not exist or does not load is a usage error; so is one
+ * with no `withRls` table. */
 export async function loadSchemaTables(file: string, cwd: string): Promise<SchemaTable[]> {
   const path = resolve(cwd, file)
   const module = await loadModule(path, cwd)
@@ -51,7 +55,7 @@ async function loadModule(path: string, cwd: string): Promise<Record<string, unk
     const ext = extname(path)
     if (ext === '.js' || ext === '.mjs' || ext === '.cjs') return (await import(pathToFileURL(path).href)) as Record<string, unknown>
     const require = createRequire(join(cwd, 'package.json'))
-    const tsx = tryResolve(require, 'tsx/esm/api')
+    const tsx = resolveEsmExport(require, 'tsx', './esm/api')
     if (tsx) {
       const api = (await import(pathToFileURL(tsx).href)) as {
         tsImport(specifier: string, parent: string): Promise<Record<string, unknown>>
@@ -69,6 +73,20 @@ async function loadModule(path: string, cwd: string): Promise<Record<string, unk
     `Cannot load ${path}: loading TypeScript needs tsx or esbuild in the project (npm install -D tsx), ` +
       'or pass the compiled .js file.',
   )
+}
+
+/** The ES-module file of a package subpath, resolved from the project. `require.resolve` would
+ * give the CommonJS one, and tsx's CommonJS API cannot register its ESM loader. */
+function resolveEsmExport(require: NodeRequire, pkg: string, subpath: string): string | undefined {
+  const manifest = tryResolve(require, `${pkg}/package.json`)
+  if (!manifest) return undefined
+  const exports = (require(manifest) as { exports?: Record<string, unknown> }).exports
+  let target: unknown = exports?.[subpath]
+  while (typeof target === 'object' && target !== null) {
+    const conditions = target as Record<string, unknown>
+    target = conditions['import'] ?? conditions['default']
+  }
+  return typeof target === 'string' ? join(dirname(manifest), target) : undefined
 }
 
 function tryResolve(require: NodeRequire, id: string): string | undefined {
@@ -105,4 +123,39 @@ async function loadWithEsbuild(esbuildPath: string, path: string, cwd: string): 
   } finally {
     await rm(out, { force: true })
   }
+}
+
+/**
+ * The options for the schema's tables: the tenancy flags, with `strategy` (and, in the `role`
+ * strategy, `rolePrefix`) taken from the tables' `withRls` when not given. The tables must agree
+ * among themselves, and a flag must agree with them: their drizzle-kit policy was written for
+ * those values.
+ */
+export function schemaOptions(tables: readonly SchemaTable[], flags: TenantOptions): ResolvedOptions {
+  const [first, ...rest] = tables
+  if (!first) throw new UsageError('The schema has no withRls table.')
+  const policyOf = (m: RlsMark) => (m.strategy === 'role' ? `{ strategy: 'role', rolePrefix: ${JSON.stringify(m.rolePrefix)} }` : `{ strategy: 'setting' }`)
+  const odd = rest.find((t) => policyOf(t.mark) !== policyOf(first.mark))
+  if (odd) {
+    throw new UsageError(
+      `withRls tables disagree: ${first.mark.name} uses ${policyOf(first.mark)}, ${odd.mark.name} ${policyOf(odd.mark)}; ` +
+        'give every withRls the same strategy and rolePrefix.',
+    )
+  }
+  const strategy = flags.strategy ?? first.mark.strategy
+  const rolePrefix = flags.rolePrefix ?? (strategy === 'role' ? first.mark.rolePrefix : undefined)
+  const options = checkOptions({ ...flags, strategy, ...(rolePrefix === undefined ? {} : { rolePrefix }) })
+  if (!markAgrees(first.mark, options)) {
+    const flag = strategy !== first.mark.strategy ? `--strategy ${strategy}` : `--role-prefix ${options.rolePrefix}`
+    throw new UsageError(
+      `${flag} does not match the schema's withRls tables (${first.mark.name}: ${policyOf(first.mark)}): ` +
+        `pass the same to withRls, or drop ${flag.split(' ')[0]}.`,
+    )
+  }
+  return options
+}
+
+/** The tables' specs, each with its schema filled in from `options` when it has none. */
+export function schemaSpecs(tables: readonly SchemaTable[], options: ResolvedOptions): TableSpec[] {
+  return tables.map((t) => ({ ...specOf(t.mark), schema: t.mark.schema || options.schema }))
 }

@@ -1,0 +1,153 @@
+/**
+ * `pg-tenants sql`, in-process through `main(argv, io)`: it prints exactly `buildMigration`'s up
+ * or down for the schema file's withRls tables, takes the strategy from their withRls, and refuses
+ * bad input with exit code 2, one line on stderr and nothing on stdout. The printed SQL is then run
+ * on PGlite to show that it protects the tables.
+ */
+import { PGlite } from '@electric-sql/pglite'
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { Io } from '../src/cli/io.js'
+import { main } from '../src/cli/main.js'
+import { buildMigration, type TableSpec } from '../src/core/migration.js'
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url))
+const DIR = join(ROOT, 'test', '.tmp', `sql-${randomBytes(4).toString('hex')}`)
+
+interface Run {
+  code: number
+  out: string
+  err: string
+}
+
+async function cli(argv: string[]): Promise<Run> {
+  let out = ''
+  let err = ''
+  const io: Io = {
+    stdout: { write: (text: string) => (out += text), isTTY: false },
+    stderr: { write: (text: string) => (err += text), isTTY: false },
+    env: {},
+    cwd: DIR,
+  }
+  const code = await main(argv, io)
+  return { code, out, err }
+}
+
+function expectUsageError(run: Run, pattern: RegExp): void {
+  expect(run.err).toMatch(pattern)
+  expect(run.code).toBe(2)
+  expect(run.out).toBe('')
+  expect(run.err.split('\n').filter(Boolean)).toHaveLength(1)
+  expect(run.err).toMatch(/^pg-tenants: /)
+}
+
+/** Writes a schema module into the temp directory; it imports pg-tenants from the sources. */
+function schemaFile(name: string, body: string): string {
+  writeFileSync(
+    join(DIR, name),
+    `import { integer, pgTable, serial, text } from 'drizzle-orm/pg-core'\n` +
+      `import { withRls } from '../../../src/drizzle/index.js'\n${body}\n`,
+  )
+  return name
+}
+
+const TABLES = `
+export const todos = withRls(pgTable('todos', { id: serial('id').primaryKey(), tenant: text('tenant').notNull() }), OPTIONS)
+export const projects = withRls(pgTable('projects', { id: serial('id').primaryKey(), org: integer('org').notNull() }), { column: 'org', ...OPTIONS })
+export const plain = pgTable('plain', { id: serial('id').primaryKey() })`
+/** In the order the CLI finds them: a module namespace lists its exports by name. */
+const SPECS: TableSpec[] = [
+  { schema: 'public', name: 'projects', column: 'org', type: 'integer' },
+  { schema: 'public', name: 'todos', column: 'tenant', type: 'text' },
+]
+
+beforeAll(() => {
+  mkdirSync(DIR, { recursive: true })
+  schemaFile('setting.ts', `const OPTIONS = {}\n${TABLES}`)
+  schemaFile('role.ts', `const OPTIONS = { strategy: 'role', rolePrefix: 'crm_t_' } as const\n${TABLES}`)
+  schemaFile('mixed.ts', `const OPTIONS = {}\n${TABLES}\nexport const other = withRls(pgTable('other', { tenant: text('tenant') }), { strategy: 'role' })`)
+  schemaFile('throws.ts', `throw new Error('the database config is missing')`)
+  schemaFile('none.ts', `export const plain = pgTable('plain', { id: serial('id').primaryKey() })`)
+})
+
+afterAll(() => rmSync(DIR, { recursive: true, force: true }))
+
+describe('pg-tenants sql', () => {
+  it("prints buildMigration's up for the schema's withRls tables, and down with --down", async () => {
+    const up = await cli(['sql', '--schema', 'setting.ts'])
+    expect(up.err).toBe('')
+    expect(up.code).toBe(0)
+    expect(up.out).toBe(buildMigration(SPECS).up)
+    const down = await cli(['sql', '--schema', 'setting.ts', '--down'])
+    expect(down.code).toBe(0)
+    expect(down.out).toBe(buildMigration(SPECS).down)
+  })
+
+  it("takes the strategy and role prefix from the tables' withRls", async () => {
+    const run = await cli(['sql', '--schema', 'role.ts', '--tenant-role', 'crm_rls', '--admin-role', 'crm_admin'])
+    expect(run.err).toBe('')
+    const options = { strategy: 'role', rolePrefix: 'crm_t_', tenantRole: 'crm_rls', adminRole: 'crm_admin' } as const
+    expect(run.out).toBe(buildMigration(SPECS, options).up)
+    expect(run.out).toContain(`starts_with(current_user::text, 'crm_t_')`)
+    // The same, stated as flags: they agree with the tables.
+    const flags = await cli(['sql', '--schema', 'role.ts', '--strategy', 'role', '--role-prefix', 'crm_t_', '--tenant-role', 'crm_rls', '--admin-role', 'crm_admin'])
+    expect(flags.out).toBe(run.out)
+  })
+
+  it('prints SQL that protects the tables (run on PGlite)', async () => {
+    const { out } = await cli(['sql', '--schema', 'setting.ts'])
+    const db = await PGlite.create()
+    try {
+      await db.exec(`CREATE TABLE todos (id serial PRIMARY KEY, tenant text NOT NULL);
+        CREATE TABLE projects (id serial PRIMARY KEY, org integer NOT NULL);
+        CREATE TABLE plain (id serial PRIMARY KEY);`)
+      await db.exec(out)
+      const { rows } = await db.query<{ relname: string; rls: boolean; force: boolean; policies: number }>(
+        `SELECT relname, relrowsecurity AS rls, relforcerowsecurity AS force,
+           (SELECT count(*)::int FROM pg_policy WHERE polrelid = c.oid) AS policies
+         FROM pg_class c WHERE relname IN ('todos', 'projects', 'plain') ORDER BY relname`,
+      )
+      expect(rows).toEqual([
+        { relname: 'plain', rls: false, force: false, policies: 0 },
+        { relname: 'projects', rls: true, force: true, policies: 3 },
+        { relname: 'todos', rls: true, force: true, policies: 3 },
+      ])
+    } finally {
+      await db.close()
+    }
+  })
+
+  describe('bad input: exit 2, one line on stderr, nothing on stdout', () => {
+    it('no --schema', async () => {
+      expectUsageError(await cli(['sql']), /Missing --schema/)
+    })
+    it('a schema file that does not exist', async () => {
+      expectUsageError(await cli(['sql', '--schema', 'missing.ts']), /missing\.ts does not exist: check --schema/)
+    })
+    it('a schema file that throws when loaded', async () => {
+      expectUsageError(await cli(['sql', '--schema', 'throws.ts']), /Cannot load schema .*throws\.ts: the database config is missing/)
+    })
+    it('a schema without withRls tables', async () => {
+      expectUsageError(await cli(['sql', '--schema', 'none.ts']), /exports no table wrapped in withRls/)
+    })
+    it('an unknown strategy', async () => {
+      expectUsageError(await cli(['sql', '--schema', 'setting.ts', '--strategy', 'tenant']), /Unknown strategy "tenant": use --strategy setting or --strategy role/)
+    })
+    it("a strategy that the tables' withRls does not say", async () => {
+      expectUsageError(
+        await cli(['sql', '--schema', 'setting.ts', '--strategy', 'role']),
+        /--strategy role does not match the schema's withRls tables \(projects: \{ strategy: 'setting' \}\)/,
+      )
+      expectUsageError(await cli(['sql', '--schema', 'role.ts', '--role-prefix', 'x_']), /--role-prefix x_ does not match/)
+    })
+    it('withRls tables that disagree with each other', async () => {
+      expectUsageError(await cli(['sql', '--schema', 'mixed.ts']), /withRls tables disagree: other uses \{ strategy: 'role', rolePrefix: "tenant_" \}, projects \{ strategy: 'setting' \}/)
+    })
+    it('an unknown flag', async () => {
+      expectUsageError(await cli(['sql', '--schema', 'setting.ts', '--sideways']), /sideways.*pg-tenants sql --help/)
+    })
+  })
+})
