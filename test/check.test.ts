@@ -3,13 +3,19 @@
  * hand afterwards shows up as its finding, and applying the finding's `fix` makes the check clean
  * again. Runs on every target and both strategies, as the non-superuser owning login.
  */
+import { randomBytes } from 'node:crypto'
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import type { Io } from '../src/cli/io.js'
+import { main } from '../src/cli/main.js'
 import { checkDatabase, type CheckCode, type CheckOptions, type CheckReport } from '../src/index.js'
 import type { TableSpec } from '../src/core/migration.js'
 import { POLICY_NAMES } from '../src/core/policy.js'
 import { createFixture, type Fixture, type TypeName } from './support/fixture.js'
-import { describeTargets } from './support/targets.js'
+import { describeTargets, targets, type Target } from './support/targets.js'
 
 const STRATEGIES = ['setting', 'role'] as const
 const TYPES: TypeName[] = ['text', 'varchar', 'integer', 'bigint', 'uuid']
@@ -165,7 +171,17 @@ describeTargets((target) => {
       it('ROLE_BYPASSRLS, ROLE_SUPERUSER, ROLE_CREATEROLE, ROLE_CAN_LOGIN on the tenant and admin roles', async () => {
         const role = `role "${f.options.tenantRole}"`
         await expectFinding(`ALTER ROLE "${f.options.tenantRole}" BYPASSRLS`, 'ROLE_BYPASSRLS', role, `ALTER ROLE "${f.options.tenantRole}" NOBYPASSRLS`)
-        await expectFinding(`ALTER ROLE "${f.options.tenantRole}" SUPERUSER`, 'ROLE_SUPERUSER', role, `ALTER ROLE "${f.options.tenantRole}" NOSUPERUSER`)
+        const hits = await expectFinding(`ALTER ROLE "${f.options.tenantRole}" SUPERUSER`, 'ROLE_SUPERUSER', role, `ALTER ROLE "${f.options.tenantRole}" NOSUPERUSER`)
+        expect(hits.map((x) => x.message), 'a superuser is not also listed as a member of every superuser role').toHaveLength(1)
+        // A role it can SET ROLE to is as good as the attribute.
+        const root = `${f.options.tenantRole}_root`
+        await target().superExec(`CREATE ROLE "${root}" SUPERUSER NOLOGIN`)
+        try {
+          const [group] = await expectFinding(`GRANT "${root}" TO "${f.options.tenantRole}"`, 'ROLE_SUPERUSER', role)
+          expect(group?.message).toContain(`member of the superuser role "${root}"`)
+        } finally {
+          await target().superExec(`DROP ROLE "${root}"`)
+        }
         await expectFinding(`ALTER ROLE "${f.options.adminRole}" CREATEROLE`, 'ROLE_CREATEROLE', `role "${f.options.adminRole}"`)
         await expectFinding(`ALTER ROLE "${f.options.adminRole}" LOGIN`, 'ROLE_CAN_LOGIN', `role "${f.options.adminRole}"`)
       })
@@ -267,6 +283,7 @@ describeTargets((target) => {
           const report = await check({ ignore: ['TENANT_INDEX_MISSING'] })
           expect(report.ok).toBe(true)
           expect(report.findings).toEqual([])
+          await expect(check({ ignore: ['TENANT_INDEX_MISING'] })).rejects.toMatchObject({ code: 'INVALID_OPTIONS' })
         } finally {
           await f.login.exec(`CREATE INDEX pgt_items_uuid_tenant_idx ON "${f.schema}"."items_uuid" (tenant)`)
         }
@@ -287,4 +304,133 @@ describeTargets((target) => {
       })
     })
   }
+})
+
+describe('pg-tenants check (the CLI, in-process)', () => {
+  const ROOT = fileURLToPath(new URL('..', import.meta.url))
+  const DIR = join(ROOT, 'test', '.tmp', `check-${randomBytes(4).toString('hex')}`)
+  const DATABASE_URL = process.env['DATABASE_URL']
+
+  async function cli(argv: string[], options: { tty?: boolean; env?: Record<string, string> } = {}) {
+    let out = ''
+    let err = ''
+    const io: Io = {
+      stdout: { write: (text: string) => (out += text), isTTY: options.tty ?? false },
+      stderr: { write: (text: string) => (err += text), isTTY: options.tty ?? false },
+      env: options.env ?? {},
+      cwd: DIR,
+    }
+    const code = await main(argv, io)
+    return { code, out, err }
+  }
+
+  function expectUsageError(run: { code: number; out: string; err: string }, pattern: RegExp) {
+    expect(run.err).toMatch(pattern)
+    expect(run.code).toBe(2)
+    expect(run.out).toBe('')
+    expect(run.err.split('\n').filter(Boolean)).toHaveLength(1)
+  }
+
+  beforeAll(() => mkdirSync(DIR, { recursive: true }))
+  afterAll(() => rmSync(DIR, { recursive: true, force: true }))
+
+  it('prints its help', async () => {
+    const run = await cli(['check', '--help'])
+    expect(run.code).toBe(0)
+    expect(run.out).toMatch(/^Usage: pg-tenants check/)
+    expect(run.out).toContain('POLICY_DRIFT')
+  })
+
+  it('exits 2 on bad input, before touching a database', async () => {
+    expectUsageError(await cli(['check', '--strategy', 'tenant', '--url', 'postgres://x@127.0.0.1:1/x']), /Unknown strategy "tenant"/)
+    expectUsageError(await cli(['check', '--ignore', 'RLS_DISABLED,NOPE', '--url', 'postgres://x@127.0.0.1:1/x']), /Unknown finding code "NOPE"/)
+    expectUsageError(await cli(['check', '--schema', 'missing.ts', '--url', 'postgres://x@127.0.0.1:1/x']), /missing\.ts does not exist/)
+    expectUsageError(await cli(['check', '--url', 'mysql://x@127.0.0.1/x']), /is not a postgres:\/\/ URL/)
+    expectUsageError(await cli(['check', '--url', 'postgres://postgres@127.0.0.1:1/test']), /Cannot connect/)
+    expectUsageError(await cli(['check']), /No database/)
+  })
+
+  describe.skipIf(!DATABASE_URL)('on the server', () => {
+    let server: Target
+    let f: Fixture
+    let url: string
+    let common: string[]
+    const T = () => `"${f.schema}"."items_text"`
+
+    beforeAll(async () => {
+      server = await targets().find((t) => t.name === 'node-postgres')!.create()
+      f = await createFixture(server, 'setting', 'owner')
+      const u = new URL(DATABASE_URL!)
+      u.username = f.owner
+      url = u.toString()
+      writeFileSync(
+        join(DIR, 'schema.ts'),
+        `import { pgSchema, serial, text } from 'drizzle-orm/pg-core'\n` +
+          `import { withRls } from '../../../src/drizzle/index.js'\n` +
+          `export const items = withRls(pgSchema(${JSON.stringify(f.schema)}).table('items_text', ` +
+          `{ id: serial('id').primaryKey(), tenant: text('tenant').notNull(), title: text('title').notNull() }))\n`,
+      )
+      common = ['--url', url, '--schema', 'schema.ts', '--db-schema', f.schema, '--tenant-role', f.options.tenantRole!, '--admin-role', f.options.adminRole!]
+    })
+    afterAll(async () => {
+      await f?.cleanup()
+      await server?.close()
+    })
+
+    it('checkDatabase also takes a single pg.Client', async () => {
+      const client = new pg.Client({ connectionString: url })
+      await client.connect()
+      try {
+        const report = await checkDatabase(client, { ...f.options, tables: [{ schema: f.schema, name: 'items_text', column: 'tenant', type: 'text' }] })
+        expect(report.findings).toEqual([])
+        expect(report.tables).toEqual([`${f.schema}.items_text`])
+        // The client is usable afterwards, outside any transaction.
+        const { rows } = await client.query<{ status: string }>(`SELECT CASE WHEN now() = statement_timestamp() THEN 'idle' ELSE 'in transaction' END AS status`)
+        expect(rows[0]?.status).toBe('idle')
+      } finally {
+        await client.end()
+      }
+    })
+
+    it('exits 0 on a clean database, 1 with the findings grouped by object, each with its fix', async () => {
+      const clean = await cli(['check', ...common])
+      expect(clean, clean.err).toMatchObject({ code: 0, err: '' })
+      expect(clean.out).toBe(`ok: no findings, 1 tenant table checked (${f.schema}.items_text)\n`)
+
+      await server.superExec(`ALTER TABLE ${T()} DISABLE ROW LEVEL SECURITY; GRANT TRUNCATE ON ${T()} TO "${f.options.tenantRole}"`)
+      try {
+        const run = await cli(['check', ...common])
+        expect(run.code).toBe(1)
+        expect(run.out).not.toMatch(/\x1b\[/)
+        expect(run.out).toContain(`FAIL: 2 errors on 1 tenant table (${f.schema}.items_text)`)
+        expect(run.out).toContain(`\n${f.schema}.items_text\n  error   RLS_DISABLED: row level security is disabled`)
+        expect(run.out).toContain(`fix: ALTER TABLE ${T()} ENABLE ROW LEVEL SECURITY;`)
+        expect(run.out).toContain(`\nrole "${f.options.tenantRole}"\n  error   DANGEROUS_GRANT: has TRUNCATE`)
+
+        const json = await cli(['check', ...common, '--json'])
+        expect(json.code).toBe(1)
+        const report = JSON.parse(json.out) as CheckReport
+        expect(report.ok).toBe(false)
+        expect(report.findings.map((x) => x.code).sort()).toEqual(['DANGEROUS_GRANT', 'RLS_DISABLED'])
+        expect(report.tables).toEqual([`${f.schema}.items_text`])
+
+        const ignored = await cli(['check', ...common, '--ignore', 'rls_disabled, DANGEROUS_GRANT'])
+        expect(ignored.code).toBe(0)
+
+        const discovered = await cli(['check', ...common.filter((x, i) => x !== 'schema.ts' && common[i + 1] !== 'schema.ts'), '--discover-in', f.schema, '--json'])
+        const found = JSON.parse(discovered.out) as CheckReport
+        expect(found.tables.length).toBe(5)
+        expect(found.findings.map((x) => x.code).sort()).toEqual(['DANGEROUS_GRANT', 'RLS_DISABLED'])
+        expectUsageError(await cli(['check', ...common, '--discover-in', f.schema]), /--discover-in is for discovery/)
+
+        const coloured = await cli(['check', ...common], { tty: true })
+        expect(coloured.code).toBe(1)
+        expect(coloured.out).toMatch(/\x1b\[31merror/)
+        const plain = await cli(['check', ...common], { tty: true, env: { NO_COLOR: '1' } })
+        expect(plain.out).not.toMatch(/\x1b\[/)
+      } finally {
+        await server.superExec(`ALTER TABLE ${T()} ENABLE ROW LEVEL SECURITY; REVOKE TRUNCATE ON ${T()} FROM "${f.options.tenantRole}"`)
+      }
+    })
+  })
 })

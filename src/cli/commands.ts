@@ -4,8 +4,9 @@
  * @module
  */
 import type { Command } from './command.js'
+import { checkCommand } from './commands/check.js'
 import { generateCommand } from './commands/generate.js'
 import { sqlCommand } from './commands/sql.js'
 import { tenantsCommand } from './commands/tenants.js'
 
-export const COMMANDS: readonly Command[] = [sqlCommand, generateCommand, tenantsCommand]
+export const COMMANDS: readonly Command[] = [sqlCommand, generateCommand, tenantsCommand, checkCommand]
