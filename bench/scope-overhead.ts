@@ -21,6 +21,7 @@
  *   npm run bench                       # defaults: 15 rounds of 250 ms per variant and strategy
  *   BENCH_ROUNDS=30 BENCH_ROUND_MS=500 npm run bench   # steadier, slower
  *   BENCH_STRATEGIES=setting BENCH_KEEP=1 npm run bench  # one strategy, keep the schema after
+ *   BENCH_DRIVERS=pglite npm run bench  # one driver (node-postgres or pglite); writes no files
  *
  * Short rounds, many cycles: on a shared machine load comes in bursts of seconds, and a ratio
  * taken between two rounds a quarter of a second apart is far less exposed to it than one taken
@@ -31,6 +32,7 @@
  * throughput below target is reported, not failed (it depends on the machine).
  */
 import { readFileSync, writeFileSync } from 'node:fs'
+import { availableParallelism, loadavg } from 'node:os'
 import { performance } from 'node:perf_hooks'
 import { eq, sql } from 'drizzle-orm'
 import { PGlite } from '@electric-sql/pglite'
@@ -77,6 +79,8 @@ const TENANT_ROLE = 'pgt_bench_rls'
 const ADMIN_ROLE = 'pgt_bench_admin'
 const ROLE_PREFIX = 'pgt_bench_t_'
 const STRATEGIES = (process.env['BENCH_STRATEGIES'] ?? 'setting,role').split(',') as Strategy[]
+/** Which drivers to measure: `node-postgres`, `pglite` or both (the default). */
+const DRIVERS = (process.env['BENCH_DRIVERS'] ?? 'node-postgres,pglite').split(',')
 /** Keep the schema and roles after the run (for poking at them with psql / pgbench). */
 const KEEP = process.env['BENCH_KEEP'] === '1'
 
@@ -199,6 +203,29 @@ function countingPool(url: string, counter: Counter): pg.Pool {
     connection.on('readyForQuery', () => counter.ready++)
   })
   return pool
+}
+
+/**
+ * PGlite has no network, but every call into its WASM backend costs (~40–60 µs even for a
+ * `SET`): counts them on the instance, as `queries` (and `ready`, the same number). A
+ * `transaction()` is two calls of PGlite's own (its BEGIN, and its COMMIT or ROLLBACK) plus the
+ * `exec`/`query` calls made on it; a top-level `exec`/`query` is one.
+ */
+function countPgliteCalls(client: PGlite, counter: Counter): void {
+  type Tx = Parameters<Parameters<PGlite['transaction']>[0]>[0]
+  const transaction = client.transaction.bind(client)
+  const count = (n = 1) => {
+    counter.queries += n
+    counter.ready += n
+  }
+  client.transaction = (<T>(fn: (tx: Tx) => Promise<T>) =>
+    transaction(async (tx) => {
+      count(2)
+      const counted = Object.create(tx) as Tx
+      counted.exec = (...args: Parameters<Tx['exec']>) => (count(), tx.exec(...args))
+      counted.query = ((...args: Parameters<Tx['query']>) => (count(), tx.query(...args))) as Tx['query']
+      return fn(counted)
+    })) as PGlite['transaction']
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -436,6 +463,8 @@ async function pglitePhase(strategy: Strategy): Promise<PhaseResult> {
     const options = { schema: SCHEMA, strategy, tenantRole: TENANT_ROLE, adminRole: ADMIN_ROLE, rolePrefix: ROLE_PREFIX }
     await client.exec(migrationSql([items], options).up)
     await client.exec(`ANALYZE ${SCHEMA}.items; ANALYZE ${SCHEMA}.items_plain`)
+    const counter: Counter = { queries: 0, ready: 0, connects: 1 }
+    countPgliteCalls(client, counter)
     const db = drizzlePglite(client)
     const manager = PostgresManager.fromDrizzle(db, { ...options, tables: [items] })
     for (let t = 0; t < TENANTS; t++) await manager.createTenant(`t${t}`)
@@ -448,12 +477,15 @@ async function pglitePhase(strategy: Strategy): Promise<PhaseResult> {
     const whoami = await manager.withTenant('t3', (tx) => tx.execute(sql`SELECT current_user::text AS u`))
     const actualUser = String((whoami as unknown as { rows: { u: unknown }[] }).rows[0]?.u)
 
+    const roundTrips: PhaseResult['roundTrips'] = {}
+    for (const v of variants) roundTrips[v.key] = await countRoundTrips(v, counter)
+
     const tps = await measure(variants, WARMUP_MS, PGLITE_ROUNDS, PGLITE_ROUND_MS)
     return {
       driver: 'PGlite',
       strategy,
       labels: Object.fromEntries(variants.map((v) => [v.key, v.label])),
-      roundTrips: {},
+      roundTrips,
       tps,
       ...ratiosOf(tps),
       rawRatios: {},
@@ -621,7 +653,7 @@ function report(results: PhaseResult[], pgVersion: string, seconds: number): { t
       const cells = [
         r.driver === 'PGlite' ? `${r.strategy} (PGlite)` : r.strategy,
         r.labels[key]!,
-        rt(r.roundTrips[key]),
+        r.driver === 'PGlite' ? `${rt(r.roundTrips[key])} calls` : rt(r.roundTrips[key]),
         fmt(median(xs)),
         `${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))}`,
         rel.toFixed(2),
@@ -637,7 +669,8 @@ function report(results: PhaseResult[], pgVersion: string, seconds: number): { t
       const userOk = r.scopeUser.actual === r.scopeUser.expected
       if (!userOk) unscoped.push(tagOf(r))
       for (const l of [
-        `round trips (${tagOf(r)}): n/a (embedded, in-process: no network round trips)`,
+        `calls into PGlite (${tagOf(r)}): scoped ${rt(r.roundTrips['scoped'])}, plain ${rt(r.roundTrips['plain'])} ` +
+          `(${STMTS} statements: ${rt(r.roundTrips['scoped10'])} vs ${rt(r.roundTrips['plain10'])}; embedded: no network round trips)`,
         `throughput ratio (${tagOf(r)}): ${ratioText(r.ratio, TARGET)} [per-cycle ${r.ratioRange[0].toFixed(2)}–${r.ratioRange[1].toFixed(2)}] ${verdictOf(r.ratio, TARGET)}`,
         `throughput ratio (${tagOf(r)}, ${STMTS} statements): ${ratioText(r.ratio10, TARGET_MULTI)} ` +
           `[per-cycle ${r.ratio10Range[0].toFixed(2)}–${r.ratio10Range[1].toFixed(2)}] ${verdictOf(r.ratio10, TARGET_MULTI)}`,
@@ -694,7 +727,10 @@ function report(results: PhaseResult[], pgVersion: string, seconds: number): { t
     `PostgreSQL ${pgVersion}, Node ${process.version}, pg ${versionOf('pg')}, drizzle-orm ${versionOf('drizzle-orm')}, ` +
     `${process.platform}/${process.arch}; loopback, Pool max 1; ${ROUNDS} interleaved rounds × ${ROUND_MS} ms per variant ` +
     `(warm-up ${WARMUP_MS} ms); PGlite ${versionOf('@electric-sql/pglite')} in-memory, ${PGLITE_ROUNDS} rounds × ${PGLITE_ROUND_MS} ms; ` +
-    `${TENANTS} tenants × ${ROWS_PER_TENANT} rows; run took ${seconds.toFixed(0)} s`
+    `${TENANTS} tenants × ${ROWS_PER_TENANT} rows; run took ${seconds.toFixed(0)} s; ` +
+    // Other processes on the machine skew every ratio (per-cycle ranges widen far beyond 0.8–1.1):
+    // the load is printed so that a reader can tell a quiet run from a contended one.
+    `1-minute load average ${LOAD_AT_START.toFixed(1)} at start, ${loadavg()[0]!.toFixed(1)} at end, on ${availableParallelism()} CPUs`
   const markdown = [
     '# Scope overhead benchmark',
     '',
@@ -707,7 +743,8 @@ function report(results: PhaseResult[], pgVersion: string, seconds: number): { t
     `One primary-key select per transaction, or ${STMTS} of them (same tenant) in the "${STMTS} selects" variants, whose`,
     `"vs db.transaction" is relative to \`db.transaction\` with ${STMTS} selects. Targets: ${TARGET} for 1 statement, ${TARGET_MULTI} for ${STMTS}.`,
     'The "(PGlite)" rows run the same Drizzle variants on embedded in-memory PGlite (a non-superuser owner via',
-    '`SET ROLE`, as in examples/demo.ts); round trips do not apply there (n/a).',
+    '`SET ROLE`, as in examples/demo.ts); there is no network, so their "round trips" column counts calls into',
+    "PGlite's WASM backend instead (its own BEGIN and COMMIT included), each of which costs ~40–60 µs.",
     '',
     '"round trips" are `client.query` calls on the pooled',
     'connection, cross-checked with ReadyForQuery messages from the server. "vs db.transaction" is the',
@@ -726,24 +763,28 @@ function report(results: PhaseResult[], pgVersion: string, seconds: number): { t
 
 // ---------------------------------------------------------------------------------------------
 
+const LOAD_AT_START = loadavg()[0]!
+
 async function main(): Promise<void> {
   const t0 = performance.now()
   let ok = false
   try {
     const { pgVersion } = await setup()
     const results: PhaseResult[] = []
-    for (const strategy of STRATEGIES) {
+    for (const strategy of DRIVERS.includes('node-postgres') ? STRATEGIES : []) {
       process.stderr.write(`measuring strategy '${strategy}'…\n`)
       results.push(await phase(strategy))
     }
-    for (const strategy of STRATEGIES) {
+    for (const strategy of DRIVERS.includes('pglite') ? STRATEGIES : []) {
       process.stderr.write(`measuring strategy '${strategy}' on PGlite…\n`)
       results.push(await pglitePhase(strategy))
     }
     const out = report(results, pgVersion, (performance.now() - t0) / 1000)
     console.log(out.text)
-    writeFileSync(new URL('./RESULTS.md', import.meta.url), out.markdown)
-    writeFileSync(new URL('./chart.svg', import.meta.url), chartSvg(results))
+    if (DRIVERS.length === 2 && STRATEGIES.length === 2) {
+      writeFileSync(new URL('./RESULTS.md', import.meta.url), out.markdown)
+      writeFileSync(new URL('./chart.svg', import.meta.url), chartSvg(results))
+    } else console.error('partial run (BENCH_DRIVERS / BENCH_STRATEGIES): RESULTS.md and chart.svg left as they were')
     ok = out.ok
   } finally {
     if (KEEP) console.error(`BENCH_KEEP=1: kept schema ${SCHEMA} and roles ${OWNER}, ${TENANT_ROLE}, … (a re-run drops them)`)
