@@ -257,6 +257,13 @@ describeTargets((target) => {
         expect(codes(report).sort()).toEqual(['TABLE_MISSING', 'TENANT_COLUMN_MISMATCH', 'TENANT_COLUMN_MISSING'])
       })
 
+      it('NO_TENANT_TABLES when discovery finds nothing to check', async () => {
+        const report = await checkDatabase(client(), { ...f.options, schemas: [`${f.schema}_empty`] })
+        expect(report.tables).toEqual([])
+        expect(codes(report)).toEqual(['NO_TENANT_TABLES'])
+        await f.login.activate()
+      })
+
       it('ROLE_MISSING and REGISTRY_MISSING when the migration was never applied', async () => {
         const report = await check({ tenantRole: 'pgt_no_such_role', adminRole: 'pgt_no_such_admin', registryTable: 'no_registry' })
         expect(codes(report)).toContain('ROLE_MISSING')

@@ -113,6 +113,13 @@ async function discover(db: CheckDb, discovery: { column: string; schemas: reado
      ORDER BY n.nspname, c.relname`,
     [discovery.column, discovery.schemas ? JSON.stringify(discovery.schemas) : null, POLICY_NAMES.isolation, POLICY_NAMES.access],
   )
+  if (rows.length === 0) {
+    // A check that looked at nothing must not pass as if all were well.
+    const where = discovery.schemas ? ` in ${discovery.schemas.join(', ')}` : ''
+    found.push(finding('NO_TENANT_TABLES', 'warning', 'database',
+      `no table${where} has a "${discovery.column}" column or a pg_tenants_* policy, so no table was checked`,
+      '-- pass the tables (--schema <file>, or tables: [...]) or the tenant column (--column, or column: ...)'))
+  }
   const tables: TenantTable[] = []
   for (const row of rows) {
     const schema = String(row['schema'])

@@ -8,6 +8,7 @@ import type { TenantOptions } from '../core/options.js'
 
 /** Every code a {@link CheckFinding} can carry, in the order the README documents them. */
 export const CHECK_CODES = [
+  'NO_TENANT_TABLES',
   'TABLE_MISSING',
   'TENANT_COLUMN_MISSING',
   'TENANT_COLUMN_MISMATCH',
