@@ -106,6 +106,21 @@ describeTargets((target) => {
         }
       })
 
+      it('manager.check() checks the manager\'s own withRls tables with its options', async () => {
+        const manager = f.manager('text')
+        const clean = await manager.check()
+        expect(clean.findings, describeFindings(clean)).toEqual([])
+        expect(clean.tables).toEqual([`${f.schema}.items_text`])
+        await target().superExec(`ALTER TABLE ${T()} NO FORCE ROW LEVEL SECURITY`)
+        try {
+          const broken = await manager.check()
+          expect(broken.ok).toBe(false)
+          expect(codes(broken)).toContain('FORCE_DISABLED')
+        } finally {
+          await target().superExec(`ALTER TABLE ${T()} FORCE ROW LEVEL SECURITY`)
+        }
+      })
+
       it('RLS_DISABLED', async () => {
         await expectFinding(`ALTER TABLE ${T()} DISABLE ROW LEVEL SECURITY`, 'RLS_DISABLED', `${f.schema}.items_text`)
       })

@@ -7,8 +7,11 @@
 import type { Driver } from '../core/driver.js'
 import { TenantEngine, type EngineSession, type ScopeRequest, type TenantScopeOptions } from '../core/engine.js'
 import { TenantError } from '../core/errors.js'
+import type { TableSpec } from '../core/migration.js'
 import { resolveOptions, type ResolvedOptions, type TenantOptions } from '../core/options.js'
 import type { TenantColumnInfo, TenantId } from '../core/tenant-id.js'
+import { checkDatabase } from '../check/check-database.js'
+import type { CheckOptions, CheckReport } from '../check/types.js'
 import { driverFor } from '../drivers/detect.js'
 import { bindTransaction, clientOf, type AnyPgDatabase, type DrizzleTransaction } from './bind.js'
 import { markConflict, readMark, specOf } from './mark.js'
@@ -59,10 +62,12 @@ export type TenantSession<TDb extends AnyPgDatabase, T extends TenantId = Tenant
 export class PostgresManager<TDb extends AnyPgDatabase> {
   readonly #db: TDb
   readonly #engine: TenantEngine
+  readonly #tables: readonly TableSpec[]
 
-  private constructor(db: TDb, engine: TenantEngine) {
+  private constructor(db: TDb, engine: TenantEngine, tables: readonly TableSpec[]) {
     this.#db = db
     this.#engine = engine
+    this.#tables = tables
   }
 
   /**
@@ -73,7 +78,10 @@ export class PostgresManager<TDb extends AnyPgDatabase> {
   static fromDrizzle<TDb extends AnyPgDatabase>(db: TDb, options: ManagerOptions = {}): PostgresManager<TDb> {
     const { tables = [], ...tenantOptions } = options
     const driver: Driver = driverFor(clientOf(db))
-    return new PostgresManager(db, new TenantEngine(driver, tenantOptions, columnsOf(db, tables, resolveOptions(tenantOptions))))
+    const resolved = resolveOptions(tenantOptions)
+    const specs = tenantTables(db, tables, resolved)
+    const engine = new TenantEngine(driver, tenantOptions, columnsOf(specs))
+    return new PostgresManager(db, engine, specs)
   }
 
   /** The Drizzle database this manager was made from. Queries on it run outside any scope. */
@@ -84,6 +92,30 @@ export class PostgresManager<TDb extends AnyPgDatabase> {
   /** The options in force, defaults filled in. */
   get options(): ResolvedOptions {
     return this.#engine.options
+  }
+
+  /**
+   * Checks the live database against this manager's options and its `withRls` tables (those of
+   * the Drizzle schema and of the `tables` option; when there are none, tables are discovered),
+   * as `pg-tenants check` does. Read-only. Use it to refuse to start on a database whose row-level
+   * security is missing or weakened.
+   *
+   * @example
+   * ```ts
+   * const report = await manager.check()
+   * if (!report.ok) {
+   *   for (const f of report.findings) console.error(`${f.code} ${f.object}: ${f.message}\n  fix: ${f.fix}`)
+   *   process.exit(1)
+   * }
+   * ```
+   */
+  check(options: Pick<CheckOptions, 'ignore' | 'column' | 'schemas' | 'onProgress'> = {}): Promise<CheckReport> {
+    const { schema, strategy, rolePrefix, tenantRole, adminRole, registryTable } = this.options
+    return checkDatabase(clientOf(this.#db), {
+      ...options,
+      schema, strategy, rolePrefix, tenantRole, adminRole, registryTable,
+      ...(this.#tables.length > 0 ? { tables: this.#tables } : {}),
+    })
   }
 
   /** Creates a tenant; throws `TenantAlreadyExists` if it exists. */
@@ -171,18 +203,27 @@ export class PostgresManager<TDb extends AnyPgDatabase> {
   }
 }
 
-/** Tenant column types of the marked tables in `db`'s schema and in `tables`. A table whose
- * `withRls` chose another strategy or role prefix is refused: its drizzle-kit policy would not
- * match the manager's. */
-function columnsOf(db: AnyPgDatabase, tables: readonly unknown[], options: ResolvedOptions): TenantColumnInfo[] {
+/** The marked tables in `db`'s schema and in `tables`, with the default schema filled in. A
+ * table whose `withRls` chose another strategy or role prefix is refused: its drizzle-kit policy
+ * would not match the manager's. */
+function tenantTables(db: AnyPgDatabase, tables: readonly unknown[], options: ResolvedOptions): TableSpec[] {
   const fullSchema = (db as unknown as { _?: { fullSchema?: Record<string, unknown> } })._?.fullSchema ?? {}
-  const marks = [...Object.values(fullSchema), ...tables].map(readMark).filter((m) => m !== undefined)
-  const seen = new Map<string, TenantColumnInfo>()
-  for (const mark of marks) {
+  const specs = new Map<string, TableSpec>()
+  for (const value of [...Object.values(fullSchema), ...tables]) {
+    const mark = readMark(value)
+    if (!mark) continue
     const conflict = markConflict(mark, options)
     if (conflict) throw new TenantError('INVALID_OPTIONS', conflict)
-    const s = specOf(mark)
-    seen.set(`${s.type}:${s.length ?? ''}`, { type: s.type, length: s.length })
+    const spec = specOf(mark)
+    const full = spec.schema ? spec : { ...spec, schema: options.schema }
+    specs.set(`${full.schema}.${full.name}`, full)
   }
+  return [...specs.values()]
+}
+
+/** The distinct tenant column types of the tables. */
+function columnsOf(tables: readonly TableSpec[]): TenantColumnInfo[] {
+  const seen = new Map<string, TenantColumnInfo>()
+  for (const s of tables) seen.set(`${s.type}:${s.length ?? ''}`, { type: s.type, length: s.length })
   return [...seen.values()]
 }
