@@ -34,7 +34,7 @@ export async function withCheckDb<T>(client: unknown, fn: (db: CheckDb) => Promi
     // Reading the catalogs needs no lock; should anything wait on one, give up rather than queue
     // behind (and in front of) the app's DDL. One message, as a scope opens (PGlite runs it inside
     // the BEGIN it has just sent).
-    await connection.exec("BEGIN; SET LOCAL lock_timeout = '5s'")
+    await connection.exec("BEGIN; SET LOCAL lock_timeout = '5s'; SET LOCAL jit = off")
     let savepoints = 0
     const db: CheckDb = {
       async rows(sql, params = []) {
