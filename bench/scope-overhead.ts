@@ -5,9 +5,18 @@
  *    that reaches the server, cross-checked with the ReadyForQuery messages it gets back): a
  *    scoped transaction must cost exactly as many as a plain `db.transaction` doing the same work.
  * 2. Throughput of `manager.withTenant(t, tx => select by primary key)` relative to
- *    `db.transaction(tx => the same select)`, one pooled connection (Pool max 1), for both
- *    strategies, with raw node-postgres references that separate Drizzle's cost, the library's
- *    cost and the server's cost of RLS itself.
+ *    `db.transaction(tx => the same select)` on `items_plain` (no RLS), one pooled connection
+ *    (Pool max 1), for both strategies and drivers, for 1 and for 10 selects per transaction, in
+ *    two families measured side by side in the same cycles:
+ *    - "scoping alone": withTenant on `items_plain`, the baseline's own table, where no policy
+ *      applies: the library's cost only (the BEGIN message with the scope, the role switch, the
+ *      registry check, the ORM binding);
+ *    - "scoping + RLS policies": withTenant on `items` (FORCE RLS, the library's policies): the
+ *      above plus PostgreSQL's per-statement cost of planning the policies into every unnamed
+ *      statement (bench/policy-cost.ts measures that cost alone, inside the server).
+ *    Both are held to the targets. On node-postgres, raw references separate Drizzle's cost,
+ *    the library's cost and the server's cost of RLS itself, and an informational pair with
+ *    named prepared statements at 10 selects shows what the plan cache does to the RLS cost.
  *
  * Fairness: every variant runs on the same single backend connection, with the same key
  * sequence; after a warm-up the variants run in interleaved rounds (the order rotates every
@@ -27,7 +36,8 @@
  * taken between two rounds a quarter of a second apart is far less exposed to it than one taken
  * between rounds seconds apart; the median over many cycles discards the cycles a burst hit.
  *
- * Exit code 1 only when the round trips differ, a scoped select returned a wrong row, or the
+ * Exit code 1 only when the round trips differ (scoped on either table vs db.transaction, for 1 and
+ * for 10 statements, on node-postgres), a select returned a wrong row, or the
  * scope did not switch to the tenant role;
  * throughput below target is reported, not failed (it depends on the machine).
  */
@@ -118,62 +128,51 @@ const keyOf = (i: number, j: number) => 1 + ((keyAt(i) - 1 + j * TENANTS * 37) %
 
 /**
  * The Drizzle variants, for any driver: one or STMTS primary-key selects per transaction, scoped
- * (withTenant on `items`) and plain (db.transaction on `items_plain`). Typed loosely because the
- * node-postgres and PGlite Drizzle databases are different types with the same query API.
+ * on the RLS table (withTenant on `items`: scoping + RLS policies), scoped on the RLS-free table
+ * (withTenant on `items_plain`: scoping alone) and plain (db.transaction on `items_plain`: the
+ * baseline of both). Typed loosely because the node-postgres and PGlite Drizzle databases are
+ * different types with the same query API.
  */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 function drizzleVariants(db: any, manager: any): Variant[] {
   type Row = { id: number; tenant: string }
+  /** One select per transaction on `table`, in withTenant (the row must be the tenant's) or db.transaction. */
+  const one = (key: string, label: string, table: typeof items | typeof itemsPlain, scoped: boolean): Variant => ({
+    key,
+    label,
+    run: async (i) => {
+      const k = keyAt(i)
+      const t = tenantOf(k)
+      const select = (tx: any): Promise<Row[]> => tx.select().from(table).where(eq(table.id, k))
+      const rows: Row[] = scoped ? await manager.withTenant(t, select) : await db.transaction(select)
+      check(rows.length === 1 && rows[0]!.tenant === t, `${label}, key ${k}`)
+    },
+  })
+  /** STMTS selects of one tenant's keys per transaction. */
+  const many = (key: string, label: string, table: typeof items | typeof itemsPlain, scoped: boolean): Variant => ({
+    key,
+    label,
+    run: async (i) => {
+      const t = tenantOf(keyAt(i))
+      const body = async (tx: any): Promise<number> => {
+        let found = 0
+        for (let j = 0; j < STMTS; j++) {
+          const rows: Row[] = await tx.select().from(table).where(eq(table.id, keyOf(i, j)))
+          if (rows.length === 1 && rows[0]!.tenant === t) found++
+        }
+        return found
+      }
+      const n: number = scoped ? await manager.withTenant(t, body) : await db.transaction(body)
+      check(n === STMTS, `${label}, tx ${i}`)
+    },
+  })
   return [
-    {
-      key: 'scoped',
-      label: 'manager.withTenant (drizzle)',
-      run: async (i) => {
-        const k = keyAt(i)
-        const rows: Row[] = await manager.withTenant(tenantOf(k), (tx: any) => tx.select().from(items).where(eq(items.id, k)))
-        check(rows.length === 1 && rows[0]!.tenant === tenantOf(k), `withTenant key ${k}`)
-      },
-    },
-    {
-      key: 'plain',
-      label: 'db.transaction (drizzle)',
-      run: async (i) => {
-        const k = keyAt(i)
-        const rows: Row[] = await db.transaction((tx: any) => tx.select().from(itemsPlain).where(eq(itemsPlain.id, k)))
-        check(rows.length === 1, `db.transaction key ${k}`)
-      },
-    },
-    {
-      key: 'scoped10',
-      label: `manager.withTenant, ${STMTS} selects`,
-      run: async (i) => {
-        const t = tenantOf(keyAt(i))
-        const n: number = await manager.withTenant(t, async (tx: any) => {
-          let found = 0
-          for (let j = 0; j < STMTS; j++) {
-            const rows: Row[] = await tx.select().from(items).where(eq(items.id, keyOf(i, j)))
-            if (rows.length === 1 && rows[0]!.tenant === t) found++
-          }
-          return found
-        })
-        check(n === STMTS, `withTenant ${STMTS} selects, tx ${i}`)
-      },
-    },
-    {
-      key: 'plain10',
-      label: `db.transaction, ${STMTS} selects`,
-      run: async (i) => {
-        const n: number = await db.transaction(async (tx: any) => {
-          let found = 0
-          for (let j = 0; j < STMTS; j++) {
-            const rows: Row[] = await tx.select().from(itemsPlain).where(eq(itemsPlain.id, keyOf(i, j)))
-            if (rows.length === 1) found++
-          }
-          return found
-        })
-        check(n === STMTS, `db.transaction ${STMTS} selects, tx ${i}`)
-      },
-    },
+    one('scoped', 'withTenant, items (RLS)', items, true),
+    one('scopedPlain', 'withTenant, items_plain (no RLS)', itemsPlain, true),
+    one('plain', 'db.transaction, items_plain', itemsPlain, false),
+    many('scoped10', `withTenant, items (RLS), ${STMTS} selects`, items, true),
+    many('scopedPlain10', `withTenant, items_plain, ${STMTS} selects`, itemsPlain, true),
+    many('plain10', `db.transaction, items_plain, ${STMTS} selects`, itemsPlain, false),
   ]
 }
 
@@ -326,10 +325,38 @@ function variantsFor(strategy: Strategy, pool: pg.Pool) {
   // What the library really sends to open a scope, captured from the wire (see captureScopes).
   const libraryPreludes = new Map<string, string>()
 
-  const [scoped, plain, scoped10, plain10] = drizzleVariants(db, manager)
+  const byKey = new Map(drizzleVariants(db, manager).map((v) => [v.key, v]))
+  const drizzleVariant = (key: string) => byKey.get(key)!
+  // Named prepared statements (informational, node-postgres only): each variant prepares its
+  // select once per transaction under a fixed name and runs it STMTS times, so pg parses it once
+  // per connection and PostgreSQL can reuse the plan (the RLS policies are planned into it, not
+  // re-planned at each statement). Two names, since one name can only ever hold one SQL text.
+  const prepared10 = (key: string, label: string, table: typeof items | typeof itemsPlain, scoped: boolean): Variant => ({
+    key,
+    label,
+    run: async (i) => {
+      const t = tenantOf(keyAt(i))
+      const body = async (tx: Pick<typeof db, 'select'>): Promise<number> => {
+        const select = tx
+          .select()
+          .from(table)
+          .where(eq(table.id, sql.placeholder('id')))
+          .prepare(`pgt_bench_${key}`)
+        let found = 0
+        for (let j = 0; j < STMTS; j++) {
+          const rows = await select.execute({ id: keyOf(i, j) })
+          if (rows.length === 1 && rows[0]!.tenant === t) found++
+        }
+        return found
+      }
+      const n = scoped ? await manager.withTenant(t, body) : await db.transaction(body)
+      check(n === STMTS, `${label}, tx ${i}`)
+    },
+  })
   const variants: Variant[] = [
-    scoped!,
-    plain!,
+    drizzleVariant('scoped'),
+    drizzleVariant('scopedPlain'),
+    drizzleVariant('plain'),
     {
       key: 'rawPlain',
       label: 'raw pg: BEGIN; SELECT; COMMIT',
@@ -350,7 +377,13 @@ function variantsFor(strategy: Strategy, pool: pg.Pool) {
       run: (i) => rawTx(designPrelude, rlsSelect, i, true),
     })
   }
-  variants.push(scoped10!, plain10!)
+  variants.push(
+    drizzleVariant('scoped10'),
+    drizzleVariant('scopedPlain10'),
+    drizzleVariant('plain10'),
+    prepared10('scopedPrep10', `withTenant, items (RLS), ${STMTS} named prepared`, items, true),
+    prepared10('plainPrep10', `db.transaction, items_plain, ${STMTS} named prepared`, itemsPlain, false),
+  )
   return { manager, variants, libraryPreludes }
 }
 
@@ -415,6 +448,14 @@ interface PhaseResult {
   /** The same, with STMTS selects per transaction (scoped10 / plain10). */
   ratio10: number
   ratio10Range: [number, number]
+  /** Scoping alone: withTenant on items_plain ÷ db.transaction on items_plain, 1 and STMTS selects. */
+  alone: number
+  aloneRange: [number, number]
+  alone10: number
+  alone10Range: [number, number]
+  /** node-postgres only (informational): named prepared statements at STMTS selects, withTenant
+   * on items ÷ db.transaction on items_plain (both named), and each ÷ the unnamed baseline. */
+  prepared10?: { ratio: number; range: [number, number]; scopedVsUnnamed: number; plainVsUnnamed: number } | undefined
   /** Median per-cycle raw-variant / rawPlain: the server's cost of scope + RLS, without JS. */
   rawRatios: Record<string, number>
   connects: number
@@ -436,15 +477,36 @@ async function measure(variants: Variant[], warmupMs: number, rounds: number, ro
   return tps
 }
 
-/** Median per-cycle scoped/plain ratios, for 1 and STMTS statements per transaction. */
-function ratiosOf(tps: Record<string, number[]>): Pick<PhaseResult, 'ratio' | 'ratioRange' | 'ratio10' | 'ratio10Range'> {
-  const ratios = tps['scoped']!.map((x, r) => x / tps['plain']![r]!)
-  const ratios10 = tps['scoped10']!.map((x, r) => x / tps['plain10']![r]!)
+/** Median and range of the per-cycle ratios tps[a] / tps[b]. */
+function pairRatio(tps: Record<string, number[]>, a: string, b: string): { ratio: number; range: [number, number] } {
+  const ratios = tps[a]!.map((x, r) => x / tps[b]![r]!)
+  return { ratio: median(ratios), range: [Math.min(...ratios), Math.max(...ratios)] }
+}
+
+/** Median per-cycle scoped/plain ratios, for 1 and STMTS statements per transaction, for both
+ * families (scoping + RLS policies on items, scoping alone on items_plain). */
+function ratiosOf(
+  tps: Record<string, number[]>,
+): Pick<PhaseResult, 'ratio' | 'ratioRange' | 'ratio10' | 'ratio10Range' | 'alone' | 'aloneRange' | 'alone10' | 'alone10Range' | 'prepared10'> {
+  const rls = pairRatio(tps, 'scoped', 'plain')
+  const rls10 = pairRatio(tps, 'scoped10', 'plain10')
+  const alone = pairRatio(tps, 'scopedPlain', 'plain')
+  const alone10 = pairRatio(tps, 'scopedPlain10', 'plain10')
+  const prep = tps['scopedPrep10'] && tps['plainPrep10'] ? pairRatio(tps, 'scopedPrep10', 'plainPrep10') : undefined
   return {
-    ratio: median(ratios),
-    ratioRange: [Math.min(...ratios), Math.max(...ratios)],
-    ratio10: median(ratios10),
-    ratio10Range: [Math.min(...ratios10), Math.max(...ratios10)],
+    ratio: rls.ratio,
+    ratioRange: rls.range,
+    ratio10: rls10.ratio,
+    ratio10Range: rls10.range,
+    alone: alone.ratio,
+    aloneRange: alone.range,
+    alone10: alone10.ratio,
+    alone10Range: alone10.range,
+    prepared10: prep && {
+      ...prep,
+      scopedVsUnnamed: pairRatio(tps, 'scopedPrep10', 'plain10').ratio,
+      plainVsUnnamed: pairRatio(tps, 'plainPrep10', 'plain10').ratio,
+    },
   }
 }
 
@@ -584,53 +646,73 @@ const verdictOf = (x: number, target: number) => (x >= target ? `>= ${target} OK
 
 const escapeXml = (t: string) => t.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;')
 
-/** A small hand-written SVG horizontal bar chart of every scoped/plain ratio, with the targets. */
+/** The two families of ratios, with their colours in the chart. */
+const FAMILIES = [
+  { name: 'scoping alone', detail: 'withTenant on items_plain', colour: '#3b82c4' },
+  { name: 'scoping + RLS policies', detail: 'withTenant on items', colour: '#8e5bb5' },
+] as const
+
+/**
+ * A small hand-written SVG horizontal bar chart: per driver, strategy and statement count, two
+ * bars (scoping alone, scoping + RLS policies), each ÷ db.transaction on items_plain, with the
+ * row's target. A miss is written out beside its bar (and outlined), never rounded up.
+ */
 function chartSvg(results: PhaseResult[]): string {
-  const bars = results.flatMap((r) => [
-    { label: `${r.driver} · ${r.strategy} · 1 statement`, value: r.ratio, target: TARGET },
-    { label: `${r.driver} · ${r.strategy} · ${STMTS} statements`, value: r.ratio10, target: TARGET_MULTI },
+  const rows = results.flatMap((r) => [
+    { label: `${r.driver} · ${r.strategy} · 1 statement`, values: [r.alone, r.ratio], target: TARGET },
+    { label: `${r.driver} · ${r.strategy} · ${STMTS} statements`, values: [r.alone10, r.ratio10], target: TARGET_MULTI },
   ])
-  const W = 880
+  const W = 900
   const left = 300
-  const right = 150
+  const right = 170
   const top = 64
-  const barH = 22
-  const gap = 10
+  const barH = 15
+  const inner = 2 // between the two bars of a row
+  const rowH = 2 * barH + inner
+  const gap = 14
   const plotW = W - left - right
-  const max = Math.max(1.2, Math.ceil(Math.max(...bars.map((b) => b.value)) * 10 + 0.5) / 10)
+  const max = Math.max(1.2, Math.ceil(Math.max(...rows.flatMap((b) => b.values)) * 10 + 0.5) / 10)
   const x = (v: number) => left + (v / max) * plotW
-  const H = top + bars.length * (barH + gap) + 76
+  const H = top + rows.length * (rowH + gap) + 96
   const out: string[] = []
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif" font-size="13">`)
   out.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`)
-  out.push(`<text x="${W / 2}" y="24" text-anchor="middle" font-size="16" font-weight="bold">Scope overhead: withTenant throughput ÷ db.transaction throughput</text>`)
+  out.push(`<text x="${W / 2}" y="24" text-anchor="middle" font-size="16" font-weight="bold">Scope overhead: withTenant throughput ÷ db.transaction throughput on items_plain</text>`)
   out.push(`<text x="${W / 2}" y="44" text-anchor="middle" fill="#555">higher is better; 1.00 = no overhead; dashed line = target (${TARGET} for 1 statement, ${TARGET_MULTI} for ${STMTS})</text>`)
   // Grid and axis.
-  const plotBottom = top + bars.length * (barH + gap) - gap / 2
+  const plotBottom = top + rows.length * (rowH + gap) - gap / 2
   for (let v = 0; v <= max + 1e-9; v += 0.2) {
     const gx = x(v).toFixed(1)
     out.push(`<line x1="${gx}" y1="${top - 6}" x2="${gx}" y2="${plotBottom}" stroke="#e3e3e3"/>`)
     out.push(`<text x="${gx}" y="${plotBottom + 16}" text-anchor="middle" fill="#555">${v.toFixed(1)}</text>`)
   }
   out.push(`<text x="${left + plotW / 2}" y="${plotBottom + 36}" text-anchor="middle" fill="#333">throughput ratio (median of per-cycle ratios)</text>`)
-  bars.forEach((b, i) => {
-    const y = top + i * (barH + gap)
-    const ok = b.value >= b.target
-    const fill = ok ? '#3b82c4' : '#e0823d'
-    out.push(`<text x="${left - 8}" y="${y + barH / 2 + 4.5}" text-anchor="end">${escapeXml(b.label)}</text>`)
-    out.push(`<rect x="${left}" y="${y}" width="${(x(b.value) - left).toFixed(1)}" height="${barH}" fill="${fill}"/>`)
-    // The value goes right of both the bar and its target line, so neither hides it.
-    out.push(
-      `<text x="${(Math.max(x(b.value), x(b.target)) + 8).toFixed(1)}" y="${y + barH / 2 + 4.5}" ` +
-        `font-weight="bold">${ratioText(b.value, b.target)}${ok ? ' ✓' : ` (target ${b.target})`}</text>`,
-    )
-    const tx = x(b.target).toFixed(1)
-    out.push(`<line x1="${tx}" y1="${y - 3}" x2="${tx}" y2="${y + barH + 3}" stroke="#c0392b" stroke-width="2" stroke-dasharray="4 2"/>`)
+  rows.forEach((row, i) => {
+    const y = top + i * (rowH + gap)
+    out.push(`<text x="${left - 8}" y="${y + rowH / 2 + 4.5}" text-anchor="end">${escapeXml(row.label)}</text>`)
+    row.values.forEach((value, f) => {
+      const by = y + f * (barH + inner)
+      const ok = value >= row.target
+      const outline = ok ? '' : ' stroke="#c0392b" stroke-width="1.5"'
+      out.push(`<rect x="${left}" y="${by}" width="${(x(value) - left).toFixed(1)}" height="${barH}" fill="${FAMILIES[f]!.colour}"${outline}/>`)
+      // The value goes right of both the bar and the target line, so neither hides it.
+      out.push(
+        `<text x="${(Math.max(x(value), x(row.target)) + 8).toFixed(1)}" y="${by + barH / 2 + 4.5}" font-size="12" ` +
+          `font-weight="bold"${ok ? '' : ' fill="#c0392b"'}>${ratioText(value, row.target)}${ok ? ' ✓' : ` ✗ below ${row.target}`}</text>`,
+      )
+    })
+    const tx = x(row.target).toFixed(1)
+    out.push(`<line x1="${tx}" y1="${y - 3}" x2="${tx}" y2="${y + rowH + 3}" stroke="#c0392b" stroke-width="2" stroke-dasharray="4 2"/>`)
   })
-  const ly = H - 14
-  out.push(`<rect x="${left}" y="${ly - 10}" width="12" height="12" fill="#3b82c4"/><text x="${left + 18}" y="${ly}">target met</text>`)
-  out.push(`<rect x="${left + 110}" y="${ly - 10}" width="12" height="12" fill="#e0823d"/><text x="${left + 128}" y="${ly}">below target</text>`)
-  out.push(`<line x1="${left + 240}" y1="${ly - 10}" x2="${left + 240}" y2="${ly + 2}" stroke="#c0392b" stroke-width="2" stroke-dasharray="4 2"/><text x="${left + 248}" y="${ly}">target</text>`)
+  const ly = H - 34
+  FAMILIES.forEach((fam, f) => {
+    const lx = left - 200 + f * 340
+    out.push(`<rect x="${lx}" y="${ly - 10}" width="12" height="12" fill="${fam.colour}"/>`)
+    out.push(`<text x="${lx + 18}" y="${ly}">${escapeXml(`${fam.name} (${fam.detail})`)}</text>`)
+  })
+  const ly2 = H - 12
+  out.push(`<line x1="${left - 200}" y1="${ly2 - 10}" x2="${left - 200}" y2="${ly2 + 2}" stroke="#c0392b" stroke-width="2" stroke-dasharray="4 2"/><text x="${left - 192}" y="${ly2}">target</text>`)
+  out.push(`<rect x="${left - 130}" y="${ly2 - 10}" width="12" height="12" fill="#ffffff" stroke="#c0392b" stroke-width="1.5"/><text x="${left - 112}" y="${ly2}">outlined, ✗ = below target</text>`)
   out.push('</svg>', '')
   return out.join('\n')
 }
@@ -641,7 +723,7 @@ function report(results: PhaseResult[], pgVersion: string, seconds: number): { t
   let rtOk = true
   const unscoped: string[] = []
   const header = ['strategy', 'variant', 'round trips', 'tx/s (median)', 'min–max', 'vs db.transaction']
-  const widths = [16, 32, 12, 14, 16, 17]
+  const widths = [16, 46, 12, 14, 16, 17]
   lines.push(header.map((h, i) => pad(h, widths[i]!, i >= 2)).join(' '))
   lines.push(widths.map((w) => '-'.repeat(w)).join(' '))
   md.push(`| ${header.join(' | ')} |`, `|${header.map((_, i) => (i >= 2 ? '---:' : '---')).join('|')}|`)
@@ -649,7 +731,7 @@ function report(results: PhaseResult[], pgVersion: string, seconds: number): { t
     for (const key of Object.keys(r.labels)) {
       const xs = r.tps[key]!
       const base = key.endsWith('10') ? 'plain10' : 'plain'
-      const rel = key === 'scoped' ? r.ratio : key === 'scoped10' ? r.ratio10 : median(xs.map((x, i) => x / r.tps[base]![i]!))
+      const rel = median(xs.map((x, i) => x / r.tps[base]![i]!))
       const cells = [
         r.driver === 'PGlite' ? `${r.strategy} (PGlite)` : r.strategy,
         r.labels[key]!,
@@ -664,60 +746,122 @@ function report(results: PhaseResult[], pgVersion: string, seconds: number): { t
   }
   lines.push('')
   md.push('')
+
+  // The two families side by side: per driver, strategy and statement count, each ÷ the same
+  // db.transaction on items_plain, each with its verdict.
+  const cell = (v: number, range: [number, number], target: number) =>
+    `${ratioText(v, target)} [${range[0].toFixed(2)}–${range[1].toFixed(2)}] ${v >= target ? 'OK' : 'BELOW'}`
+  const sideHeader = ['driver', 'strategy', 'statements', 'target', 'scoping alone (items_plain)', 'scoping + RLS policies (items)']
+  const sideWidths = [13, 8, 22, 6, 30, 30]
+  lines.push('scoped ÷ db.transaction on items_plain, median of per-cycle ratios [per-cycle range]:')
+  lines.push(sideHeader.map((h, i) => pad(h, sideWidths[i]!)).join(' '))
+  lines.push(sideWidths.map((w) => '-'.repeat(w)).join(' '))
+  md.push(
+    '**Scoping alone vs scoping + RLS policies** (each ÷ `db.transaction` on `items_plain` in the same cycle; median of per-cycle ratios, per-cycle range in brackets).',
+    '"Scoping alone" is `withTenant` on `items_plain`, the baseline\'s own table where no policy applies: what the library itself costs',
+    '(the BEGIN message with the scope, the role switch, the registry check, the ORM binding).',
+    '"Scoping + RLS policies" is `withTenant` on `items` under FORCE ROW LEVEL SECURITY: the same plus what PostgreSQL pays to plan the',
+    'policies into every unnamed statement (measured alone, inside the server, by bench/policy-cost.ts).',
+    'The named-prepared row is informational (no target): both sides use named statements, so the plan cache spares the re-planning.',
+    '',
+    `| ${sideHeader.join(' | ')} |`,
+    '|---|---|---|---:|---:|---:|',
+  )
+  const sideRow = (cells: string[]) => {
+    lines.push(cells.map((c, i) => pad(c, sideWidths[i]!)).join(' '))
+    md.push(`| ${cells.join(' | ')} |`)
+  }
   for (const r of results) {
+    sideRow([r.driver, r.strategy, '1', String(TARGET), cell(r.alone, r.aloneRange, TARGET), cell(r.ratio, r.ratioRange, TARGET)])
+    sideRow([r.driver, r.strategy, String(STMTS), String(TARGET_MULTI), cell(r.alone10, r.alone10Range, TARGET_MULTI), cell(r.ratio10, r.ratio10Range, TARGET_MULTI)])
+    if (r.prepared10) {
+      const p = r.prepared10
+      sideRow([
+        r.driver,
+        r.strategy,
+        `${STMTS}, named prepared`,
+        '—',
+        '—',
+        `${p.ratio.toFixed(2)} [${p.range[0].toFixed(2)}–${p.range[1].toFixed(2)}] vs named baseline`,
+      ])
+    }
+  }
+  lines.push('')
+  md.push('')
+
+  for (const r of results) {
+    const tag = tagOf(r)
+    const familyLines = [
+      `throughput ratio (${tag}), scoping alone: ${ratioText(r.alone, TARGET)} [per-cycle ${r.aloneRange[0].toFixed(2)}–${r.aloneRange[1].toFixed(2)}] ${verdictOf(r.alone, TARGET)}`,
+      `throughput ratio (${tag}), scoping + RLS policies: ${ratioText(r.ratio, TARGET)} [per-cycle ${r.ratioRange[0].toFixed(2)}–${r.ratioRange[1].toFixed(2)}] ${verdictOf(r.ratio, TARGET)}`,
+      `throughput ratio (${tag}, ${STMTS} statements), scoping alone: ${ratioText(r.alone10, TARGET_MULTI)} ` +
+        `[per-cycle ${r.alone10Range[0].toFixed(2)}–${r.alone10Range[1].toFixed(2)}] ${verdictOf(r.alone10, TARGET_MULTI)}`,
+      `throughput ratio (${tag}, ${STMTS} statements), scoping + RLS policies: ${ratioText(r.ratio10, TARGET_MULTI)} ` +
+        `[per-cycle ${r.ratio10Range[0].toFixed(2)}–${r.ratio10Range[1].toFixed(2)}] ${verdictOf(r.ratio10, TARGET_MULTI)}`,
+    ]
     if (r.driver === 'PGlite') {
       const userOk = r.scopeUser.actual === r.scopeUser.expected
-      if (!userOk) unscoped.push(tagOf(r))
+      if (!userOk) unscoped.push(tag)
       for (const l of [
-        `calls into PGlite (${tagOf(r)}): scoped ${rt(r.roundTrips['scoped'])}, plain ${rt(r.roundTrips['plain'])} ` +
-          `(${STMTS} statements: ${rt(r.roundTrips['scoped10'])} vs ${rt(r.roundTrips['plain10'])}; embedded: no network round trips)`,
-        `throughput ratio (${tagOf(r)}): ${ratioText(r.ratio, TARGET)} [per-cycle ${r.ratioRange[0].toFixed(2)}–${r.ratioRange[1].toFixed(2)}] ${verdictOf(r.ratio, TARGET)}`,
-        `throughput ratio (${tagOf(r)}, ${STMTS} statements): ${ratioText(r.ratio10, TARGET_MULTI)} ` +
-          `[per-cycle ${r.ratio10Range[0].toFixed(2)}–${r.ratio10Range[1].toFixed(2)}] ${verdictOf(r.ratio10, TARGET_MULTI)}`,
-        userOk ? '' : `WARNING (${tagOf(r)}): withTenant ran as ${r.scopeUser.actual}, expected ${r.scopeUser.expected}`,
+        `calls into PGlite (${tag}): scoped ${rt(r.roundTrips['scoped'])} (items_plain: ${rt(r.roundTrips['scopedPlain'])}), plain ${rt(r.roundTrips['plain'])} ` +
+          `(${STMTS} statements: ${rt(r.roundTrips['scoped10'])} (items_plain: ${rt(r.roundTrips['scopedPlain10'])}) vs ${rt(r.roundTrips['plain10'])}; embedded: no network round trips)`,
+        ...familyLines,
+        userOk ? '' : `WARNING (${tag}): withTenant ran as ${r.scopeUser.actual}, expected ${r.scopeUser.expected}`,
       ].filter(Boolean)) {
         lines.push(l)
         md.push(`- ${l}`)
       }
       continue
     }
-    const scoped = r.roundTrips['scoped']!
-    const plain = r.roundTrips['plain']!
-    const equal = scoped.queries === plain.queries && scoped.ready === plain.ready && scoped.queries === scoped.ready
-    if (!equal) rtOk = false
-    const rtLine = `round trips (${r.strategy}): scoped ${rt(scoped)}, plain ${rt(plain)} (${equal ? 'equal' : 'NOT EQUAL'})`
-    const ratioLine =
-      `throughput ratio (${r.strategy}): ${ratioText(r.ratio, TARGET)} ` +
-      `[per-cycle ${r.ratioRange[0].toFixed(2)}–${r.ratioRange[1].toFixed(2)}] ` +
-      `${verdictOf(r.ratio, TARGET)}`
-    const ratio10Line =
-      `throughput ratio (${r.strategy}, ${STMTS} statements): ${ratioText(r.ratio10, TARGET_MULTI)} ` +
-      `[per-cycle ${r.ratio10Range[0].toFixed(2)}–${r.ratio10Range[1].toFixed(2)}] ${verdictOf(r.ratio10, TARGET_MULTI)}`
+    const same = (a: string, b: string) => {
+      const x = r.roundTrips[a]!
+      const y = r.roundTrips[b]!
+      return x.queries === y.queries && x.ready === y.ready && x.queries === x.ready
+    }
+    const equal = same('scoped', 'plain') && same('scopedPlain', 'plain')
+    const equal10 = same('scoped10', 'plain10') && same('scopedPlain10', 'plain10')
+    if (!equal || !equal10) rtOk = false
+    const rtLine =
+      `round trips (${tag}): scoped ${rt(r.roundTrips['scoped'])} (items_plain: ${rt(r.roundTrips['scopedPlain'])}), plain ${rt(r.roundTrips['plain'])} ` +
+      `(${equal ? 'equal' : 'NOT EQUAL'}); ${STMTS} statements: scoped ${rt(r.roundTrips['scoped10'])} (items_plain: ${rt(r.roundTrips['scopedPlain10'])}), ` +
+      `plain ${rt(r.roundTrips['plain10'])} (${equal10 ? 'equal' : 'NOT EQUAL'})`
+    const p = r.prepared10
+    const preparedLine =
+      p === undefined
+        ? ''
+        : `named prepared statements (${tag}, ${STMTS} statements, informational): withTenant on items ÷ db.transaction on items_plain, both named: ` +
+          `${p.ratio.toFixed(2)} [per-cycle ${p.range[0].toFixed(2)}–${p.range[1].toFixed(2)}]; ÷ the unnamed db.transaction: scoped ${p.scopedVsUnnamed.toFixed(2)}, plain ${p.plainVsUnnamed.toFixed(2)}`
     const serverLine =
-      `server side (${r.strategy}, raw pg vs raw plain): library's scope message ${r.rawRatios['rawLibrary']!.toFixed(2)}` +
+      `server side (${tag}, raw pg vs raw plain): library's scope message ${r.rawRatios['rawLibrary']!.toFixed(2)}` +
       (r.rawRatios['rawDesign'] === undefined ? '' : `, DESIGN.md message (no registry check) ${r.rawRatios['rawDesign'].toFixed(2)}`)
-    const msgLine = `library's scope message (${r.strategy}): ${r.message}`
+    const msgLine = `library's scope message (${tag}): ${r.message}`
     const userOk = r.scopeUser.actual === r.scopeUser.expected
-    if (!userOk) unscoped.push(r.strategy)
+    if (!userOk) unscoped.push(tag)
     const userLine = userOk
       ? ''
-      : `WARNING (${r.strategy}): withTenant ran as ${r.scopeUser.actual}, expected ${r.scopeUser.expected}: the scope ` +
+      : `WARNING (${tag}): withTenant ran as ${r.scopeUser.actual}, expected ${r.scopeUser.expected}: the scope ` +
         'did not drop privileges (SET LOCAL ROLE), so these numbers do not measure the designed scope'
-    const connLine = r.connects === 1 ? '' : `connections opened (${r.strategy}): ${r.connects} (expected 1: something was destroyed)`
-    for (const l of [rtLine, ratioLine, ratio10Line, serverLine, userLine, connLine].filter(Boolean)) {
+    const connLine = r.connects === 1 ? '' : `connections opened (${tag}): ${r.connects} (expected 1: something was destroyed)`
+    for (const l of [rtLine, ...familyLines, preparedLine, serverLine, userLine, connLine].filter(Boolean)) {
       lines.push(l)
       md.push(`- ${l}`)
     }
     lines.push(msgLine)
-    md.push(`- library's scope message (${r.strategy}): \`${r.message}\``)
+    md.push(`- library's scope message (${tag}): \`${r.message}\``)
   }
-  const slow = results.flatMap((r) => [
-    ...(r.ratio < TARGET ? [`${tagOf(r)} (1 statement, < ${TARGET})`] : []),
-    ...(r.ratio10 < TARGET_MULTI ? [`${tagOf(r)} (${STMTS} statements, < ${TARGET_MULTI})`] : []),
-  ])
+  const slow = results.flatMap((r) =>
+    [
+      { v: r.alone, target: TARGET, what: `1 statement, scoping alone` },
+      { v: r.ratio, target: TARGET, what: `1 statement, scoping + RLS` },
+      { v: r.alone10, target: TARGET_MULTI, what: `${STMTS} statements, scoping alone` },
+      { v: r.ratio10, target: TARGET_MULTI, what: `${STMTS} statements, scoping + RLS` },
+    ]
+      .filter((x) => x.v < x.target)
+      .map((x) => `${tagOf(r)} (${x.what}: ${ratioText(x.v, x.target)} < ${x.target})`),
+  )
   const verdict =
     (rtOk ? 'verdict: round trips equal on node-postgres (a scope costs no extra round trip)' : 'verdict: FAIL — a scope costs extra round trips') +
-    `; throughput ${slow.length === 0 ? `>= target for every driver, strategy and statement count (${TARGET} for 1, ${TARGET_MULTI} for ${STMTS})` : `below target for: ${slow.join(', ')}`}` +
+    `; throughput ${slow.length === 0 ? `>= target for every driver, strategy, statement count and family (${TARGET} for 1, ${TARGET_MULTI} for ${STMTS})` : `below target for: ${slow.join(', ')}`}` +
     (unscoped.length === 0 ? '' : `; FAIL — no role switch in: ${unscoped.join(', ')}`)
   const ok = rtOk && unscoped.length === 0
   lines.push(verdict)
@@ -741,16 +885,19 @@ function report(results: PhaseResult[], pgVersion: string, seconds: number): { t
     '![scope overhead](chart.svg)',
     '',
     `One primary-key select per transaction, or ${STMTS} of them (same tenant) in the "${STMTS} selects" variants, whose`,
-    `"vs db.transaction" is relative to \`db.transaction\` with ${STMTS} selects. Targets: ${TARGET} for 1 statement, ${TARGET_MULTI} for ${STMTS}.`,
+    `"vs db.transaction" is relative to \`db.transaction\` with ${STMTS} selects. Targets: ${TARGET} for 1 statement, ${TARGET_MULTI} for ${STMTS},`,
+    'held against both families below.',
     'The "(PGlite)" rows run the same Drizzle variants on embedded in-memory PGlite (a non-superuser owner via',
     '`SET ROLE`, as in examples/demo.ts); there is no network, so their "round trips" column counts calls into',
     "PGlite's WASM backend instead (its own BEGIN and COMMIT included), each of which costs ~40–60 µs.",
     '',
     '"round trips" are `client.query` calls on the pooled',
     'connection, cross-checked with ReadyForQuery messages from the server. "vs db.transaction" is the',
-    'median over rounds of (variant tx/s ÷ `db.transaction` tx/s in the same cycle). The plain',
-    'variants read `items_plain` (same rows and indexes, no RLS) as the same non-superuser owner;',
-    'the scoped ones read `items` under FORCE ROW LEVEL SECURITY. "raw pg: BEGIN; SET LOCAL ×2" is the',
+    'median over rounds of (variant tx/s ÷ `db.transaction` tx/s in the same cycle). The baseline,',
+    '`db.transaction`, reads `items_plain` (same rows and indexes, no RLS) as the same non-superuser owner;',
+    '"withTenant, items_plain" scopes the same reads (scoping alone), "withTenant, items (RLS)" reads `items`',
+    'under FORCE ROW LEVEL SECURITY (scoping + RLS policies). The "named prepared" pair (node-postgres only)',
+    `prepares its select once per transaction under a fixed name and runs it ${STMTS} times. "raw pg: BEGIN; SET LOCAL ×2" is the`,
     'DESIGN.md §3 reference: BEGIN and the scope in one simple-query message, without the',
     "library's registry check; \"raw pg: library's scope message\" sends the exact message the library",
     'sends (captured from the wire), so (withTenant − that) is the JavaScript side of the library.',
