@@ -146,6 +146,17 @@ describe('pg-tenants sql', () => {
     it('withRls tables that disagree with each other', async () => {
       expectUsageError(await cli(['sql', '--schema', 'mixed.ts']), /withRls tables disagree: other uses \{ strategy: 'role', rolePrefix: "tenant_" \}, projects \{ strategy: 'setting' \}/)
     })
+    it("a newline in a table name (the reviewer's reproduction): refused, no SQL printed", async () => {
+      schemaFile('evil.ts', "export const evil = withRls(pgTable('evil\\nSELECT pg_sleep(0); CREATE TABLE pwned(); --', { id: serial('id').primaryKey(), tenant: text('tenant').notNull() }))")
+      expectUsageError(await cli(['sql', '--schema', 'evil.ts']), /withRls\("evil\\nSELECT pg_sleep\(0\); CREATE TABLE pwned\(\); --"\): the table name .* holds a control character/)
+      // A mark not made by withRls (another copy, or by hand) is checked again before any SQL.
+      schemaFile(
+        'forged.ts',
+        "export const forged = { [Symbol.for('pg-tenants.withRls')]: { schema: '', name: 'x\\r\\nCREATE TABLE pwned();', column: 'tenant', type: 'text', strategy: 'setting', rolePrefix: 'tenant_', explicit: false } }",
+      )
+      expectUsageError(await cli(['sql', '--schema', 'forged.ts']), /the table name "x\\r\\nCREATE TABLE pwned\(\);" holds a control character/)
+      expectUsageError(await cli(['sql', '--schema', 'forged.ts', '--down']), /holds a control character/)
+    })
     it('an unknown flag', async () => {
       expectUsageError(await cli(['sql', '--schema', 'setting.ts', '--sideways']), /sideways.*pg-tenants sql --help/)
     })

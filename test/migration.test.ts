@@ -5,7 +5,8 @@
  */
 import { randomUUID } from 'node:crypto'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import { sqlState } from '../src/core/errors.js'
+import { sqlState, TenantError } from '../src/core/errors.js'
+import { buildMigration, migrationStatements, tableStatements, type TableSpec } from '../src/core/migration.js'
 import { POLICY_NAMES } from '../src/core/policy.js'
 import { migrationSql } from '../src/drizzle/index.js'
 import { createFixture, TENANT_PAIRS, type Fixture, type TypeName } from './support/fixture.js'
@@ -179,4 +180,45 @@ describeTargets((target) => {
       })
     })
   }
+})
+
+// No name reaches the SQL text raw (S5): a control character would end a `--` comment line and
+// run the rest of the name as SQL.
+describe('names in the migration SQL', () => {
+  const evil = 'evil\nSELECT pg_sleep(0); CREATE TABLE pwned(); --'
+  const base: TableSpec = { schema: 'public', name: 'todos', column: 'tenant', type: 'text' }
+
+  it('refuses a control character in the schema, table or column name (INVALID_OPTIONS)', () => {
+    const specs: TableSpec[] = [
+      { ...base, name: evil },
+      { ...base, schema: 'app\r' },
+      { ...base, column: 'ten\u007fant' },
+      { ...base, column: 'ten\u0000ant' },
+      { ...base, name: 'tab\tle' },
+    ]
+    for (const spec of specs) {
+      for (const build of [() => buildMigration([spec]), () => migrationStatements([spec]), () => tableStatements(spec)]) {
+        let error: unknown
+        try {
+          build()
+        } catch (e) {
+          error = e
+        }
+        expect(error, JSON.stringify(spec)).toBeInstanceOf(TenantError)
+        expect(error).toMatchObject({ code: 'INVALID_OPTIONS' })
+        expect((error as Error).message).toMatch(/holds a control character \(U\+0000–U\+001F, U\+007F\).*rename it/)
+        expect((error as Error).message).not.toMatch(/[\n\r]/)
+      }
+    }
+  })
+
+  it('escapes what is left in comment lines, so that every comment stays one line', () => {
+    const odd: TableSpec = { ...base, name: 'line\u2028sep\u0085nel' }
+    const { up, down } = buildMigration([odd])
+    for (const text of [up, down]) {
+      const comments = text.split('\n').filter((line) => line.startsWith('--'))
+      expect(comments.some((line) => line.includes('line\\u2028sep\\u0085nel'))).toBe(true)
+      for (const line of comments) expect(line).not.toMatch(/[\u2028\u0085]/)
+    }
+  })
 })

@@ -7,7 +7,7 @@
 import { PGlite } from '@electric-sql/pglite'
 import { sql } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/pglite'
-import { check, getTableConfig, index, integer, pgPolicy, pgTable, serial, text, uuid } from 'drizzle-orm/pg-core'
+import { check, getTableConfig, index, integer, pgPolicy, pgSchema, pgTable, serial, text, uuid } from 'drizzle-orm/pg-core'
 import { describe, expect, it } from 'vitest'
 import { TenantError } from '../src/core/errors.js'
 import { resolveOptions } from '../src/core/options.js'
@@ -88,6 +88,22 @@ describe('withRls: the policy drizzle-kit sees', () => {
     const table = () => pgTable('t', { tenant: text('tenant') })
     expect(thrown(() => withRls(table(), { strategy: 'roles' as never }))).toMatchObject({ code: 'INVALID_OPTIONS' })
     expect(thrown(() => withRls(table(), { rolePrefix: 'bad prefix' }))).toMatchObject({ code: 'INVALID_OPTIONS' })
+  })
+
+  it('refuses a control character in the table, schema or column name (it would end a SQL comment line)', () => {
+    const evil = 'evil\nSELECT pg_sleep(0); CREATE TABLE pwned(); --'
+    for (const make of [
+      () => pgTable(evil, { tenant: text('tenant') }),
+      () => pgSchema('app\r').table('t', { tenant: text('tenant') }),
+      () => pgTable('t', { tenant: text('ten\u007fant') }),
+      () => pgTable('t', { tenant: text('ten\u0000ant') }),
+    ]) {
+      const error = thrown(() => withRls(make()))
+      expect(error).toBeInstanceOf(TenantError)
+      expect(error).toMatchObject({ code: 'INVALID_OPTIONS' })
+      expect(String(error)).toMatch(/holds a control character .*rename it/)
+      expect(String(error)).not.toContain('\n')
+    }
   })
 
   it('leaves its mark under a global symbol, which another copy of pg-tenants reads', () => {

@@ -9,7 +9,8 @@ import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { dirname, extname, join, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
-import type { TableSpec } from '../core/migration.js'
+import { TenantError } from '../core/errors.js'
+import { tableStatements, type TableSpec } from '../core/migration.js'
 import type { ResolvedOptions, TenantOptions } from '../core/options.js'
 import { markAgrees, readMark, specOf, type RlsMark } from '../drizzle/mark.js'
 import { checkOptions } from './args.js'
@@ -155,7 +156,15 @@ export function schemaOptions(tables: readonly SchemaTable[], flags: TenantOptio
   return options
 }
 
-/** The tables' specs, each with its schema filled in from `options` when it has none. */
+/** The tables' specs, each with its schema filled in from `options` when it has none, and
+ * checked as the migration checks them (a mark not made by withRls may hold any name). */
 export function schemaSpecs(tables: readonly SchemaTable[], options: ResolvedOptions): TableSpec[] {
-  return tables.map((t) => ({ ...specOf(t.mark), schema: t.mark.schema || options.schema }))
+  const specs = tables.map((t) => ({ ...specOf(t.mark), schema: t.mark.schema || options.schema }))
+  try {
+    for (const spec of specs) tableStatements(spec, options)
+  } catch (error) {
+    if (error instanceof TenantError) throw new UsageError(error.message)
+    throw error
+  }
+  return specs
 }

@@ -66,6 +66,16 @@ export function withRls<TTable extends PgTable>(table: TTable, options: WithRlsO
         `Add one, or pass { column: 'yourTenantColumn' }.`,
     )
   }
+  for (const [what, name] of [['schema', config.schema ?? ''], ['table', config.name], ['column', target.name]] as const) {
+    // A newline in a name would end a `--` comment line of the generated migration.
+    if (/[\u0000-\u001f\u007f]/.test(name)) {
+      throw new TenantError(
+        'INVALID_OPTIONS',
+        `withRls(${JSON.stringify(config.name)}): the ${what} name ${JSON.stringify(name)} holds a control character ` +
+          '(U+0000–U+001F, U+007F), which pg-tenants does not put into SQL: rename it.',
+      )
+    }
+  }
   const sqlType = target.getSQLType().toLowerCase()
   const info = columnInfo(sqlType)
   if (!info) {
