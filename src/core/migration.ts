@@ -10,7 +10,7 @@
  */
 import { TenantError } from './errors.js'
 import { resolveOptions, type ResolvedOptions, type TenantOptions } from './options.js'
-import { POLICY_NAMES, tenantCondition } from './policy.js'
+import { createPolicySql, dropPolicySql, POLICY_NAMES, tenantPolicies } from './policy.js'
 import { qualified, quoteIdent, quoteLiteral } from './quote.js'
 import { byteLength, MAX_IDENTIFIER_BYTES, type TenantColumnType } from './tenant-id.js'
 
@@ -289,21 +289,14 @@ function shorten(name: string): string {
 
 function tableUp(o: ResolvedOptions, table: TableSpec): string[] {
   const t = qualified(table.schema, table.name)
-  const cond = tenantCondition(o, table.column, table.type)
   const { index, check } = derivedNames(table)
   const regclass = quoteLiteral(t)
   const statements = [
     comment(`${t}: tenant column ${quoteIdent(table.column)} (${table.type})`),
     `ALTER TABLE ${t} ENABLE ROW LEVEL SECURITY;`,
     `ALTER TABLE ${t} FORCE ROW LEVEL SECURITY;`,
-    `DROP POLICY IF EXISTS ${POLICY_NAMES.isolation} ON ${t};`,
-    `CREATE POLICY ${POLICY_NAMES.isolation} ON ${t} AS RESTRICTIVE FOR ALL TO ${quoteIdent(o.tenantRole)}\n  USING (${cond})\n  WITH CHECK (${cond});`,
-    `DROP POLICY IF EXISTS ${POLICY_NAMES.access} ON ${t};`,
-    // TO public, so that a migration tool can create this policy before the roles exist (drizzle-kit
-    // emits it from the table definition); it grants nothing beyond the tenant condition.
-    `CREATE POLICY ${POLICY_NAMES.access} ON ${t} AS PERMISSIVE FOR ALL TO public\n  USING (${cond})\n  WITH CHECK (${cond});`,
-    `DROP POLICY IF EXISTS ${POLICY_NAMES.admin} ON ${t};`,
-    `CREATE POLICY ${POLICY_NAMES.admin} ON ${t} AS PERMISSIVE FOR ALL TO ${quoteIdent(o.adminRole)}\n  USING (true)\n  WITH CHECK (true);`,
+    // The same policies as data (policy.ts), which `check` compares the live ones with.
+    ...tenantPolicies(o, table.column, table.type).flatMap((p) => [dropPolicySql(p, t), createPolicySql(p, t)]),
     // An index led by the tenant column already serves the policy; only add one when none does.
     `DO $pg_tenants$
 BEGIN

@@ -49,3 +49,49 @@ export function currentTenantExpression(options: ResolvedOptions, type: TenantCo
 export function tenantCondition(options: ResolvedOptions, column: string, type: TenantColumnType): string {
   return `${quoteIdent(column)} = ${currentTenantExpression(options, type)}`
 }
+
+/** One of the three policies, as data: what the migration writes and `check` compares with. */
+export interface PolicyDefinition {
+  readonly name: string
+  /** PERMISSIVE (true) or RESTRICTIVE. */
+  readonly permissive: boolean
+  /** Always `ALL`. */
+  readonly command: 'ALL'
+  /** Role names, unquoted; `public` stands for PUBLIC. */
+  readonly roles: readonly string[]
+  readonly using: string
+  readonly withCheck: string
+}
+
+/**
+ * The three policies of a tenant table whose tenant column is `column`, as data.
+ *
+ * @example
+ * ```ts
+ * const policies = tenantPolicies(resolveOptions(), 'tenant', 'text')
+ * policies.map((p) => createPolicySql(p, '"public"."todos"'))
+ * ```
+ */
+export function tenantPolicies(options: ResolvedOptions, column: string, type: TenantColumnType): readonly PolicyDefinition[] {
+  const cond = tenantCondition(options, column, type)
+  const policy = (name: string, permissive: boolean, role: string, using: string): PolicyDefinition =>
+    Object.freeze({ name, permissive, command: 'ALL', roles: Object.freeze([role]), using, withCheck: using })
+  return Object.freeze([
+    policy(POLICY_NAMES.isolation, false, options.tenantRole, cond),
+    // TO public, so that a migration tool can create this policy before the roles exist
+    // (drizzle-kit emits it from the table definition); it grants nothing beyond the condition.
+    policy(POLICY_NAMES.access, true, 'public', cond),
+    policy(POLICY_NAMES.admin, true, options.adminRole, 'true'),
+  ])
+}
+
+/** `CREATE POLICY` for `policy` on `table` (already quoted); `roles` replaces its role list. */
+export function createPolicySql(policy: PolicyDefinition, table: string, roles: readonly string[] = policy.roles): string {
+  const to = roles.map((r) => (r === 'public' ? 'public' : quoteIdent(r))).join(', ')
+  return `CREATE POLICY ${policy.name} ON ${table} AS ${policy.permissive ? 'PERMISSIVE' : 'RESTRICTIVE'} FOR ${policy.command} TO ${to}\n  USING (${policy.using})\n  WITH CHECK (${policy.withCheck});`
+}
+
+/** `DROP POLICY IF EXISTS` for `policy` on `table` (already quoted). */
+export function dropPolicySql(policy: PolicyDefinition, table: string): string {
+  return `DROP POLICY IF EXISTS ${policy.name} ON ${table};`
+}
