@@ -363,6 +363,43 @@ for (const target of kitTargets((name) => join(BASE, name), roles)) {
       const last = await ok(PG_TENANTS, generate, dir)
       expect(last.out).toMatch(/^Nothing to write: .*\(0003_pg_tenants\)/)
     }, STEP)
+
+    it('a table taken out of withRls stays closed to tenants (drizzle-kit turns its RLS off; pg-tenants on again)', async () => {
+      const wrapped = "withRls(pgTable('notes', { id: serial('id').primaryKey(), body: text('body').notNull(), tenant: text('tenant').notNull() }))"
+      expect(THREE_TABLES).toContain(wrapped)
+      writeFileSync(join(dir, 'src', 'db', 'schema.ts'), THREE_TABLES.replace(wrapped, wrapped.slice('withRls('.length, -1)))
+      await ok(DRIZZLE_KIT, ['generate'], dir)
+      const kitTag = journal().entries.at(-1)!.tag
+      expect(migration(kitTag)).toContain('ALTER TABLE "notes" DISABLE ROW LEVEL SECURITY')
+
+      const run = await ok(PG_TENANTS, generate, dir)
+      expect(run.out).toMatch(/^Wrote drizzle\/0005_pg_tenants\.sql/)
+      expect(run.err).toMatch(/^pg-tenants: warning: table "public\.notes" is no longer wrapped in withRls\./)
+      expect(migration('0005_pg_tenants')).toContain('ALTER TABLE "public"."notes" ENABLE ROW LEVEL SECURITY;')
+      await ok(DRIZZLE_KIT, ['check'], dir)
+
+      await ok(DRIZZLE_KIT, ['migrate'], dir)
+      const login = await target.owner()
+      try {
+        const [flags] = await login.exec(`SELECT relrowsecurity AS rls, relforcerowsecurity AS force FROM pg_class WHERE oid = 'public.notes'::regclass`)
+        expect(flags).toEqual({ rls: true, force: true })
+        const manager = PostgresManager.fromDrizzle(login.db, options)
+        const seen = await manager.withTenant('control-a', async (tx) => rowsOf(await tx.execute(sql`SELECT tenant FROM notes`)))
+        expect(seen, 'a tenant reads no row of the table that left withRls').toEqual([])
+        const write = await manager.withTenant('control-a', (tx) => tx.execute(sql.raw(TABLES['notes']!.insert('control-a')))).then(
+          () => undefined,
+          (e: unknown) => e,
+        )
+        expect(sqlState(write)).toBe('42501')
+        const all = await manager.withAdmin(async (tx) => rowsOf(await tx.execute(sql`SELECT tenant FROM notes`)))
+        expect(all.length).toBeGreaterThan(0)
+      } finally {
+        await login.close()
+      }
+      const again = await ok(PG_TENANTS, generate, dir)
+      expect(again.out).toMatch(/^Nothing to write: .*\(0005_pg_tenants\)/)
+      expect(again.err).toBe('')
+    }, STEP)
   })
 }
 
@@ -528,31 +565,84 @@ describe('pg-tenants generate, in-process', () => {
     })
   })
 
-  it('after a change of tenant column: drops the old part and adds the new one; an unmarked table loses its part', async () => {
+  const lastRun = (tables: object[], left?: object[]) =>
+    `-- pg-tenants: ${JSON.stringify({
+      v: 1,
+      options: { schema: 'public', strategy: 'setting', rolePrefix: 'tenant_', tenantRole: 'tenants_rls', adminRole: 'tenants_admin', registryTable: 'tenant_registry' },
+      tables,
+      ...(left ? { left } : {}),
+    })}\nSELECT 1;`
+  const spec = (name: string, column = 'tenant') => ({ schema: 'public', name, column, type: 'text' })
+  const headerOf = (text: string) => JSON.parse(text.split('\n')[0]!.slice('-- pg-tenants: '.length)) as { tables: { name: string }[]; left?: { name: string }[] }
+
+  it('after a change of tenant column: drops the old part and adds the new one', async () => {
     const cwd = project({
-      schema:
-        `export const todos = withRls(pgTable('todos', { id: serial('id').primaryKey(), tenant: text('tenant'), owner: text('owner') }), { column: 'owner' })\n` +
-        `export const tags = pgTable('tags', { tenant: text('tenant') })\n`,
-      snapshotTables: { 'public.todos': tenantCondition(resolveOptions(), 'owner', 'text'), 'public.tags': '' },
-      migrations: {
-        '0001_pg_tenants': `-- pg-tenants: ${JSON.stringify({
-          v: 1,
-          options: { schema: 'public', strategy: 'setting', rolePrefix: 'tenant_', tenantRole: 'tenants_rls', adminRole: 'tenants_admin', registryTable: 'tenant_registry' },
-          tables: [
-            { schema: 'public', name: 'todos', column: 'tenant', type: 'text' },
-            { schema: 'public', name: 'tags', column: 'tenant', type: 'text' },
-            { schema: 'public', name: 'gone', column: 'tenant', type: 'text' },
-          ],
-        })}\nSELECT 1;`,
-      },
+      schema: `export const todos = withRls(pgTable('todos', { id: serial('id').primaryKey(), tenant: text('tenant'), owner: text('owner') }), { column: 'owner' })\n`,
+      snapshotTables: { 'public.todos': tenantCondition(resolveOptions(), 'owner', 'text') },
+      migrations: { '0001_pg_tenants': lastRun([spec('todos'), spec('gone')]) },
     })
     const run = await cli(cwd, [])
     expect(run.err).toBe('')
     const text = readFileSync(join(cwd, 'drizzle', '0002_pg_tenants.sql'), 'utf8')
     expect(text).toContain('DROP INDEX IF EXISTS "public"."pgt_todos_tenant_idx";')
     expect(text).toContain('ALTER TABLE "public"."todos" ADD CONSTRAINT "pgt_todos_owner_not_empty"')
-    expect(text).toContain('ALTER TABLE "public"."tags" NO FORCE ROW LEVEL SECURITY;')
     expect(text).not.toContain('"gone"') // dropped by drizzle-kit: nothing to undo
     expect(text).not.toContain('CREATE ROLE')
+  })
+
+  // drizzle-kit's own migration turns RLS off for a table that left withRls, and the tenant role
+  // keeps its grants: writing the table's down part as well would open every row to every tenant.
+  it('a table taken out of withRls is never opened: RLS on again, a warning, recorded as left', async () => {
+    const cwd = project({
+      schema: `export const todos = withRls(pgTable('todos', { id: serial('id').primaryKey(), tenant: text('tenant') }))\nexport const tags = pgTable('tags', { tenant: text('tenant') })\n`,
+      snapshotTables: { 'public.todos': todosUsing, 'public.tags': '' },
+      migrations: { '0001_pg_tenants': lastRun([spec('todos'), spec('tags')]) },
+    })
+    const run = await cli(cwd, [])
+    expect(run.code).toBe(0)
+    expect(run.out).toMatch(/^Wrote drizzle\/0002_pg_tenants\.sql/)
+    expect(run.err).toMatch(/^pg-tenants: warning: table "public\.tags" is no longer wrapped in withRls\. drizzle-kit's migration turns its row level security off/)
+    expect(run.err).toMatch(/stays closed to tenants: its restrictive and admin policies, FORCE, index, check and grants stay in place/)
+    expect(run.err).toMatch(/To make it shared on purpose, write a migration of your own .*pg-tenants sql --down.*REVOKE SELECT, INSERT, UPDATE, DELETE ON "public"\."tags" FROM "tenants_rls", "tenants_admin"/)
+    expect(run.err.split('\n').filter(Boolean)).toHaveLength(1)
+    const text = readFileSync(join(cwd, 'drizzle', '0002_pg_tenants.sql'), 'utf8')
+    const body = text.split('\n').slice(2).join('\n')
+    expect(body).toBe('-- "public"."tags" left withRls: row level security on again, so that it stays closed to tenants\nALTER TABLE "public"."tags" ENABLE ROW LEVEL SECURITY;\n')
+    expect(headerOf(text).tables.map((t) => t.name)).toEqual(['todos'])
+    expect(headerOf(text).left?.map((t) => t.name)).toEqual(['tags'])
+
+    // The next run: nothing to write, no second warning, the table still recorded.
+    const again = await cli(cwd, [])
+    expect(again).toEqual({ code: 0, out: expect.stringMatching(/^Nothing to write: .*\(0002_pg_tenants\)/), err: '' })
+
+    // Another table changes: the new header still lists tags as left, and tags gets nothing.
+    writeFileSync(
+      join(cwd, 'schema.ts'),
+      readFileSync(join(cwd, 'schema.ts'), 'utf8').replace("withRls(pgTable('todos', { id: serial('id').primaryKey(), tenant: text('tenant') }))", "withRls(pgTable('todos', { id: serial('id').primaryKey(), tenant: text('tenant'), owner: text('owner') }), { column: 'owner' })"),
+    )
+    const snapshotPath = join(cwd, 'drizzle', 'meta', '0002_snapshot.json')
+    const snapshot = JSON.parse(readFileSync(snapshotPath, 'utf8')) as { tables: Record<string, { policies: Record<string, { using: string }> }> }
+    snapshot.tables['public.todos']!.policies[POLICY_NAMES.access]!.using = tenantCondition(resolveOptions(), 'owner', 'text')
+    writeFileSync(snapshotPath, JSON.stringify(snapshot))
+    const third = await cli(cwd, [])
+    expect(third.err).toBe('')
+    const thirdText = readFileSync(join(cwd, 'drizzle', '0003_pg_tenants.sql'), 'utf8')
+    expect(thirdText.split('\n').slice(1).join('\n')).not.toContain('"tags"')
+    expect(headerOf(thirdText).left?.map((t) => t.name)).toEqual(['tags'])
+  })
+
+  it('a table wrapped in withRls again after it left gets its whole part again', async () => {
+    const cwd = project({
+      snapshotTables: { 'public.todos': todosUsing },
+      migrations: { '0001_pg_tenants': lastRun([], [spec('todos')]) },
+    })
+    const run = await cli(cwd, [])
+    expect(run.err).toBe('')
+    const text = readFileSync(join(cwd, 'drizzle', '0002_pg_tenants.sql'), 'utf8')
+    expect(text).toContain('GRANT SELECT, INSERT, UPDATE, DELETE ON "public"."todos" TO "tenants_rls", "tenants_admin";')
+    expect(text).toContain('ALTER TABLE "public"."todos" FORCE ROW LEVEL SECURITY;')
+    expect(text).not.toContain('DISABLE ROW LEVEL SECURITY')
+    expect(headerOf(text).left).toBeUndefined()
+    expect(headerOf(text).tables.map((t) => t.name)).toEqual(['todos'])
   })
 })

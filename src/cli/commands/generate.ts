@@ -17,9 +17,10 @@ import { basename, dirname, join, relative, resolve } from 'node:path'
 import { migrationStatements, tableStatements, type TableSpec } from '../../core/migration.js'
 import type { ResolvedOptions } from '../../core/options.js'
 import { POLICY_NAMES, tenantCondition } from '../../core/policy.js'
+import { qualified, quoteIdent } from '../../core/quote.js'
 import { parseFlags, TENANT_OPTION_FLAGS, TENANT_OPTION_HELP, tenantOptionsFrom } from '../args.js'
 import type { Command } from '../command.js'
-import { EXIT, UsageError } from '../io.js'
+import { EXIT, styleFor, UsageError, type Io } from '../io.js'
 import { loadSchemaTables, schemaOptions, schemaSpecs } from '../schema.js'
 
 const FLAGS = {
@@ -40,6 +41,9 @@ interface Header {
   readonly v: typeof HEADER_VERSION
   readonly options: Omit<ResolvedOptions, 'settingKey'>
   readonly tables: readonly TableSpec[]
+  /** Tables that left withRls and were kept closed to tenants (see {@link changes}); absent when
+   * there are none. A table stays listed while it exists, so that it is closed only once. */
+  readonly left?: readonly TableSpec[]
 }
 
 interface Journal {
@@ -68,7 +72,9 @@ restrictive tenant policy, the admin policy, the tenant index and the non-empty 
 drizzle-kit migrate applies everything, as the app's login role.
 
 The first run writes the whole setup. Later runs write only what new or changed withRls tables
-need, and nothing at all when nothing changed.
+need, and nothing at all when nothing changed. A table taken out of withRls is never opened:
+drizzle-kit turns its row level security off, this turns it on again (the table stays closed to
+tenants) and prints a warning saying how to make it shared on purpose.
 
   --schema <file>             the module that exports your withRls tables (.ts, .js)
   --out <dir>                 drizzle-kit's migration folder (its "out"), e.g. ./drizzle
@@ -105,12 +111,15 @@ Example:
     checkDrizzleSaw(specs, tables.map((t) => t.mark.schema), options, snapshot, relative(io.cwd, snapshotFile))
 
     const previous = await lastHeader(out, journal)
-    const statements = previous ? changes(previous, specs, options, snapshot) : [...migrationStatements(specs, options).up]
+    const { statements, left, newlyLeft } = previous
+      ? changes(previous, specs, options, snapshot)
+      : { statements: [...migrationStatements(specs, options).up], left: [], newlyLeft: [] }
     if (statements.length === 0) {
       io.stdout.write(`Nothing to write: the withRls tables are as the last pg-tenants migration (${previous?.tag}) left them.\n`)
       return EXIT.ok
     }
-    const written = await writeMigration(out, journal, snapshot, name, header(options, specs), statements)
+    const written = await writeMigration(out, journal, snapshot, name, header(options, specs, left), statements)
+    for (const table of newlyLeft) warnLeft(io, table, options)
     const what = previous ? `${statements.length} statements for the tables that changed` : `the setup and ${specs.length} tables`
     io.stdout.write(`Wrote ${relative(io.cwd, written)} (${what}). Apply it with drizzle-kit migrate.\n`)
     return EXIT.ok
@@ -195,7 +204,12 @@ async function lastHeader(out: string, journal: Journal): Promise<(Header & { ta
     } catch {
       throw new UsageError(`The first line of ${path} is not valid pg-tenants JSON: restore it as pg-tenants wrote it.`)
     }
-    if (parsed.v !== HEADER_VERSION || !Array.isArray(parsed.tables) || typeof parsed.options !== 'object') {
+    if (
+      parsed.v !== HEADER_VERSION ||
+      !Array.isArray(parsed.tables) ||
+      typeof parsed.options !== 'object' ||
+      (parsed.left !== undefined && !Array.isArray(parsed.left))
+    ) {
       throw new UsageError(`${path} was written by another version of pg-tenants: upgrade pg-tenants.`)
     }
     found = { ...parsed, tag: entry.tag }
@@ -203,19 +217,35 @@ async function lastHeader(out: string, journal: Journal): Promise<(Header & { ta
   return found
 }
 
-function header(options: ResolvedOptions, specs: readonly TableSpec[]): string {
+function header(options: ResolvedOptions, specs: readonly TableSpec[], left: readonly TableSpec[]): string {
   const { settingKey: _, ...recorded } = options
-  const value: Header = { v: HEADER_VERSION, options: recorded, tables: specs }
+  const value: Header = { v: HEADER_VERSION, options: recorded, tables: specs, ...(left.length > 0 ? { left } : {}) }
   return `${HEADER}${JSON.stringify(value)}`
 }
 
 const key = (t: TableSpec) => `${t.schema}.${t.name}`
 const same = (a: TableSpec, b: TableSpec) => a.column === b.column && a.type === b.type && a.length === b.length
 
-/** What changed since the last pg-tenants migration, as statements: new tables get their part
- * of the setup, changed ones lose the old part and get the new one, and tables no longer marked
- * but still in drizzle-kit's snapshot lose theirs. Options must not have changed. */
-function changes(previous: Header & { tag: string }, specs: readonly TableSpec[], options: ResolvedOptions, snapshot: Snapshot): string[] {
+/** What a run writes: the statements, and the tables that left withRls (all, for the header;
+ * those that left since the last run, to warn about). */
+interface Changes {
+  readonly statements: string[]
+  readonly left: TableSpec[]
+  readonly newlyLeft: TableSpec[]
+}
+
+/**
+ * What changed since the last pg-tenants migration, as statements: new tables get their part of
+ * the setup, changed ones lose the old part and get the new one. Options must not have changed.
+ *
+ * A table no longer wrapped in withRls but still in drizzle-kit's snapshot is never opened: its
+ * drizzle-kit migration turns row level security off (and drops `pg_tenants_access`), while the
+ * tenant role keeps its grants, so every tenant could read and write all of its rows. This
+ * migration turns it on again: the table stays closed to tenants (only the admin role sees its
+ * rows) until the developer makes it shared on purpose, or wraps it again. It is recorded as
+ * `left`, so that later runs neither close it again nor forget it.
+ */
+function changes(previous: Header & { tag: string }, specs: readonly TableSpec[], options: ResolvedOptions, snapshot: Snapshot): Changes {
   const { settingKey: _, ...now } = options
   // The role prefix only reaches the SQL in the role strategy.
   const keys = (Object.keys(now) as (keyof typeof now)[]).filter((k) => k !== 'rolePrefix' || now.strategy === 'role')
@@ -230,21 +260,53 @@ function changes(previous: Header & { tag: string }, specs: readonly TableSpec[]
     )
   }
   const before = new Map(previous.tables.map((t) => [key(t), t]))
-  const covered = new Set([options.schema, ...previous.tables.map((t) => t.schema)])
+  const leftBefore = new Map((previous.left ?? []).map((t) => [key(t), t]))
+  const covered = new Set([options.schema, ...previous.tables.map((t) => t.schema), ...[...leftBefore.values()].map((t) => t.schema)])
   const statements: string[] = []
   for (const spec of specs) {
     const old = before.get(key(spec))
+    const wasLeft = leftBefore.get(key(spec))
     before.delete(key(spec))
+    leftBefore.delete(key(spec))
     if (old && same(old, spec)) continue
-    if (old) statements.push(...tableStatements(old, options).down)
+    // A table wrapped again after it left gets its whole part again: drizzle-kit re-creates only
+    // ENABLE and pg_tenants_access, and a hand-written migration may have removed the rest.
+    const undo = old ?? (wasLeft && !same(wasLeft, spec) ? wasLeft : undefined)
+    if (undo) statements.push(...tableStatements(undo, options).down)
     statements.push(...tableStatements(spec, options, { schemaGrants: !covered.has(spec.schema) }).up)
     covered.add(spec.schema)
   }
-  for (const old of before.values()) {
-    // No longer marked: undo its part if the table is still there (drizzle-kit dropped it otherwise).
-    if (snapshot.tables?.[key(old)]) statements.push(...tableStatements(old, options).down)
+  const exists = (t: TableSpec) => snapshot.tables?.[key(t)] !== undefined // else drizzle-kit dropped it
+  const newlyLeft = [...before.values()].filter(exists)
+  for (const old of newlyLeft) {
+    statements.push(
+      `${comment(`${qualified(old.schema, old.name)} left withRls: row level security on again, so that it stays closed to tenants`)}\n` +
+        `ALTER TABLE ${qualified(old.schema, old.name)} ENABLE ROW LEVEL SECURITY;`,
+    )
   }
-  return statements
+  return { statements, left: [...newlyLeft, ...[...leftBefore.values()].filter(exists)], newlyLeft }
+}
+
+/** A `--` comment line that no name can end (names from a header line are not checked). */
+function comment(text: string): string {
+  return `-- ${text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`)}`
+}
+
+/** What stays in place for a table that left withRls, and how to make it shared on purpose. */
+function warnLeft(io: Io, table: TableSpec, options: ResolvedOptions): void {
+  const t = qualified(table.schema, table.name)
+  const shown = JSON.stringify(`${table.schema}.${table.name}`)
+  const roles = `${quoteIdent(options.tenantRole)}, ${quoteIdent(options.adminRole)}`
+  const style = styleFor(io.stderr, io.env)
+  io.stderr.write(
+    `${style.yellow('pg-tenants: warning:')} table ${shown} is no longer wrapped in withRls. drizzle-kit's migration turns its ` +
+      'row level security off, while the tenant role keeps its grants (every tenant could then read and write all of its rows); ' +
+      'this migration turns it on again, so the table stays closed to tenants: its restrictive and admin policies, FORCE, ' +
+      'index, check and grants stay in place, and only the admin role sees its rows. To make it shared on purpose, write a ' +
+      `migration of your own (npx drizzle-kit generate --custom) with its part of \`pg-tenants sql --down\` (see the README, ` +
+      `"A table that leaves withRls"), plus REVOKE SELECT, INSERT, UPDATE, DELETE ON ${t} FROM ${roles}; if tenants must not ` +
+      'use it at all. To keep it tenant-scoped, wrap it in withRls again.\n',
+  )
 }
 
 /**
