@@ -12,7 +12,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import type { Io } from '../src/cli/io.js'
 import { main } from '../src/cli/main.js'
 import { checkDatabase, type CheckCode, type CheckOptions, type CheckReport } from '../src/index.js'
-import type { TableSpec } from '../src/core/migration.js'
+import { buildMigration, type TableSpec } from '../src/core/migration.js'
 import { POLICY_NAMES } from '../src/core/policy.js'
 import { createFixture, type Fixture, type TypeName } from './support/fixture.js'
 import { describeTargets, targets, type Target } from './support/targets.js'
@@ -110,7 +110,9 @@ describeTargets((target) => {
         const manager = f.manager('text')
         const clean = await manager.check()
         expect(clean.findings, describeFindings(clean)).toEqual([])
-        expect(clean.tables).toEqual([`${f.schema}.items_text`])
+        // The other four tables are not the manager's, but the tenant role may use them: checked too.
+        expect(clean.tables[0]).toBe(`${f.schema}.items_text`)
+        expect([...clean.tables].sort()).toEqual(TYPES.map((t) => `${f.schema}.items_${t}`).sort())
         await target().superExec(`ALTER TABLE ${T()} NO FORCE ROW LEVEL SECURITY`)
         try {
           const broken = await manager.check()
@@ -185,7 +187,9 @@ describeTargets((target) => {
 
       it('ROLE_BYPASSRLS, ROLE_SUPERUSER, ROLE_CREATEROLE, ROLE_CAN_LOGIN on the tenant and admin roles', async () => {
         const role = `role "${f.options.tenantRole}"`
-        await expectFinding(`ALTER ROLE "${f.options.tenantRole}" BYPASSRLS`, 'ROLE_BYPASSRLS', role, `ALTER ROLE "${f.options.tenantRole}" NOBYPASSRLS`)
+        const [bypass] = await expectFinding(`ALTER ROLE "${f.options.tenantRole}" BYPASSRLS`, 'ROLE_BYPASSRLS', role, `ALTER ROLE "${f.options.tenantRole}" NOBYPASSRLS`)
+        // Only a superuser may change BYPASSRLS: the fix says so, as the login is not one.
+        expect(bypass?.fix).toBe(`-- as a superuser:\nALTER ROLE "${f.options.tenantRole}" NOBYPASSRLS;`)
         const hits = await expectFinding(`ALTER ROLE "${f.options.tenantRole}" SUPERUSER`, 'ROLE_SUPERUSER', role, `ALTER ROLE "${f.options.tenantRole}" NOSUPERUSER`)
         expect(hits.map((x) => x.message), 'a superuser is not also listed as a member of every superuser role').toHaveLength(1)
         // A role it can SET ROLE to is as good as the attribute.
@@ -249,6 +253,9 @@ describeTargets((target) => {
         const [mine] = await expectFinding(`CREATE VIEW ${view} AS SELECT id FROM (SELECT * FROM ${T()}) s`,
           'VIEW_NOT_SECURITY_INVOKER', `view ${f.schema}.text_view`, `DROP VIEW ${view}`)
         expect(mine?.severity).toBe('error')
+        // The view is the superuser's: the login cannot alter it, and the fix says who can.
+        expect(mine?.fix).toMatch(/^-- as its owner "[^"]+" \(or a superuser\):\nALTER VIEW /)
+        expect(own?.fix).toMatch(/^ALTER VIEW /)
         await target().superExec(`CREATE VIEW ${view} WITH (security_invoker = true) AS SELECT * FROM ${T()}`)
         await expectClean()
         await target().superExec(`DROP VIEW ${view}`)
@@ -270,6 +277,9 @@ describeTargets((target) => {
           ],
         })
         expect(codes(report).sort()).toEqual(['TABLE_MISSING', 'TENANT_COLUMN_MISMATCH', 'TENANT_COLUMN_MISSING'])
+        const missing = report.findings.find((x) => x.code === 'TABLE_MISSING')
+        expect(missing?.fix).toContain('npx drizzle-kit generate && npx pg-tenants generate')
+        expect(missing?.fix).toContain('migrationSql')
       })
 
       it('NO_TENANT_TABLES when discovery finds nothing to check', async () => {
@@ -286,16 +296,125 @@ describeTargets((target) => {
         expect(codes(report)).toContain('POLICY_DRIFT') // the live policies name other roles
       })
 
-      it('the login: a superuser is reported, as a warning', async () => {
+      it('the login: a superuser is reported, as a warning, except on PGlite, whose only login is one', async () => {
         const superLogin = await target().login(null)
         try {
           const report = await checkDatabase((superLogin.db as unknown as { $client: unknown }).$client, { ...f.options, tables: specs() })
           const hit = report.findings.find((x) => x.code === 'ROLE_SUPERUSER')
+          if (target().name === 'pglite') {
+            // Every scope drops privileges with SET LOCAL ROLE; the README's start-up check must pass.
+            expect(report.findings, describeFindings(report)).toEqual([])
+            expect(report.ok).toBe(true)
+            return
+          }
           expect(hit?.severity, describeFindings(report)).toBe('warning')
           expect(hit?.object).toMatch(/\(the login\)$/)
         } finally {
           await f.login.activate()
         }
+      })
+
+      it('ROLE_SHARED: another role is a member of the admin or tenant role, directly or through a group', async () => {
+        // What a second database migrated with the same role names does: it grants them to its own login.
+        const other = `${f.options.tenantRole}_other`
+        const group = `${f.options.tenantRole}_group`
+        await target().superExec(`CREATE ROLE "${other}" LOGIN; CREATE ROLE "${group}"`)
+        try {
+          const [admin] = await expectFinding(`GRANT "${f.options.adminRole}" TO "${other}"`, 'ROLE_SHARED', `role "${f.options.adminRole}"`)
+          expect(admin?.severity).toBe('error')
+          expect(admin?.message).toContain(`"${other}"`)
+          expect(admin?.fix).toContain(`REVOKE "${f.options.adminRole}" FROM "${other}";`)
+          expect(admin?.fix).toContain('--tenant-role and --admin-role')
+          expect(admin?.fix).toMatch(/^-- as a superuser, or a role with ADMIN OPTION/)
+          const [tenant] = await expectFinding(`GRANT "${f.options.tenantRole}" TO "${group}"; GRANT "${group}" TO "${other}"`,
+            'ROLE_SHARED', `role "${f.options.tenantRole}"`, `REVOKE "${group}" FROM "${other}"`)
+          expect(tenant?.message).toContain(`"${other}" (through "${group}")`)
+          expect(tenant?.message).toContain(`"${group}"`)
+        } finally {
+          await target().superExec(`DROP ROLE "${other}"; DROP ROLE "${group}"`)
+        }
+      })
+
+      it('TABLE_NOT_DECLARED: a table left out of the given tables that the tenant role may use, unprotected', async () => {
+        const U = `"${f.schema}"."items_uuid"`
+        const declared = () => specs().filter((s) => s.type !== 'uuid')
+        // Still protected: checked, and nothing to report.
+        const protectedReport = await check({ tables: declared() })
+        expect(protectedReport.findings, describeFindings(protectedReport)).toEqual([])
+        expect(protectedReport.tables).toContain(`${f.schema}.items_uuid`)
+        // Closed, as `pg-tenants generate` leaves a table taken out of withRls (drizzle-kit dropped
+        // pg_tenants_access): a missing policy only narrows access, nothing to report.
+        await target().superExec(`DROP POLICY ${POLICY_NAMES.access} ON ${U}`)
+        const closed = await check({ tables: declared() })
+        expect(closed.findings, describeFindings(closed)).toEqual([])
+        // Opened up again by hand: reported.
+        await target().superExec(`CREATE POLICY ${POLICY_NAMES.access} ON ${U} USING (true)`)
+        const opened = await check({ tables: declared() })
+        expect(codes(opened).sort(), describeFindings(opened)).toEqual(['POLICY_DRIFT', 'TABLE_NOT_DECLARED'])
+        // What the migration does to a table taken out of withRls: policies and RLS gone, grants kept.
+        await target().superExec(Object.values(POLICY_NAMES).map((n) => `DROP POLICY ${n} ON ${U};`).join('') +
+          `ALTER TABLE ${U} NO FORCE ROW LEVEL SECURITY; ALTER TABLE ${U} DISABLE ROW LEVEL SECURITY`)
+        try {
+          const report = await check({ tables: declared() })
+          const mine = report.findings.filter((x) => x.object === `${f.schema}.items_uuid`)
+          expect(mine.map((x) => x.code).sort(), describeFindings(report)).toEqual(['FORCE_DISABLED', 'RLS_DISABLED', 'TABLE_NOT_DECLARED'])
+          expect(mine.find((x) => x.code === 'TABLE_NOT_DECLARED')?.severity).toBe('warning')
+          expect(report.findings.filter((x) => x.object !== `${f.schema}.items_uuid`)).toEqual([])
+          // A table the tenant role may not use is none of its business.
+          await target().superExec(`REVOKE ALL ON ${U} FROM "${f.options.tenantRole}"`)
+          const revoked = await check({ tables: declared() })
+          expect(revoked.findings, describeFindings(revoked)).toEqual([])
+          expect(revoked.tables).not.toContain(`${f.schema}.items_uuid`)
+        } finally {
+          await f.ownerLogin.exec(`GRANT SELECT, INSERT, UPDATE, DELETE ON ${U} TO "${f.options.tenantRole}"; ${buildMigration([specs().find((s) => s.type === 'uuid')!], f.options).up}`)
+          await f.login.activate()
+        }
+        await expectClean()
+      })
+
+      it('POLICY_DRIFT on a tenant column whose name holds ";" (the policies are compared as data, not parsed from SQL)', async () => {
+        const semi: TableSpec = { schema: f.schema, name: 'semi', column: 'te;nant', type: 'text' }
+        const S = `"${f.schema}"."semi"`
+        await f.ownerLogin.exec(`CREATE TABLE ${S} (id serial PRIMARY KEY, "te;nant" text NOT NULL); ${buildMigration([semi], f.options).up}`)
+        try {
+          const clean = await check({ tables: [...specs(), semi] })
+          expect(clean.findings, describeFindings(clean)).toEqual([])
+          await target().superExec(`ALTER POLICY ${POLICY_NAMES.isolation} ON ${S} USING (true) WITH CHECK (true);
+            ALTER POLICY ${POLICY_NAMES.access} ON ${S} USING (true) WITH CHECK (true)`)
+          const report = await check({ tables: [...specs(), semi] })
+          expect(codes(report), describeFindings(report)).toEqual(['POLICY_DRIFT', 'POLICY_DRIFT'])
+          expect(report.findings.every((x) => x.severity === 'error' && x.object === `${f.schema}.semi`)).toBe(true)
+          for (const x of report.findings) await target().superExec(x.fix)
+          const fixed = await check({ tables: [...specs(), semi] })
+          expect(fixed.findings, describeFindings(fixed)).toEqual([])
+        } finally {
+          await target().superExec(`DROP TABLE ${S}`)
+          await f.login.activate()
+        }
+      })
+
+      it('a FOR ALL policy without WITH CHECK checks with USING: not drift', async () => {
+        await target().superExec(`DROP POLICY ${POLICY_NAMES.admin} ON ${T()}; CREATE POLICY ${POLICY_NAMES.admin} ON ${T()} FOR ALL TO "${f.options.adminRole}" USING (true)`)
+        await expectClean()
+        const cond = strategy === 'setting' ? `tenant = current_setting('pg_tenants.tenant', true)` : 'tenant = current_user'
+        await expectFinding(`DROP POLICY ${POLICY_NAMES.access} ON ${T()}; CREATE POLICY ${POLICY_NAMES.access} ON ${T()} FOR ALL USING (${cond})`, 'POLICY_DRIFT')
+      })
+
+      it('DRIFT_NOT_CHECKED: a warning that blames TEMPORARY only when the login lacks it (PGlite: the server is shared)', async ({ skip }) => {
+        if (target().name !== 'pglite') skip()
+        const temp = (verb: 'GRANT' | 'REVOKE') =>
+          `DO $$ BEGIN EXECUTE format('${verb} TEMPORARY ON DATABASE %I ${verb === 'GRANT' ? 'TO' : 'FROM'} PUBLIC', current_database()); END $$`
+        await target().superExec(temp('REVOKE'))
+        try {
+          const report = await check()
+          expect(codes(report), describeFindings(report)).toEqual(['DRIFT_NOT_CHECKED'])
+          expect(report.findings[0]?.severity).toBe('warning')
+          expect(report.findings[0]?.message).toMatch(/permission denied/)
+        } finally {
+          await target().superExec(temp('GRANT'))
+          await f.login.activate()
+        }
+        await expectClean()
       })
 
       it('ignore leaves codes out of the report', async () => {
@@ -405,7 +524,7 @@ describe('pg-tenants check (the CLI, in-process)', () => {
       try {
         const report = await checkDatabase(client, { ...f.options, tables: [{ schema: f.schema, name: 'items_text', column: 'tenant', type: 'text' }] })
         expect(report.findings).toEqual([])
-        expect(report.tables).toEqual([`${f.schema}.items_text`])
+        expect(report.tables[0]).toEqual(`${f.schema}.items_text`)
         // The client is usable afterwards, outside any transaction.
         const { rows } = await client.query<{ status: string }>(`SELECT CASE WHEN now() = statement_timestamp() THEN 'idle' ELSE 'in transaction' END AS status`)
         expect(rows[0]?.status).toBe('idle')
@@ -414,17 +533,37 @@ describe('pg-tenants check (the CLI, in-process)', () => {
       }
     })
 
+    it('DRIFT_NOT_CHECKED: a comparison that fails keeps the database\'s message and is an error', async () => {
+      const client = new pg.Client({ connectionString: url })
+      await client.connect()
+      try {
+        // The name the check gives its first mirror is taken on this session: its CREATE fails (42P07).
+        await client.query('CREATE TEMP TABLE pgt_check_mirror_1 (x int)')
+        const report = await checkDatabase(client, { ...f.options, tables: [{ schema: f.schema, name: 'items_text', column: 'tenant', type: 'text' }] })
+        const hit = report.findings.find((x) => x.code === 'DRIFT_NOT_CHECKED')
+        expect(hit?.severity, JSON.stringify(report.findings)).toBe('error')
+        expect(hit?.object).toBe(`${f.schema}.items_text`)
+        expect(hit?.message).toContain('"pgt_check_mirror_1" already exists')
+        expect(hit?.message).not.toContain('TEMPORARY')
+        // Only that table: the others were compared one by one.
+        expect(report.findings.map((x) => x.code)).toEqual(['DRIFT_NOT_CHECKED'])
+      } finally {
+        await client.end()
+      }
+    })
+
     it('exits 0 on a clean database, 1 with the findings grouped by object, each with its fix', async () => {
       const clean = await cli(['check', ...common])
       expect(clean, clean.err).toMatchObject({ code: 0, err: '' })
-      expect(clean.out).toBe(`ok: no findings, 1 tenant table checked (${f.schema}.items_text)\n`)
+      // The four tables the schema file leaves out are checked too: the tenant role may use them.
+      expect(clean.out).toMatch(new RegExp(`^ok: no findings, 5 tenant tables checked \\(${f.schema}\\.items_text, `))
 
       await server.superExec(`ALTER TABLE ${T()} DISABLE ROW LEVEL SECURITY; GRANT TRUNCATE ON ${T()} TO "${f.options.tenantRole}"`)
       try {
         const run = await cli(['check', ...common])
         expect(run.code).toBe(1)
         expect(run.out).not.toMatch(/\x1b\[/)
-        expect(run.out).toContain(`FAIL: 2 errors on 1 tenant table (${f.schema}.items_text)`)
+        expect(run.out).toContain(`FAIL: 2 errors on 5 tenant tables (${f.schema}.items_text, `)
         expect(run.out).toContain(`\n${f.schema}.items_text\n  error   RLS_DISABLED: row level security is disabled`)
         expect(run.out).toContain(`fix: ALTER TABLE ${T()} ENABLE ROW LEVEL SECURITY;`)
         expect(run.out).toContain(`\nrole "${f.options.tenantRole}"\n  error   DANGEROUS_GRANT: has TRUNCATE`)
@@ -434,7 +573,7 @@ describe('pg-tenants check (the CLI, in-process)', () => {
         const report = JSON.parse(json.out) as CheckReport
         expect(report.ok).toBe(false)
         expect(report.findings.map((x) => x.code).sort()).toEqual(['DANGEROUS_GRANT', 'RLS_DISABLED'])
-        expect(report.tables).toEqual([`${f.schema}.items_text`])
+        expect(report.tables.length).toBe(5)
 
         const ignored = await cli(['check', ...common, '--ignore', 'rls_disabled, DANGEROUS_GRANT'])
         expect(ignored.code).toBe(0)

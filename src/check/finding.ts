@@ -26,3 +26,18 @@ export function roleObject(role: string): string {
 
 /** How to (re-)apply the migration, for fixes that need it. */
 export const MIGRATE = 're-apply the migration: migrationSql(tables, options).up (`npx pg-tenants sql --schema <file>` prints it)'
+
+/** Who must run a fix that the login itself cannot: `-- as a superuser:` before the SQL. */
+export function runAs(who: string | undefined, sql: string): string {
+  return who === undefined ? sql : `-- as ${who}:\n${sql}`
+}
+
+/** A fix that needs a superuser, unless the login is one. */
+export function asSuperuser(login: { readonly superuser: boolean }, sql: string): string {
+  return runAs(login.superuser ? undefined : 'a superuser', sql)
+}
+
+/** A fix on an object that only its owner (or a superuser) may run, unless the login is either. */
+export function asOwner(owner: string, login: { readonly name: string; readonly superuser: boolean }, sql: string): string {
+  return runAs(login.superuser || owner === login.name ? undefined : `its owner "${owner}" (or a superuser)`, sql)
+}

@@ -3,20 +3,20 @@
  * and other permissive policies that could widen access.
  *
  * "Exactly as generated" is decided by PostgreSQL itself: inside a savepoint that is always rolled
- * back, the CREATE POLICY statements of `buildMigration` are run against a temporary mirror of
- * the table (same column names at the same positions, the tenant column with its type), and the
- * deparsed expressions (`pg_get_expr`) of those and of the live policies are compared. Spacing,
+ * back, the policies of `tenantPolicies` (the very data the migration writes) are created on a
+ * temporary mirror of the table (same column names at the same positions, the tenant column with
+ * its type), and the deparsed expressions (`pg_get_expr`) of those and of the live policies are compared. Spacing,
  * parentheses and casts that PostgreSQL adds therefore never count as drift; a change of meaning
  * does.
  *
  * @module
  */
-import { buildMigration } from '../core/migration.js'
 import type { ResolvedOptions } from '../core/options.js'
-import { POLICY_NAMES } from '../core/policy.js'
+import { createPolicySql, dropPolicySql, POLICY_NAMES, tenantPolicies, type PolicyDefinition } from '../core/policy.js'
 import { quoteIdent } from '../core/quote.js'
-import { finding, type Found } from './finding.js'
-import type { CheckDb, Row } from './session.js'
+import { asOwner, finding, type Found } from './finding.js'
+import type { Login } from './roles.js'
+import type { Attempt, CheckDb, Row } from './session.js'
 import type { TenantTable } from './tables.js'
 
 /** A policy as PostgreSQL stores it, expressions deparsed. */
@@ -44,68 +44,143 @@ interface LivePolicy extends PolicyShape {
 const COMMANDS: Record<string, string> = { '*': 'ALL', r: 'SELECT', a: 'INSERT', w: 'UPDATE', d: 'DELETE' }
 const DML = `('SELECT', 'INSERT', 'UPDATE', 'DELETE')`
 
-/** Checks the policies of every table. */
+/** Checks the policies of every table: a few round trips in all, whatever the number of tables. */
 export async function checkPolicies(
   db: CheckDb,
   o: ResolvedOptions,
   tables: readonly TenantTable[],
+  login: Login,
   found: Found,
   progress: (table: TenantTable) => void,
 ): Promise<void> {
-  let unchecked = false
+  const comparable = tables.filter((t) => t.comparable)
+  const results = await compareAll(db, o, comparable)
+  let noTemp: string | undefined
   for (const table of tables) {
     progress(table)
-    if (!table.comparable) continue
-    const fixes = expectedFixes(o, table)
-    const compared = await db.sandbox(() => compare(db, o, table))
-    if (!compared) {
-      unchecked = true
-      for (const name of await policyNames(db, table)) fixes.delete(name)
+    const result = results.get(table.oid)
+    if (!result) continue
+    const fixes = expectedFixes(o, table, login)
+    // A table left out of the declared ones is no tenant table of the app's: a missing policy
+    // only narrows access there (row level security with no permissive policy shows no row), as
+    // after `pg-tenants generate` closed a table taken out of withRls. What widens it is reported.
+    if (table.undeclared) for (const name of Object.values(POLICY_NAMES)) fixes.delete(name)
+    if ('error' in result) {
+      if (result.noTemp) noTemp = result.error
+      else {
+        found.push(finding('DRIFT_NOT_CHECKED', 'error', table.label,
+          `the policies could not be compared with what pg-tenants generates (${result.error}), so a policy that lets tenants see each other's rows would go unnoticed`,
+          `-- compare them by hand with (or re-create them as) what the migration generates:\n${[...fixes.values()].join('\n')}`))
+      }
+      for (const name of result.names) fixes.delete(name)
       for (const [name, fix] of fixes) found.push(finding('POLICY_MISSING', 'error', table.label, `policy ${name} is missing${why(name)}`, fix))
       continue
     }
-    const isolationIntact = checkOurs(table, compared.live, compared.expected, fixes, found)
-    checkOthers(table, compared.live, compared.expected, isolationIntact, found)
+    const isolationIntact = checkOurs(table, result.live, result.expected, fixes, login, found)
+    checkOthers(table, result.live, result.expected, isolationIntact, login, found)
   }
-  if (unchecked) {
+  if (noTemp !== undefined) {
     found.push(finding('DRIFT_NOT_CHECKED', 'warning', 'check',
-      'could not create a temporary table to compare policies with (no TEMPORARY privilege on the database?), so policy conditions were not compared',
+      `could not create a temporary table to compare policies with (${noTemp}), so policy conditions were not compared (missing policies were)`,
       'GRANT TEMPORARY ON DATABASE <database> TO <login>; -- or run the check as a login that has it'))
   }
 }
 
-async function policyNames(db: CheckDb, table: TenantTable): Promise<string[]> {
-  const rows = await db.rows('SELECT polname::text AS name FROM pg_policy WHERE polrelid = $1::oid', [table.oid])
-  return rows.map((r) => String(r['name']))
+type Compared =
+  | { readonly expected: Map<string, PolicyShape>; readonly live: LivePolicy[] }
+  | { readonly error: string; readonly noTemp: boolean; readonly names: readonly string[] }
+
+/**
+ * Compares the policies of `tables`: all of them at once, and, should that fail, table by table,
+ * so that a failure is reported on the table it belongs to, with the database's own message.
+ */
+async function compareAll(db: CheckDb, o: ResolvedOptions, tables: readonly TenantTable[]): Promise<Map<string, Compared>> {
+  const out = new Map<string, Compared>()
+  if (tables.length === 0) return out
+  const numbered = tables.map((table, i) => ({ table, mirror: `pgt_check_mirror_${i + 1}` }))
+  const columns = await db.rows(
+    `SELECT attrelid::text AS table_oid, attnum::int AS n, attname::text AS name, attisdropped AS dropped FROM pg_attribute
+     WHERE attrelid IN (SELECT json_array_elements_text($1::json)::oid) AND attnum > 0 ORDER BY attrelid, attnum`,
+    [JSON.stringify(tables.map((t) => t.oid))],
+  )
+  const all = await db.sandbox(() => compare(db, o, numbered, columns))
+  if (all.ok) return all.value
+  // One connection: one table after the other.
+  const failures: { table: TenantTable; attempt: Attempt<Map<string, Compared>> }[] = []
+  if (numbered.length === 1) failures.push({ table: numbered[0]!.table, attempt: all })
+  else for (const one of numbered) failures.push({ table: one.table, attempt: await db.sandbox(() => compare(db, o, [one], columns)) })
+  const failed: TenantTable[] = []
+  for (const { table, attempt } of failures) {
+    if (attempt.ok) out.set(table.oid, attempt.value.get(table.oid)!)
+    else failed.push(table)
+  }
+  const names = await policyNames(db, failed)
+  for (const { table, attempt } of failures) {
+    if (attempt.ok) continue
+    out.set(table.oid, { ...describeFailure(attempt.error), names: names.get(table.oid) ?? [] })
+  }
+  return out
+}
+
+/** A failure to create the mirror for want of the TEMPORARY privilege is the login's setup, not
+ * pg-tenants': it is the one failure reported as a warning. */
+function describeFailure(error: unknown): { error: string; noTemp: boolean } {
+  const e = error as { code?: unknown; message?: unknown; step?: unknown }
+  const message = typeof e?.message === 'string' ? e.message : String(error)
+  return { error: message, noTemp: e?.code === '42501' && e.step === 'mirror' }
+}
+
+async function policyNames(db: CheckDb, tables: readonly TenantTable[]): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>()
+  if (tables.length === 0) return out
+  const rows = await db.rows(
+    'SELECT polrelid::text AS table_oid, polname::text AS name FROM pg_policy WHERE polrelid IN (SELECT json_array_elements_text($1::json)::oid)',
+    [JSON.stringify(tables.map((t) => t.oid))],
+  )
+  for (const row of rows) out.set(String(row['table_oid']), [...(out.get(String(row['table_oid'])) ?? []), String(row['name'])])
+  return out
 }
 
 /**
- * Inside a savepoint that is always rolled back: a temporary mirror of the table (same column
+ * Inside a savepoint that is always rolled back: a temporary mirror of each table (same column
  * names at the same positions, the tenant column with its type), the generated policies created
- * on it, and every policy of both tables deparsed against the mirror. Deparsing a live policy
- * against its own table would lock that table (pg_get_expr opens the relation it is given);
- * against the mirror it locks nothing of the user's.
+ * on it, and every policy of both deparsed against the mirror, in three messages and one query
+ * for all tables. Deparsing a live policy against its own table would lock that table
+ * (pg_get_expr opens the relation it is given); against the mirror it locks nothing of the user's.
  */
-async function compare(db: CheckDb, o: ResolvedOptions, table: TenantTable): Promise<{ expected: Map<string, PolicyShape>; live: LivePolicy[] }> {
-  const mirror = 'pgt_check_mirror'
-  const columns = await db.rows(
-    'SELECT attnum::int AS n, attname::text AS name, attisdropped AS dropped FROM pg_attribute WHERE attrelid = $1::oid AND attnum > 0 ORDER BY attnum',
-    [table.oid],
-  )
-  const definitions = columns.map((c) =>
-    c['dropped'] === true
-      ? `pgt_dropped_${String(c['n'])} int`
-      : `${quoteIdent(String(c['name']))} ${Number(c['n']) === table.attnum ? table.columnType : 'int'}`,
-  )
-  await db.rows(`CREATE TEMP TABLE ${mirror} (${definitions.join(', ')})`)
-  const dropped = columns.filter((c) => c['dropped'] === true).map((c) => `DROP COLUMN pgt_dropped_${String(c['n'])}`)
-  if (dropped.length > 0) await db.rows(`ALTER TABLE ${mirror} ${dropped.join(', ')}`)
-  const generated = statements(o, { ...table.spec, schema: 'pg_temp', name: mirror })
-  for (const s of generated) await db.rows(s.createToPublic)
+async function compare(
+  db: CheckDb,
+  o: ResolvedOptions,
+  tables: readonly { table: TenantTable; mirror: string }[],
+  columns: readonly Row[],
+): Promise<Map<string, Compared>> {
+  const mirrors: string[] = []
+  const policies: string[] = []
+  const generated = new Map<string, readonly PolicyDefinition[]>()
+  for (const { table, mirror } of tables) {
+    const own = columns.filter((c) => c['table_oid'] === table.oid)
+    const definitions = own.map((c) =>
+      c['dropped'] === true
+        ? `pgt_dropped_${String(c['n'])} int`
+        : `${quoteIdent(String(c['name']))} ${Number(c['n']) === table.attnum ? table.columnType : 'int'}`,
+    )
+    mirrors.push(`CREATE TEMP TABLE ${mirror} (${definitions.join(', ')});`)
+    const dropped = own.filter((c) => c['dropped'] === true).map((c) => `DROP COLUMN pgt_dropped_${String(c['n'])}`)
+    if (dropped.length > 0) mirrors.push(`ALTER TABLE ${mirror} ${dropped.join(', ')};`)
+    const expected = tenantPolicies(o, table.spec.column, table.spec.type)
+    generated.set(table.oid, expected)
+    // To public, so that they are created whether or not the roles exist (roles are compared by name).
+    for (const p of expected) policies.push(createPolicySql(p, `pg_temp.${mirror}`, ['public']))
+  }
+  await db.exec(mirrors.join('\n')).catch((error: unknown) => {
+    throw Object.assign(error as object, { step: 'mirror' })
+  })
+  await db.exec(policies.join('\n'))
   const rows = await db.rows(
-    `SELECT p.polrelid <> $2::oid AS expected, p.polname::text AS name, p.polpermissive AS permissive, p.polcmd::text AS cmd,
+    `SELECT m.table_oid::text AS table_oid, p.polrelid <> m.table_oid AS expected, p.polname::text AS name,
+       p.polpermissive AS permissive, p.polcmd::text AS cmd,
        ARRAY(SELECT CASE WHEN r = 0 THEN 'public' ELSE pg_get_userbyid(r)::text END FROM unnest(p.polroles) r ORDER BY 1)::text[] AS roles,
-       pg_get_expr(p.polqual, $1::regclass) AS qual, pg_get_expr(p.polwithcheck, $1::regclass) AS with_check,
+       pg_get_expr(p.polqual, m.mirror) AS qual, pg_get_expr(p.polwithcheck, m.mirror) AS with_check,
        coalesce((SELECT bool_or(r = 0 OR pg_has_role(t.oid, r, 'USAGE')) FROM unnest(p.polroles) r), false) AS to_tenant,
        (SELECT coalesce(json_agg(json_build_object('role', g.rolname, 'bound', coalesce(pg_has_role(g.oid, t.oid, 'USAGE'), false)) ORDER BY g.rolname), '[]'::json)
         FROM pg_roles g
@@ -115,25 +190,27 @@ async function compare(db: CheckDb, o: ResolvedOptions, table: TenantTable): Pro
           AND NOT coalesce(pg_has_role(g.oid, ad.oid, 'USAGE'), false)
           AND EXISTS (SELECT FROM unnest(p.polroles) r WHERE r = 0 OR pg_has_role(g.oid, r, 'USAGE'))) AS reaches,
        0 = ANY(p.polroles) AND EXISTS (SELECT FROM aclexplode(c.relacl) a WHERE a.grantee = 0 AND a.privilege_type IN ${DML}) AS reaches_public
-     FROM pg_policy p JOIN pg_class c ON c.oid = $2::oid
-     LEFT JOIN pg_roles t ON t.rolname = $3 LEFT JOIN pg_roles ad ON ad.rolname = $4
-     WHERE p.polrelid IN ($1::regclass, $2::oid)
-     ORDER BY p.polname`,
-    [`pg_temp.${mirror}`, table.oid, o.tenantRole, o.adminRole],
+     FROM json_to_recordset($1::json) AS m(table_oid oid, mirror regclass)
+     JOIN pg_policy p ON p.polrelid IN (m.table_oid, m.mirror)
+     JOIN pg_class c ON c.oid = m.table_oid
+     LEFT JOIN pg_roles t ON t.rolname = $2 LEFT JOIN pg_roles ad ON ad.rolname = $3
+     ORDER BY m.table_oid, p.polname`,
+    [JSON.stringify(tables.map(({ table, mirror }) => ({ table_oid: table.oid, mirror: `pg_temp.${mirror}` }))), o.tenantRole, o.adminRole],
   )
-  const expected = new Map<string, PolicyShape>()
-  const live: LivePolicy[] = []
+  const out = new Map<string, Compared>()
+  for (const { table } of tables) out.set(table.oid, { expected: new Map(), live: [] })
   for (const row of rows) {
+    const result = out.get(String(row['table_oid'])) as { expected: Map<string, PolicyShape>; live: LivePolicy[] }
     if (row['expected'] === true) {
-      const s = generated.find((g) => g.name === row['name'])
-      if (s) expected.set(s.name, { ...shape(row), roles: s.roles })
+      const p = generated.get(String(row['table_oid']))?.find((g) => g.name === row['name'])
+      if (p) result.expected.set(p.name, { ...shape(row), roles: [...p.roles].sort() })
       continue
     }
     const reaches = [...(row['reaches'] as { role: string; bound: boolean }[])]
     if (row['reaches_public'] === true) reaches.push({ role: 'PUBLIC', bound: false })
-    live.push({ ...shape(row), toTenant: row['to_tenant'] === true, reaches })
+    result.live.push({ ...shape(row), toTenant: row['to_tenant'] === true, reaches })
   }
-  return { expected, live }
+  return out
 }
 
 /** Reports missing and drifted pg-tenants policies; returns whether the RESTRICTIVE one is intact. */
@@ -142,13 +219,15 @@ function checkOurs(
   policies: readonly LivePolicy[],
   expected: ReadonlyMap<string, PolicyShape>,
   fixes: ReadonlyMap<string, string>,
+  login: Login,
   found: Found,
 ): boolean {
   let isolationIntact = false
   for (const [name, want] of expected) {
-    const fix = fixes.get(name) ?? ''
     const have = policies.find((p) => p.name === name)
+    const fix = fixes.get(name) ?? asOwner(table.owner, login, `DROP POLICY ${quoteIdent(name)} ON ${table.sql};`)
     if (!have) {
+      if (!fixes.has(name)) continue
       found.push(finding('POLICY_MISSING', 'error', table.label, `policy ${name} is missing${why(name)}`, fix))
       continue
     }
@@ -176,8 +255,15 @@ function differ(have: PolicyShape, want: PolicyShape): string[] {
   if (have.cmd !== want.cmd) out.push(`FOR ${COMMANDS[have.cmd] ?? have.cmd}, expected FOR ${COMMANDS[want.cmd] ?? want.cmd}`)
   if (have.roles.join() !== want.roles.join()) out.push(`TO ${have.roles.join(', ')}, expected TO ${want.roles.join(', ')}`)
   if (have.qual !== want.qual) out.push(`USING (${have.qual ?? ''}), expected (${want.qual ?? ''})`)
-  if (have.check !== want.check) out.push(`WITH CHECK (${have.check ?? ''}), expected (${want.check ?? ''})`)
+  if (effectiveCheck(have) !== effectiveCheck(want)) {
+    out.push(`WITH CHECK (${have.check ?? `none: USING (${have.qual ?? ''}) applies`}), expected (${want.check ?? ''})`)
+  }
   return out
+}
+
+/** A policy for ALL or UPDATE without WITH CHECK checks new rows with its USING expression. */
+function effectiveCheck(p: PolicyShape): string | null {
+  return p.check ?? (p.cmd === '*' || p.cmd === 'w' ? p.qual : null)
 }
 
 function kind(p: PolicyShape): string {
@@ -197,6 +283,7 @@ function checkOthers(
   policies: readonly LivePolicy[],
   expected: ReadonlyMap<string, PolicyShape>,
   isolationIntact: boolean,
+  login: Login,
   found: Found,
 ): void {
   const ours = new Set<string>(Object.values(POLICY_NAMES))
@@ -206,7 +293,7 @@ function checkOthers(
     // A policy whose condition is the tenant condition itself allows nothing more than ours.
     if (condition && (p.qual === null || p.qual === condition.qual) && (p.check === null || p.check === condition.qual)) continue
     const what = `policy ${quoteIdent(p.name)} (PERMISSIVE, FOR ${COMMANDS[p.cmd] ?? p.cmd}, TO ${p.roles.join(', ')}, USING (${p.qual ?? ''}))`
-    const fix = `DROP POLICY ${quoteIdent(p.name)} ON ${table.sql}; -- or make it AS RESTRICTIVE`
+    const fix = asOwner(table.owner, login, `DROP POLICY ${quoteIdent(p.name)} ON ${table.sql}; -- or make it AS RESTRICTIVE`)
     if (p.toTenant && !isolationIntact) {
       found.push(finding('PERMISSIVE_POLICY', 'error', table.label,
         `${what} applies to the tenant role and the RESTRICTIVE ${POLICY_NAMES.isolation} policy is missing or altered, so it is ORed with the tenant condition and tenants get other tenants' rows`,
@@ -234,37 +321,8 @@ function shape(row: Row): PolicyShape {
   }
 }
 
-/** One generated CREATE POLICY statement, taken apart. */
-interface Statement {
-  readonly name: string
-  readonly drop: string
-  readonly create: string
-  /** The role list after TO, unquoted. */
-  readonly roles: readonly string[]
-  /** The CREATE with its role list replaced by `public`, so that it runs whether or not the
-   * roles exist (roles are compared by name). */
-  readonly createToPublic: string
-}
-
-/** The policy statements of the migration for `table`. */
-function statements(o: ResolvedOptions, table: TenantTable['spec']): Statement[] {
-  const up = buildMigration([table], o).up
-  const out: Statement[] = []
-  for (const match of up.matchAll(/CREATE POLICY (\S+) ON [^\n]* TO ([^\n]+)\n[^;]*;/g)) {
-    const [create, name, roleList] = match as unknown as [string, string, string]
-    const drop = new RegExp(`DROP POLICY IF EXISTS ${name} ON [^\\n]*;`).exec(up)?.[0] ?? ''
-    const roles = roleList.split(/,\s*/).map((r) => (r.startsWith('"') ? r.slice(1, -1).replaceAll('""', '"') : r)).sort()
-    const createToPublic = create.replace(` TO ${roleList}\n`, ' TO public\n')
-    out.push({ name, drop, create, roles, createToPublic })
-  }
-  // Guard against a change of the generator's layout silently turning every check into a pass.
-  const names = Object.values(POLICY_NAMES)
-  if (out.length !== names.length || !names.every((n) => out.some((s) => s.name === n))) {
-    throw new Error(`pg-tenants check: cannot read the generated policies for ${table.name} (found ${out.map((s) => s.name).join(', ') || 'none'}); this is a bug in pg-tenants`)
-  }
-  return out
-}
-
-function expectedFixes(o: ResolvedOptions, table: TenantTable): Map<string, string> {
-  return new Map(statements(o, table.spec).map((s) => [s.name, `${s.drop}\n${s.create}`]))
+/** The fix of each pg-tenants policy: drop it and create it as the migration does. */
+function expectedFixes(o: ResolvedOptions, table: TenantTable, login: Login): Map<string, string> {
+  return new Map(tenantPolicies(o, table.spec.column, table.spec.type).map((p) =>
+    [p.name, asOwner(table.owner, login, `${dropPolicySql(p, table.sql)}\n${createPolicySql(p, table.sql)}`)]))
 }

@@ -8,7 +8,7 @@
  */
 import type { ResolvedOptions } from '../core/options.js'
 import { quoteIdent } from '../core/quote.js'
-import { finding, MIGRATE, roleObject, type Found } from './finding.js'
+import { asOwner, asSuperuser, finding, MIGRATE, roleObject, runAs, type Found } from './finding.js'
 import type { CheckDb, Row } from './session.js'
 import type { TenantTable } from './tables.js'
 
@@ -30,18 +30,21 @@ const ATTRIBUTES = `r.rolname::text AS name, r.rolsuper AS superuser, r.rolbypas
   ARRAY(SELECT s.rolname::text FROM privileged s WHERE NOT r.rolsuper AND s.oid <> r.oid AND s.rolsuper AND pg_has_role(r.oid, s.oid, 'MEMBER') ORDER BY 1)::text[] AS super_groups,
   ARRAY(SELECT s.rolname::text FROM privileged s WHERE NOT r.rolsuper AND s.oid <> r.oid AND NOT s.rolsuper AND pg_has_role(r.oid, s.oid, 'MEMBER') ORDER BY 1)::text[] AS bypass_groups`
 
-/** Reads the login; reports it when it is superuser or BYPASSRLS. */
+/** Reads the login; reports it when it is superuser or BYPASSRLS. Not on PGlite, whose only
+ * login is its superuser: there is no other to connect as, and every scope drops privileges
+ * with SET LOCAL ROLE. */
 export async function checkLogin(db: CheckDb, found: Found): Promise<Login> {
   const [row] = await db.rows(`${PRIVILEGED} SELECT ${ATTRIBUTES} FROM pg_roles r WHERE r.rolname = current_user`)
   const login = { name: String(row?.['name']), superuser: row?.['superuser'] === true, bypassrls: row?.['bypassrls'] === true }
   const object = `${roleObject(login.name)} (the login)`
   const outside = 'tenant scopes stay isolated (they switch to the tenant role), but code outside a scope sees and writes every row, and views it creates bypass row-level security'
+  if (login.superuser && db.driver === 'pglite') return login
   if (login.superuser) {
     found.push(finding('ROLE_SUPERUSER', 'warning', object, `the login is a superuser: ${outside}`,
       `-- connect as an ordinary role: CREATE ROLE app LOGIN CREATEROLE PASSWORD '…'; ALTER TABLE … OWNER TO app; then ${MIGRATE}`))
   } else if (login.bypassrls) {
     found.push(finding('ROLE_BYPASSRLS', 'warning', object, `the login has BYPASSRLS: ${outside}`,
-      `ALTER ROLE ${quoteIdent(login.name)} NOBYPASSRLS;`))
+      asSuperuser(login, `ALTER ROLE ${quoteIdent(login.name)} NOBYPASSRLS;`)))
   }
   return login
 }
@@ -61,16 +64,16 @@ export async function checkRoles(db: CheckDb, o: ResolvedOptions, tables: readon
         `the ${tenant ? 'tenant' : 'admin'} role does not exist, so ${tenant ? 'tenant scopes' : 'withAdmin'} cannot run`, `-- ${MIGRATE}`))
       continue
     }
-    attributeFindings(row, tenant ? 'tenant' : 'admin', found)
+    attributeFindings(row, tenant ? 'tenant' : 'admin', login, found)
   }
   if (tables.length === 0) return
-  await ownership(db, [o.tenantRole, o.adminRole], tables, newOwner(login), found)
-  await grants(db, [o.tenantRole, o.adminRole], tables, found)
+  await ownership(db, [o.tenantRole, o.adminRole], tables, login, found)
+  await grants(db, [o.tenantRole, o.adminRole], tables, login, found)
 }
 
 type RoleKind = 'tenant' | 'admin' | 'per-tenant'
 
-function attributeFindings(row: Row, kind: RoleKind, found: Found): void {
+function attributeFindings(row: Row, kind: RoleKind, login: Login, found: Found): void {
   const name = String(row['name'])
   const object = roleObject(name)
   const q = quoteIdent(name)
@@ -79,23 +82,23 @@ function attributeFindings(row: Row, kind: RoleKind, found: Found): void {
   const bypassGroups = (row['bypass_groups'] as string[] | null) ?? []
   if (row['superuser'] === true) {
     found.push(finding('ROLE_SUPERUSER', 'error', object, `is a superuser: row-level security never applies to it, so ${who} sees and writes every tenant's rows`,
-      `ALTER ROLE ${q} NOSUPERUSER;`))
+      asSuperuser(login, `ALTER ROLE ${q} NOSUPERUSER;`)))
   }
   for (const group of superGroups) {
     found.push(finding('ROLE_SUPERUSER', 'error', object, `is a member of the superuser role "${group}": ${who} could SET ROLE ${quoteIdent(group)} and bypass row-level security`,
-      `REVOKE ${quoteIdent(group)} FROM ${q};`))
+      asSuperuser(login, `REVOKE ${quoteIdent(group)} FROM ${q};`)))
   }
   if (row['bypassrls'] === true) {
     const severity = kind === 'admin' ? 'warning' : 'error'
     const why = kind === 'admin'
       ? 'row-level security never applies to it, on tenant tables and on every other table with policies'
       : 'row-level security never applies to it, so tenant scopes see and write every tenant\'s rows'
-    found.push(finding('ROLE_BYPASSRLS', severity, object, `has BYPASSRLS: ${why}`, `ALTER ROLE ${q} NOBYPASSRLS;`))
+    found.push(finding('ROLE_BYPASSRLS', severity, object, `has BYPASSRLS: ${why}`, asSuperuser(login, `ALTER ROLE ${q} NOBYPASSRLS;`)))
   }
   for (const group of bypassGroups) {
     found.push(finding('ROLE_BYPASSRLS', kind === 'admin' ? 'warning' : 'error', object,
       `is a member of the BYPASSRLS role "${group}": ${who} could SET ROLE ${quoteIdent(group)} and bypass row-level security`,
-      `REVOKE ${quoteIdent(group)} FROM ${q};`))
+      asSuperuser(login, `REVOKE ${quoteIdent(group)} FROM ${q};`)))
   }
   if (row['createrole'] === true) {
     found.push(finding('ROLE_CREATEROLE', 'error', object, `has CREATEROLE: ${who} could create roles and grant memberships, a way out of its scope`,
@@ -113,7 +116,7 @@ function attributeFindings(row: Row, kind: RoleKind, found: Found): void {
 }
 
 /** A role that is, or can become, a table's owner can switch row-level security off. */
-async function ownership(db: CheckDb, roles: readonly string[], tables: readonly TenantTable[], owner: string, found: Found): Promise<void> {
+async function ownership(db: CheckDb, roles: readonly string[], tables: readonly TenantTable[], login: Login, found: Found): Promise<void> {
   const rows = await db.rows(
     `SELECT r.rolname::text AS role, c.oid::text AS table_oid, pg_get_userbyid(c.relowner)::text AS owner, r.oid = c.relowner AS owns
      FROM pg_roles r, pg_class c
@@ -122,10 +125,10 @@ async function ownership(db: CheckDb, roles: readonly string[], tables: readonly
      ORDER BY 1, 2`,
     [JSON.stringify(roles), JSON.stringify(tables.map((t) => t.oid))],
   )
-  for (const row of rows) ownershipFinding(row, tables, owner, found)
+  for (const row of rows) ownershipFinding(row, tables, login, found)
 }
 
-function ownershipFinding(row: Row, tables: readonly TenantTable[], newOwner: string, found: Found): void {
+function ownershipFinding(row: Row, tables: readonly TenantTable[], login: Login, found: Found): void {
   const table = tables.find((t) => t.oid === row['table_oid'])
   if (!table) return
   const role = String(row['role'])
@@ -133,7 +136,9 @@ function ownershipFinding(row: Row, tables: readonly TenantTable[], newOwner: st
   const how = row['owns'] === true ? `owns ${table.label}` : `is a member of "${owner}", the owner of ${table.label}`
   found.push(finding('ROLE_OWNS_TABLE', 'error', roleObject(role),
     `${how}: SQL running as it could ALTER TABLE … NO FORCE / DISABLE ROW LEVEL SECURITY or drop the policies`,
-    row['owns'] === true ? `ALTER TABLE ${table.sql} OWNER TO ${newOwner};` : `REVOKE ${quoteIdent(owner)} FROM ${quoteIdent(role)};`))
+    row['owns'] === true
+      ? asOwner(owner, login, `ALTER TABLE ${table.sql} OWNER TO ${newOwner(login)};`)
+      : asAdminOf(owner, login, `REVOKE ${quoteIdent(owner)} FROM ${quoteIdent(role)};`)))
 }
 
 const DANGER: Record<string, string> = {
@@ -143,7 +148,7 @@ const DANGER: Record<string, string> = {
 }
 
 /** TRUNCATE, TRIGGER and REFERENCES are not limited by row-level security. */
-async function grants(db: CheckDb, roles: readonly string[], tables: readonly TenantTable[], found: Found): Promise<void> {
+async function grants(db: CheckDb, roles: readonly string[], tables: readonly TenantTable[], login: Login, found: Found): Promise<void> {
   const rows = await db.rows(
     `SELECT r.rolname::text AS role, c.oid::text AS table_oid, p.priv,
        ARRAY(SELECT DISTINCT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END
@@ -163,7 +168,69 @@ async function grants(db: CheckDb, roles: readonly string[], tables: readonly Te
     const grantees = (row['grantees'] as string[]).length > 0 ? (row['grantees'] as string[]) : [quoteIdent(role)]
     found.push(finding('DANGEROUS_GRANT', 'error', roleObject(role),
       `has ${priv} on ${table.label}: ${DANGER[priv] ?? ''}`,
-      grantees.map((g) => `REVOKE ${priv} ON ${table.sql} FROM ${g};`).join('\n')))
+      asOwner(table.owner, login, grantees.map((g) => `REVOKE ${priv} ON ${table.sql} FROM ${g};`).join('\n'))))
+  }
+}
+
+/** Granting and revoking a membership takes ADMIN OPTION on the role (or CREATEROLE on
+ * PostgreSQL 15), which the login may not have. */
+function asAdminOf(role: string, login: Login, sql: string): string {
+  return runAs(login.superuser ? undefined : `a superuser, or a role with ADMIN OPTION on "${role}"`, sql)
+}
+
+/**
+ * Roles are cluster-wide: every database migrated with the same role names grants them to its
+ * own login, so that login (or any other member) can connect to this database and SET ROLE to
+ * the admin role (every row) or the tenant role (any tenant, in the setting strategy). Members
+ * expected here: the login, the owners of the tenant tables (who can switch RLS off anyway),
+ * superusers and (role strategy) the tenant roles; every other member, direct or through other
+ * roles, is reported with the membership to revoke.
+ */
+export async function checkSharedRoles(db: CheckDb, o: ResolvedOptions, tables: readonly TenantTable[], login: Login, found: Found): Promise<void> {
+  const rows = await db.rows(
+    `WITH RECURSIVE top AS (SELECT oid, rolname FROM pg_roles WHERE rolname IN ($1, $2)),
+     m(top, granted, member, depth) AS (
+       SELECT a.roleid, a.roleid, a.member, 1 FROM pg_auth_members a JOIN top ON top.oid = a.roleid
+       UNION
+       SELECT m.top, a.roleid, a.member, m.depth + 1 FROM m JOIN pg_auth_members a ON a.roleid = m.member WHERE m.depth < 16
+     )
+     SELECT t.rolname::text AS role, r.rolname::text AS member, g.rolname::text AS granted, r.rolcanlogin AS login,
+       (SELECT datacl IS NULL OR EXISTS (SELECT FROM aclexplode(datacl) a WHERE a.grantee = 0 AND a.privilege_type = 'CONNECT')
+        FROM pg_database WHERE datname = current_database()) AS public_connect,
+       quote_ident(current_database()) AS db
+     FROM (SELECT DISTINCT top, granted, member FROM m) m
+     JOIN top t ON t.oid = m.top JOIN pg_roles r ON r.oid = m.member JOIN pg_roles g ON g.oid = m.granted
+     WHERE NOT r.rolsuper AND r.rolname <> current_user
+       AND r.oid NOT IN (SELECT c.relowner FROM pg_class c WHERE c.oid IN (SELECT json_array_elements_text($3::json)::oid))
+       AND NOT ($4::text IS NOT NULL AND g.rolname = $1 AND starts_with(r.rolname::text, $4))
+     ORDER BY 1, 2, 3`,
+    [o.tenantRole, o.adminRole, JSON.stringify(tables.map((t) => t.oid)), o.strategy === 'role' ? o.rolePrefix : null],
+  )
+  for (const role of [o.tenantRole, o.adminRole]) {
+    const mine = rows.filter((r) => r['role'] === role)
+    if (mine.length === 0) continue
+    const admin = role === o.adminRole
+    const members = [...new Set(mine.map((r) => String(r['member'])))]
+    const named = members.map((m) => {
+      const via = mine.filter((r) => r['member'] === m && r['granted'] !== role).map((r) => `"${String(r['granted'])}"`)
+      return via.length > 0 ? `"${m}" (through ${via.join(', ')})` : `"${m}"`
+    })
+    const first = mine[0]!
+    const connect = first['public_connect'] === true
+      ? ` PUBLIC may connect to this database, so a login among them needs nothing more than its password.`
+      : ''
+    const what = admin
+      ? 'SET ROLE to it and read and write every tenant\'s rows'
+      : o.strategy === 'setting'
+        ? 'SET ROLE to it, set any tenant and read and write that tenant\'s rows'
+        : 'read and write the tables it is granted, through its grants'
+    const revokes = mine.map((r) => `REVOKE ${quoteIdent(String(r['granted']))} FROM ${quoteIdent(String(r['member']))};`)
+    found.push(finding('ROLE_SHARED', 'error', roleObject(role),
+      `the ${admin ? 'admin' : 'tenant'} role has members other than the login "${login.name}"${o.strategy === 'role' && !admin ? ' and the tenant roles' : ''}: ${named.join(', ')}. Roles belong to the whole server, not to this database: a database migrated elsewhere with the same role names grants them to its own login, and each member can connect here and ${what}.${connect}`,
+      `${asAdminOf(role, login, [...new Set(revokes)].join('\n'))}\n` +
+        `-- if a member is another database's login, which needs the role there: give each database its own role names instead ` +
+        `(the tenantRole and adminRole options of the manager and the migration, --tenant-role and --admin-role in the CLI), then re-run both migrations` +
+        (connect ? `; and keep other logins out: REVOKE CONNECT ON DATABASE ${String(first['db'])} FROM PUBLIC; GRANT CONNECT ON DATABASE ${String(first['db'])} TO ${quoteIdent(login.name)};` : '')))
   }
 }
 
@@ -215,12 +282,12 @@ export async function checkTenantRoles(
     )
     if (rows.length === 0) break
     for (const row of rows) {
-      attributeFindings(row, 'per-tenant', found)
+      attributeFindings(row, 'per-tenant', login, found)
       const role = String(row['name'])
       if (row['superuser'] !== true) {
         for (const oid of row['owns'] as string[]) {
           const table = tables.find((t) => t.oid === oid)
-          if (table) ownershipFinding({ role, table_oid: oid, owner: table.owner, owns: table.owner === role }, tables, newOwner(login), found)
+          if (table) ownershipFinding({ role, table_oid: oid, owner: table.owner, owns: table.owner === role }, tables, login, found)
         }
       }
       for (const entry of row['grants'] as string[]) {
@@ -228,7 +295,7 @@ export async function checkTenantRoles(
         const table = tables.find((t) => t.oid === oid)
         if (!table) continue
         found.push(finding('DANGEROUS_GRANT', 'error', roleObject(role), `has ${priv} on ${table.label}: ${DANGER[priv] ?? ''}`,
-          `REVOKE ${priv} ON ${table.sql} FROM ${quoteIdent(role)};`))
+          asOwner(table.owner, login, `REVOKE ${priv} ON ${table.sql} FROM ${quoteIdent(role)};`)))
       }
     }
     done += rows.length

@@ -12,12 +12,20 @@ import { driverFor } from '../drivers/detect.js'
 
 export type Row = Record<string, unknown>
 
-/** What the checks need: parameterised reads and a savepoint-guarded attempt. */
+/** What an attempt in a sandbox gave: its value, or the error it failed with. */
+export type Attempt<T> = { readonly ok: true; readonly value: T } | { readonly ok: false; readonly error: unknown }
+
+/** What the checks need: parameterised reads, several statements in one message, and a
+ * savepoint-guarded attempt. */
 export interface CheckDb {
+  /** The driver's name (`node-postgres`, `pglite`, or `client` for a single `pg.Client`). */
+  readonly driver: string
   rows(sql: string, params?: readonly unknown[]): Promise<Row[]>
+  /** Sends statements without parameters as one message: one round trip. */
+  exec(sql: string): Promise<void>
   /** Runs `fn` inside a savepoint and always rolls back to it, which also releases the locks
-   * taken on the temporary objects `fn` made; returns undefined when `fn` failed. */
-  sandbox<T>(fn: () => Promise<T>): Promise<T | undefined>
+   * taken on the temporary objects `fn` made; a failure of `fn` comes back as its error. */
+  sandbox<T>(fn: () => Promise<T>): Promise<Attempt<T>>
 }
 
 /** A single `pg.Client` (or anything with `query(text, values)`), which the scoping drivers
@@ -28,7 +36,7 @@ interface QueryClient {
 
 /** Runs `fn` on one connection of `client` inside `BEGIN … ROLLBACK`. */
 export async function withCheckDb<T>(client: unknown, fn: (db: CheckDb) => Promise<T>): Promise<T> {
-  const connection = await connect(client)
+  const { connection, driver } = await connect(client)
   let clean = false
   try {
     // Reading the catalogs needs no lock; should anything wait on one, give up rather than queue
@@ -37,16 +45,20 @@ export async function withCheckDb<T>(client: unknown, fn: (db: CheckDb) => Promi
     await connection.exec("BEGIN; SET LOCAL lock_timeout = '5s'; SET LOCAL jit = off")
     let savepoints = 0
     const db: CheckDb = {
+      driver,
       async rows(sql, params = []) {
         return [...(await connection.query(sql, params)).rows]
+      },
+      async exec(sql) {
+        await connection.exec(sql)
       },
       async sandbox(work) {
         const name = `pgt_check_${++savepoints}`
         await connection.exec(`SAVEPOINT ${name}`)
         try {
-          return await work()
-        } catch {
-          return undefined
+          return { ok: true, value: await work() }
+        } catch (error) {
+          return { ok: false, error }
         } finally {
           await connection.exec(`ROLLBACK TO SAVEPOINT ${name}; RELEASE SAVEPOINT ${name}`)
         }
@@ -64,12 +76,13 @@ export async function withCheckDb<T>(client: unknown, fn: (db: CheckDb) => Promi
 
 type Conn = Pick<Connection, 'exec' | 'query' | 'release'>
 
-async function connect(client: unknown): Promise<Conn> {
+async function connect(client: unknown): Promise<{ connection: Conn; driver: string }> {
   try {
-    return await driverFor(client).connect()
+    const driver = driverFor(client)
+    return { connection: await driver.connect(), driver: driver.name }
   } catch (error) {
     if (error instanceof TenantError && error.code === 'UNSUPPORTED_CLIENT' && isQueryClient(client)) {
-      return singleClient(client)
+      return { connection: singleClient(client), driver: 'client' }
     }
     throw error
   }

@@ -7,7 +7,7 @@
  */
 import { derivedNames } from '../core/migration.js'
 import { quoteIdent } from '../core/quote.js'
-import { finding, type Found } from './finding.js'
+import { asOwner, finding, type Found } from './finding.js'
 import type { Login } from './roles.js'
 import type { CheckDb } from './session.js'
 import type { TenantTable } from './tables.js'
@@ -17,25 +17,31 @@ export function checkFlags(table: TenantTable, login: Login, found: Found): void
   if (!table.rls) {
     found.push(finding('RLS_DISABLED', 'error', table.label,
       'row level security is disabled: its policies are ignored and every role with a grant sees and writes every tenant\'s rows',
-      `ALTER TABLE ${table.sql} ENABLE ROW LEVEL SECURITY;`))
+      asOwner(table.owner, login, `ALTER TABLE ${table.sql} ENABLE ROW LEVEL SECURITY;`)))
   }
   if (!table.force) {
     const owner = table.owner === login.name ? `its owner "${table.owner}", the login this check runs as,` : `its owner "${table.owner}"`
     found.push(finding('FORCE_DISABLED', 'error', table.label,
       `row level security is not forced: ${owner} bypasses the policies and sees every tenant's rows outside a scope (and so do views it owns)`,
-      `ALTER TABLE ${table.sql} FORCE ROW LEVEL SECURITY;`))
+      asOwner(table.owner, login, `ALTER TABLE ${table.sql} FORCE ROW LEVEL SECURITY;`)))
   }
 }
 
 /** Index, non-empty check, unique keys and foreign keys of every table, in four queries. */
-export async function checkKeys(db: CheckDb, tables: readonly TenantTable[], found: Found): Promise<void> {
+export async function checkKeys(db: CheckDb, tables: readonly TenantTable[], login: Login, found: Found): Promise<void> {
   if (tables.length === 0) return
   const oids = JSON.stringify(tables.map((t) => t.oid))
   const byOid = new Map(tables.map((t) => [t.oid, t]))
-  await indexes(db, oids, byOid, found)
-  await emptyChecks(db, oids, byOid, found)
-  await uniques(db, oids, byOid, found)
-  await foreignKeys(db, oids, byOid, found)
+  // Each of these fixes is DDL on the table: its owner's to run.
+  const owned: Found = []
+  await indexes(db, oids, byOid, owned)
+  await emptyChecks(db, oids, byOid, owned)
+  await uniques(db, oids, byOid, owned)
+  await foreignKeys(db, oids, byOid, owned)
+  for (const f of owned) {
+    const table = tables.find((t) => t.label === f.object)
+    found.push(table ? Object.freeze({ ...f, fix: asOwner(table.owner, login, f.fix) }) : f)
+  }
 }
 
 type Tables = ReadonlyMap<string, TenantTable>

@@ -31,12 +31,19 @@ export interface TenantTable {
   readonly force: boolean
   /** False when the live column does not match the spec: its policies cannot be compared. */
   readonly comparable: boolean
+  /** Found by discovery although tables were given: the tenant role may use it, and it has a
+   * tenant column or pg_tenants policies, but it is not among them. */
+  readonly undeclared: boolean
 }
 
 const COLUMNS = `c.oid::text AS oid, n.nspname AS schema, c.relname AS name, c.relrowsecurity AS rls,
   c.relforcerowsecurity AS force, pg_get_userbyid(c.relowner)::text AS owner`
 
-/** Resolves the given specs (reporting the missing ones) or discovers tenant tables. */
+/**
+ * Resolves the given specs (reporting the missing ones) or discovers tenant tables. With specs,
+ * discovery still looks for the tables they leave out that the tenant role may use: a table taken
+ * out of `withRls` keeps its grants, and its rows would be shared by every tenant.
+ */
 export async function loadTables(
   db: CheckDb,
   o: ResolvedOptions,
@@ -44,7 +51,21 @@ export async function loadTables(
   discovery: { column: string; schemas: readonly string[] | undefined },
   found: Found,
 ): Promise<TenantTable[]> {
-  return specs ? resolveSpecs(db, o, specs, found) : discover(db, discovery, found)
+  if (!specs) return discover(db, { ...discovery, columns: [discovery.column] }, found)
+  const declared = await resolveSpecs(db, o, specs, found)
+  const columns = [...new Set([discovery.column, ...specs.map((s) => s.column)])]
+  const undeclared = await discover(db, { ...discovery, columns, usedBy: o.tenantRole, except: declared.map((t) => t.oid) }, found)
+  return [...declared, ...undeclared]
+}
+
+/** Discovery's options: with `usedBy`, only tables that role has a DML privilege on, other than
+ * `except`; they come back `undeclared`. */
+interface Discovery {
+  readonly column: string
+  readonly columns: readonly string[]
+  readonly schemas: readonly string[] | undefined
+  readonly usedBy?: string
+  readonly except?: readonly string[]
 }
 
 async function resolveSpecs(db: CheckDb, o: ResolvedOptions, specs: readonly TableSpec[], found: Found): Promise<TenantTable[]> {
@@ -67,7 +88,7 @@ async function resolveSpecs(db: CheckDb, o: ResolvedOptions, specs: readonly Tab
     if (row['oid'] === null) {
       found.push(finding('TABLE_MISSING', 'error', label,
         `the schema declares this tenant table but the database has no such table, so nothing protects it yet`,
-        `-- create the table (your ORM's migration), then ${MIGRATE}`))
+        `-- create the table and its part of the migration: with drizzle-kit, \`npx drizzle-kit generate && npx pg-tenants generate --schema <file> --out <drizzle folder> && npx drizzle-kit migrate\`; otherwise create it (your ORM's migration), then ${MIGRATE}`))
       continue
     }
     if (row['attnum'] === null) {
@@ -89,7 +110,7 @@ async function resolveSpecs(db: CheckDb, o: ResolvedOptions, specs: readonly Tab
   return tables
 }
 
-async function discover(db: CheckDb, discovery: { column: string; schemas: readonly string[] | undefined }, found: Found): Promise<TenantTable[]> {
+async function discover(db: CheckDb, discovery: Discovery, found: Found): Promise<TenantTable[]> {
   // The tenant column of a table with our policies is the column they depend on (CREATE POLICY
   // records it in pg_depend), whatever it is called; otherwise the column named `column`.
   const rows = await db.rows(
@@ -105,15 +126,24 @@ async function discover(db: CheckDb, discovery: { column: string; schemas: reado
        WHERE p.polrelid = c.oid AND p.polname IN ($3, $4)
        ORDER BY p.polname DESC, att.attnum LIMIT 1
      ) pa ON true
-     LEFT JOIN pg_attribute a ON a.attrelid = c.oid AND a.attname = $1 AND a.attnum > 0 AND NOT a.attisdropped
+     LEFT JOIN LATERAL (
+       SELECT att.attnum, att.attname, att.atttypid, att.atttypmod FROM pg_attribute att
+       WHERE att.attrelid = c.oid AND att.attname IN (SELECT json_array_elements_text($1::json)) AND att.attnum > 0 AND NOT att.attisdropped
+       ORDER BY att.attnum LIMIT 1
+     ) a ON true
      WHERE c.relkind IN ('r', 'p') AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'
        AND ($2::json IS NULL OR n.nspname IN (SELECT json_array_elements_text($2::json)))
        AND (a.attnum IS NOT NULL OR pa.attnum IS NOT NULL
          OR EXISTS (SELECT FROM pg_policy p WHERE p.polrelid = c.oid AND starts_with(p.polname::text, 'pg_tenants_')))
+       AND ($5::text IS NULL OR (
+         c.oid NOT IN (SELECT json_array_elements_text($6::json)::oid)
+         AND EXISTS (SELECT FROM pg_roles u WHERE u.rolname = $5 AND has_table_privilege(u.oid, c.oid, 'SELECT, INSERT, UPDATE, DELETE'))))
      ORDER BY n.nspname, c.relname`,
-    [discovery.column, discovery.schemas ? JSON.stringify(discovery.schemas) : null, POLICY_NAMES.isolation, POLICY_NAMES.access],
+    [JSON.stringify(discovery.columns), discovery.schemas ? JSON.stringify(discovery.schemas) : null, POLICY_NAMES.isolation, POLICY_NAMES.access,
+      discovery.usedBy ?? null, JSON.stringify(discovery.except ?? [])],
   )
-  if (rows.length === 0) {
+  const undeclared = discovery.usedBy !== undefined
+  if (rows.length === 0 && !undeclared) {
     // A check that looked at nothing must not pass as if all were well.
     const where = discovery.schemas ? ` in ${discovery.schemas.join(', ')}` : ''
     found.push(finding('NO_TENANT_TABLES', 'warning', 'database',
@@ -127,7 +157,7 @@ async function discover(db: CheckDb, discovery: { column: string; schemas: reado
     const label = `${schema}.${name}`
     if (row['attnum'] === null) {
       found.push(finding('TENANT_COLUMN_MISSING', 'error', label,
-        `has pg_tenants policies but no column "${discovery.column}" and none that the policies refer to`,
+        `has pg_tenants policies but no column ${discovery.columns.map((c) => `"${c}"`).join(' or ')} and none that the policies refer to`,
         `-- if it is a tenant table: ${MIGRATE}; if not, drop its pg_tenants_* policies`))
       continue
     }
@@ -141,12 +171,12 @@ async function discover(db: CheckDb, discovery: { column: string; schemas: reado
     }
     const length = /\((\d+)\)$/.exec(columnType)?.[1]
     const spec: TableSpec = { schema, name, column: String(row['col']), type, length: length === undefined ? undefined : Number(length) }
-    tables.push(toTable(row, spec, true))
+    tables.push(toTable(row, spec, true, undeclared))
   }
   return tables
 }
 
-function toTable(row: Record<string, unknown>, spec: TableSpec, comparable: boolean): TenantTable {
+function toTable(row: Record<string, unknown>, spec: TableSpec, comparable: boolean, undeclared = false): TenantTable {
   return {
     spec,
     label: `${spec.schema}.${spec.name}`,
@@ -158,6 +188,7 @@ function toTable(row: Record<string, unknown>, spec: TableSpec, comparable: bool
     rls: row['rls'] === true,
     force: row['force'] === true,
     comparable,
+    undeclared,
   }
 }
 

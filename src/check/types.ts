@@ -10,6 +10,7 @@ import type { TenantOptions } from '../core/options.js'
 export const CHECK_CODES = [
   'NO_TENANT_TABLES',
   'TABLE_MISSING',
+  'TABLE_NOT_DECLARED',
   'TENANT_COLUMN_MISSING',
   'TENANT_COLUMN_MISMATCH',
   'RLS_DISABLED',
@@ -29,6 +30,7 @@ export const CHECK_CODES = [
   'ROLE_CREATEROLE',
   'ROLE_CAN_LOGIN',
   'ROLE_OWNS_TABLE',
+  'ROLE_SHARED',
   'DANGEROUS_GRANT',
   'REGISTRY_MISSING',
   'DRIFT_NOT_CHECKED',
@@ -66,9 +68,10 @@ export interface CheckReport {
 export interface CheckOptions extends TenantOptions {
   /** The tenant tables, as `withRls` describes them (a TableSpec; an empty `schema` means
    * `schema`). When absent, tables are discovered: those with a `column` column or with a
-   * `pg_tenants_*` policy. */
+   * `pg_tenants_*` policy. When given, discovery still runs for the tables that the tenant role
+   * may use but that are not in the list (`TABLE_NOT_DECLARED`). */
   tables?: readonly TableSpec[]
-  /** Discovery: the tenant column's name. Default `'tenant'`. */
+  /** Discovery: the tenant column's name (with `tables`, their columns too). Default `'tenant'`. */
   column?: string
   /** Discovery: only these schemas. Default: every schema but the system ones. */
   schemas?: readonly string[]

@@ -8,12 +8,13 @@
  * @module
  */
 import { quoteIdent } from '../core/quote.js'
-import { finding, type Found } from './finding.js'
+import { asOwner, finding, type Found } from './finding.js'
+import type { Login } from './roles.js'
 import type { CheckDb } from './session.js'
 import type { TenantTable } from './tables.js'
 
 /** Reports views (direct or through other views) over the tenant tables. */
-export async function checkViews(db: CheckDb, tables: readonly TenantTable[], tenantRole: string, found: Found): Promise<void> {
+export async function checkViews(db: CheckDb, tables: readonly TenantTable[], tenantRole: string, login: Login, found: Found): Promise<void> {
   if (tables.length === 0) return
   const rows = await db.rows(
     `WITH RECURSIVE over(view, base) AS (
@@ -48,7 +49,7 @@ export async function checkViews(db: CheckDb, tables: readonly TenantTable[], te
     if (row['kind'] === 'm') {
       found.push(finding('MATERIALIZED_VIEW', row['tenant_reads'] === true ? 'error' : 'warning', `materialized view ${label}`,
         `over ${over}: row-level security does not apply to materialized views, it holds whatever rows its owner "${owner}" saw at refresh, for everyone who may read it${row['tenant_reads'] === true ? ' (the tenant role may)' : ''}`,
-        `REVOKE ALL ON ${sql} FROM ${quoteIdent(tenantRole)}; -- or replace it with a view WITH (security_invoker = true)`))
+        asOwner(owner, login, `REVOKE ALL ON ${sql} FROM ${quoteIdent(tenantRole)}; -- or replace it with a view WITH (security_invoker = true)`)))
       continue
     }
     if (invoker(row['options'] as string[])) continue
@@ -59,7 +60,7 @@ export async function checkViews(db: CheckDb, tables: readonly TenantTable[], te
       : `row-level security is checked as its owner "${owner}", not as the caller, so the view is only as tight as the policies that apply to "${owner}": one that lets it see more (a PERMISSIVE policy TO public, say) leaks through to every reader`
     found.push(finding('VIEW_NOT_SECURITY_INVOKER', ownerBypasses ? 'error' : 'warning', `view ${label}`,
       `over ${over} without security_invoker: ${why}`,
-      `ALTER VIEW ${sql} SET (security_invoker = true);`))
+      asOwner(owner, login, `ALTER VIEW ${sql} SET (security_invoker = true);`)))
   }
 }
 
