@@ -10,7 +10,7 @@
  * writes and for bad input (exit 2, one line, nothing written).
  */
 import { PGlite } from '@electric-sql/pglite'
-import { execFile } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join, relative } from 'node:path'
@@ -513,6 +513,64 @@ describe('pg-tenants generate, in-process', () => {
     expect(tree(cwd)).toEqual(before)
     expect(readdirSync(join(cwd, 'drizzle')).sort()).toEqual(['0000_first.sql', 'meta'])
   })
+
+  it('Ctrl-C before writing: exit 130, nothing written', async () => {
+    const cwd = project({ snapshotTables: { 'public.todos': todosUsing } })
+    const before = tree(cwd)
+    const controller = new AbortController()
+    controller.abort()
+    let err = ''
+    const io: Io = { stdout: { write: () => true }, stderr: { write: (t: string) => (err += t) }, env: {}, cwd, signal: controller.signal }
+    expect(await main(['generate', '--schema', 'schema.ts', '--out', 'drizzle'], io)).toBe(130)
+    expect(err).toBe('pg-tenants: Interrupted: nothing was written.\n')
+    expect(tree(cwd)).toEqual(before)
+  })
+
+  /** Runs the built bin with the rename of the SQL file into place slowed down (as the reviewer
+   * did), sends SIGINT `times` times once that file is placed, and returns the exit code. */
+  function interruptedRun(cwd: string, times: number, slowMs: number): Promise<{ code: number | null; err: string }> {
+    const preload = join(cwd, 'slow-rename.cjs')
+    writeFileSync(
+      preload,
+      `const fsp = require('node:fs/promises'), m = require('node:module'); const rename = fsp.rename
+fsp.rename = async (a, b) => { await rename(a, b); if (b.endsWith('.sql')) { process.stderr.write('[placed]\\n'); await new Promise((r) => setTimeout(r, ${slowMs})) } }
+m.syncBuiltinESMExports()`,
+    )
+    return new Promise((resolve) => {
+      const child = spawn(process.execPath, ['-r', preload, PG_TENANTS, 'generate', '--schema', 'schema.ts', '--out', 'drizzle'], {
+        cwd,
+        env: { ...process.env, NO_COLOR: '1' },
+      })
+      let err = ''
+      child.stderr.on('data', (chunk: Buffer) => {
+        err += chunk.toString()
+        if (chunk.toString().includes('[placed]')) {
+          for (let i = 0; i < times; i++) setTimeout(() => child.kill('SIGINT'), 50 + 150 * i)
+        }
+      })
+      child.on('exit', (code) => resolve({ code, err }))
+    })
+  }
+
+  it('first Ctrl-C while writing: the write is finished, then exit 130', async () => {
+    const cwd = project({ snapshotTables: { 'public.todos': todosUsing } })
+    const run = await interruptedRun(cwd, 1, 600)
+    expect(run.err).toMatch(/pg-tenants: Interrupted after drizzle\/0001_pg_tenants\.sql was written completely/)
+    expect(run.code).toBe(130)
+    const journal = JSON.parse(readFileSync(join(cwd, 'drizzle', 'meta', '_journal.json'), 'utf8')) as { entries: { tag: string }[] }
+    expect(journal.entries.map((e) => e.tag)).toEqual(['0000_first', '0001_pg_tenants'])
+    expect(readdirSync(join(cwd, 'drizzle', 'meta')).sort()).toEqual(['0000_snapshot.json', '0001_snapshot.json', '_journal.json'])
+  }, STEP)
+
+  it('second Ctrl-C while writing: exit 130 at once, and what was written is removed', async () => {
+    const cwd = project({ snapshotTables: { 'public.todos': todosUsing } })
+    const before = tree(cwd)
+    const run = await interruptedRun(cwd, 2, 20_000)
+    expect(run.code).toBe(130)
+    const after = tree(cwd)
+    delete after['slow-rename.cjs']
+    expect(after).toEqual(before)
+  }, STEP)
 
   describe('bad input: exit 2, one line on stderr, nothing written', () => {
     it('no --schema or --out, a bad --name', async () => {

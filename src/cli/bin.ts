@@ -2,6 +2,8 @@
 /**
  * The `pg-tenants` executable: `main` on the real process. The first Ctrl-C asks the command to
  * stop at its next safe point (`Io.signal`); a second one exits at once. Both exit with 130.
+ * SIGTERM and SIGHUP exit through `process.exit` too, so that 'exit' listeners remove what a
+ * command had half-written.
  *
  * @module
  */
@@ -13,6 +15,10 @@ process.on('SIGINT', () => {
   if (controller.signal.aborted) process.exit(EXIT.interrupted)
   controller.abort()
 })
+// Terminated or hung up: exit as the signal would, but through process.exit, so that 'exit'
+// listeners (which remove a half-written migration or a temporary schema bundle) still run.
+process.on('SIGTERM', () => process.exit(128 + 15))
+process.on('SIGHUP', () => process.exit(128 + 1))
 
 // `pg-tenants tenants list | head -1`: the reader went away; stop quietly, as other Unix tools do.
 for (const stream of [process.stdout, process.stderr]) {

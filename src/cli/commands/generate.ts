@@ -11,7 +11,7 @@
  * @module
  */
 import { randomUUID } from 'node:crypto'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync } from 'node:fs'
 import { readdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { basename, dirname, join, relative, resolve } from 'node:path'
 import { migrationStatements, tableStatements, type TableSpec } from '../../core/migration.js'
@@ -20,7 +20,7 @@ import { POLICY_NAMES, tenantCondition } from '../../core/policy.js'
 import { qualified, quoteIdent } from '../../core/quote.js'
 import { parseFlags, TENANT_OPTION_FLAGS, TENANT_OPTION_HELP, tenantOptionsFrom } from '../args.js'
 import type { Command } from '../command.js'
-import { EXIT, styleFor, UsageError, type Io } from '../io.js'
+import { EXIT, Interrupted, styleFor, UsageError, type Io } from '../io.js'
 import { loadSchemaTables, schemaOptions, schemaSpecs } from '../schema.js'
 
 const FLAGS = {
@@ -118,8 +118,12 @@ Example:
       io.stdout.write(`Nothing to write: the withRls tables are as the last pg-tenants migration (${previous?.tag}) left them.\n`)
       return EXIT.ok
     }
+    // Ctrl-C before the files are written stops here; once writing began, it is finished (it takes
+    // milliseconds) or, should the process exit meanwhile, undone: never half-written.
+    if (io.signal?.aborted) throw new Interrupted('Interrupted: nothing was written.')
     const written = await writeMigration(out, journal, snapshot, name, header(options, specs, left), statements)
     for (const table of newlyLeft) warnLeft(io, table, options)
+    if (io.signal?.aborted) throw new Interrupted(`Interrupted after ${relative(io.cwd, written)} was written completely; apply it with drizzle-kit migrate.`)
     const what = previous ? `${statements.length} statements for the tables that changed` : `the setup and ${specs.length} tables`
     io.stdout.write(`Wrote ${relative(io.cwd, written)} (${what}). Apply it with drizzle-kit migrate.\n`)
     return EXIT.ok
@@ -348,18 +352,36 @@ async function writeMigration(
   ]
   // Temporary names start with `_`: drizzle-kit takes every other file in meta/ for a snapshot.
   const temp = (path: string) => join(dirname(path), `_pg-tenants-${process.pid}-${basename(path)}.tmp`)
-  const placed: string[] = []
+  const [journalFile] = files.slice(-1) as [(typeof files)[number]]
+  // The journal is renamed last: until it is, the SQL file and snapshot (which did not exist
+  // before, see above) are not a migration yet, and go with the temporary files.
+  const undo = () => [...files.map((file) => temp(file.path)), ...files.slice(0, -1).map((file) => file.path)]
+  // A second Ctrl-C, the grace after the first, or a SIGTERM exits the process in the middle:
+  // 'exit' listeners still run, synchronously. A journal rename already done is kept.
+  const undoOnExit = () => {
+    let done = false
+    try {
+      done = readFileSync(journalFile.path, 'utf8') === journalFile.text
+    } catch {
+      // no journal to read: not done
+    }
+    for (const path of done ? files.map((file) => temp(file.path)) : undo()) {
+      try {
+        rmSync(path, { force: true })
+      } catch {
+        // exiting anyway; the next run names what is in its way
+      }
+    }
+  }
+  process.on('exit', undoOnExit)
   try {
     for (const file of files) await writeFile(temp(file.path), file.text, { flag: 'wx' })
-    for (const file of files) {
-      await rename(temp(file.path), file.path)
-      placed.push(file.path)
-    }
+    for (const file of files) await rename(temp(file.path), file.path)
   } catch (error) {
-    // The journal is renamed last, so if anything failed it is still the old one.
-    const undo = [...files.map((file) => temp(file.path)), ...placed.filter((p) => !p.endsWith('_journal.json'))]
-    await Promise.allSettled(undo.map((path) => rm(path, { force: true })))
+    await Promise.allSettled(undo().map((path) => rm(path, { force: true })))
     throw error
+  } finally {
+    process.off('exit', undoOnExit)
   }
   return sqlPath
 }
