@@ -6,7 +6,8 @@
  */
 import { PGlite } from '@electric-sql/pglite'
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -157,8 +158,57 @@ describe('pg-tenants sql', () => {
       expectUsageError(await cli(['sql', '--schema', 'forged.ts']), /the table name "x\\r\\nCREATE TABLE pwned\(\);" holds a control character/)
       expectUsageError(await cli(['sql', '--schema', 'forged.ts', '--down']), /holds a control character/)
     })
+    it('a syntax error: where it is and what it is, on one line', async () => {
+      schemaFile('syntax.ts', 'export const x = ;')
+      expectUsageError(await cli(['sql', '--schema', 'syntax.ts']), /^pg-tenants: Cannot load schema \S*syntax\.ts: syntax\.ts:3:18: Unexpected ";"\n$/)
+    })
+    it('a directory, or an empty --schema: named as given', async () => {
+      mkdirSync(join(DIR, 'db'), { recursive: true })
+      const run = await cli(['sql', '--schema', 'db'])
+      expectUsageError(run, /^pg-tenants: --schema db is a directory \(.*\): pass the schema file itself, e\.g\. --schema db\/schema\.ts\.\n$/)
+      expect(run.err).not.toMatch(/dist|cli\.js|Directory import/)
+      expectUsageError(await cli(['sql', '--schema=']), /--schema is empty: pass the module that exports your withRls tables/)
+    })
     it('an unknown flag', async () => {
       expectUsageError(await cli(['sql', '--schema', 'setting.ts', '--sideways']), /sideways.*pg-tenants sql --help/)
     })
+  })
+})
+
+// A project without tsx: the schema is bundled with esbuild into node_modules/.cache/pg-tenants
+// (packages must resolve from the project) and imported from there.
+describe('pg-tenants sql with the esbuild fallback', () => {
+  const project = mkdtempSync(join(tmpdir(), 'pgt-esbuild-'))
+  const cache = join(project, 'node_modules', '.cache', 'pg-tenants')
+  const run = async (schema: string): Promise<Run> => {
+    let out = ''
+    let err = ''
+    const io: Io = { stdout: { write: (t: string) => (out += t) }, stderr: { write: (t: string) => (err += t) }, env: {}, cwd: project }
+    const code = await main(['sql', '--schema', schema], io)
+    return { code, out, err }
+  }
+  beforeAll(() => {
+    mkdirSync(cache, { recursive: true })
+    for (const pkg of ['esbuild', 'drizzle-orm']) symlinkSync(join(ROOT, 'node_modules', pkg), join(project, 'node_modules', pkg), 'dir')
+    writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }))
+    const head = `import { pgTable, serial, text } from 'drizzle-orm/pg-core'\nimport { withRls } from ${JSON.stringify(join(ROOT, 'src', 'drizzle', 'index.js'))}\n`
+    writeFileSync(join(project, 'schema.ts'), `${head}export const todos = withRls(pgTable('todos', { id: serial('id').primaryKey(), tenant: text('tenant').notNull() }))\n`)
+    writeFileSync(join(project, 'syntax.ts'), `${head}export const x = ;\n`)
+    writeFileSync(join(project, 'throws.ts'), `${head}throw new Error('no config')\n`)
+  })
+  afterAll(() => rmSync(project, { recursive: true, force: true }))
+
+  it('loads the schema, and leaves no bundle behind: none of its own, none of a killed run', async () => {
+    writeFileSync(join(cache, 'schema-999999999-1.mjs'), 'export {}') // a run killed long ago
+    const ok = await run('schema.ts')
+    expect(ok.err).toBe('')
+    expect(ok.out).toBe(buildMigration([{ schema: 'public', name: 'todos', column: 'tenant', type: 'text' }]).up)
+    expect(readdirSync(cache)).toEqual([])
+  })
+
+  it('gives the location of a syntax error, and removes the bundle when the import throws', async () => {
+    expectUsageError(await run('syntax.ts'), /^pg-tenants: Cannot load schema \S*syntax\.ts: syntax\.ts:3:18: Unexpected ";"\n$/)
+    expectUsageError(await run('throws.ts'), /^pg-tenants: Cannot load schema \S*throws\.ts: no config\n$/)
+    expect(readdirSync(cache)).toEqual([])
   })
 })

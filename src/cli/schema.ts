@@ -5,9 +5,10 @@
  *
  * @module
  */
+import { existsSync, readdirSync, rmSync, statSync } from 'node:fs'
 import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
-import { dirname, extname, join, resolve } from 'node:path'
+import { dirname, extname, isAbsolute, join, relative, resolve } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { TenantError } from '../core/errors.js'
 import { tableStatements, type TableSpec } from '../core/migration.js'
@@ -27,8 +28,9 @@ export interface SchemaTable {
  * of a module namespace). A file that does not exist or does not load is a usage error; so is one
  * with no `withRls` table. */
 export async function loadSchemaTables(file: string, cwd: string): Promise<SchemaTable[]> {
+  if (file.trim() === '') throw new UsageError('--schema is empty: pass the module that exports your withRls tables, e.g. --schema ./src/db/schema.ts.')
   const path = resolve(cwd, file)
-  const module = await loadModule(path, cwd)
+  const module = await loadModule(path, cwd, file)
   const tables: SchemaTable[] = []
   const seen = new Set<unknown>()
   const exports = Object.entries(module)
@@ -49,9 +51,11 @@ export async function loadSchemaTables(file: string, cwd: string): Promise<Schem
   return tables
 }
 
-async function loadModule(path: string, cwd: string): Promise<Record<string, unknown>> {
-  const { existsSync } = await import('node:fs')
+async function loadModule(path: string, cwd: string, given: string): Promise<Record<string, unknown>> {
   if (!existsSync(path)) throw new UsageError(`Schema file ${path} does not exist: check --schema.`)
+  if (statSync(path).isDirectory()) {
+    throw new UsageError(`--schema ${given} is a directory (${path}): pass the schema file itself, e.g. --schema ${join(given, 'schema.ts')}.`)
+  }
   try {
     const ext = extname(path)
     if (ext === '.js' || ext === '.mjs' || ext === '.cjs') return (await import(pathToFileURL(path).href)) as Record<string, unknown>
@@ -67,13 +71,37 @@ async function loadModule(path: string, cwd: string): Promise<Record<string, unk
     if (esbuild) return await loadWithEsbuild(esbuild, path, cwd)
   } catch (error) {
     if (error instanceof UsageError) throw error
-    const reason = error instanceof Error ? error.message.split('\n')[0] : String(error)
-    throw new UsageError(`Cannot load schema ${path}: ${reason}`)
+    throw new UsageError(`Cannot load schema ${path}: ${loadErrorReason(error, cwd)}`)
   }
   throw new UsageError(
     `Cannot load ${path}: loading TypeScript needs tsx or esbuild in the project (npm install -D tsx), ` +
       'or pass the compiled .js file.',
   )
+}
+
+/**
+ * Why a module did not load, on one line. esbuild's errors (the fallback) carry `errors[0]` with
+ * a location; tsx's first line is only "Transform failed with 1 error:", the location and text
+ * follow as `file:line:column: ERROR: text`. Either way: `file:line:column: text`, with the
+ * column counted from 1 as editors do (esbuild counts from 0).
+ */
+function loadErrorReason(error: unknown, cwd: string): string {
+  const shown = (file: string) => {
+    const path = relative(cwd, resolve(cwd, file))
+    return path.startsWith('..') || isAbsolute(path) ? resolve(cwd, file) : path
+  }
+  const first = (error as { errors?: { text?: unknown; location?: { file?: unknown; line?: unknown; column?: unknown } | null }[] })?.errors?.[0]
+  const at = first?.location
+  if (typeof first?.text === 'string' && typeof at?.file === 'string' && typeof at.line === 'number' && typeof at.column === 'number') {
+    return `${shown(at.file)}:${at.line}:${at.column + 1}: ${first.text}`
+  }
+  const message = error instanceof Error ? error.message : String(error)
+  for (const line of message.split('\n')) {
+    const found = /^(.+?):(\d+):(\d+): ERROR: (.+)$/.exec(line.trim())
+    if (found) return `${shown(found[1]!)}:${found[2]}:${Number(found[3]) + 1}: ${found[4]}`
+  }
+  const [head = '', ...rest] = message.split('\n').map((line) => line.trim()).filter(Boolean)
+  return head.endsWith(':') && rest[0] ? `${head} ${rest[0]}` : head
 }
 
 /** The ES-module file of a package subpath, resolved from the project. `require.resolve` would
@@ -99,8 +127,10 @@ function tryResolve(require: NodeRequire, id: string): string | undefined {
 }
 
 /** Bundles the schema's own files into one ES module that keeps packages external, writes it
- * under the project's node_modules/.cache (so those packages resolve as they would from the
- * project) and imports it. */
+ * under the project's node_modules/.cache (so that those packages resolve as they would from the
+ * project: from os.tmpdir() they would not) and imports it. The bundle is removed afterwards,
+ * when the import throws, and when the process exits meanwhile; one left by a killed run is
+ * removed by the next. */
 async function loadWithEsbuild(esbuildPath: string, path: string, cwd: string): Promise<Record<string, unknown>> {
   const esbuild = (await import(pathToFileURL(esbuildPath).href)) as {
     build(options: object): Promise<{ outputFiles: { text: string }[] }>
@@ -114,15 +144,45 @@ async function loadWithEsbuild(esbuildPath: string, path: string, cwd: string): 
     target: 'node20',
     write: false,
     logLevel: 'silent',
+    absWorkingDir: cwd,
   })
   const dir = join(cwd, 'node_modules', '.cache', 'pg-tenants')
   await mkdir(dir, { recursive: true })
+  removeStaleBundles(dir)
   const out = join(dir, `schema-${process.pid}-${Date.now()}.mjs`)
-  await writeFile(out, result.outputFiles[0]?.text ?? '')
+  const removeOnExit = () => rmSync(out, { force: true })
+  process.on('exit', removeOnExit)
   try {
+    await writeFile(out, result.outputFiles[0]?.text ?? '')
     return (await import(pathToFileURL(out).href)) as Record<string, unknown>
   } finally {
+    process.off('exit', removeOnExit)
     await rm(out, { force: true })
+  }
+}
+
+/** An hour: no schema takes that long to import, so an older bundle was left by a killed run
+ * even if its process id now belongs to another process. */
+const STALE_BUNDLE_MS = 3_600_000
+
+/** Removes the bundles of runs that are gone (killed with SIGKILL, or a crash of Node itself). */
+function removeStaleBundles(dir: string): void {
+  for (const name of readdirSync(dir)) {
+    const found = /^schema-(\d+)-(\d+)\.mjs$/.exec(name)
+    if (!found) continue
+    const pid = Number(found[1])
+    if (pid !== process.pid && (!alive(pid) || Date.now() - Number(found[2]) > STALE_BUNDLE_MS)) {
+      rmSync(join(dir, name), { force: true })
+    }
+  }
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
   }
 }
 
