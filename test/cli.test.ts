@@ -5,7 +5,7 @@
  * as a non-superuser CREATEROLE login that owns the tables (the production setup).
  */
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -122,11 +122,42 @@ describe('cli shell', () => {
     expectUsageError(await cli(['tenants', 'list', '--id-type', 'float', ...url]), /Unknown --id-type "float": use text, integer, bigint, uuid/)
   })
 
+  it('refuses the role strategy without a role prefix (flag or --schema) before connecting', async () => {
+    const url = ['--url', UNREACHABLE]
+    for (const action of [['list'], ['create', 'abc'], ['delete', 'abc']]) {
+      expectUsageError(
+        await cli(['tenants', ...action, '--strategy', 'role', '--tenant-role', 'x_rls', '--admin-role', 'x_admin', ...url]),
+        /The role strategy needs the app's role prefix .*--role-prefix \(--role-prefix tenant_ for the default\), or --schema <file>/,
+      )
+    }
+    // Said explicitly, even the default is taken: the command goes on to connect.
+    expectUsageError(await cli(['tenants', 'list', '--strategy', 'role', '--role-prefix', 'tenant_', ...url]), /Cannot connect/)
+  })
+
+  it('takes the strategy and role prefix from --schema, and refuses flags that disagree with it', async () => {
+    const dir = mkdtempSync(join(ROOT, 'test', '.tmp', 'cli-schema-'))
+    try {
+      writeFileSync(
+        join(dir, 'schema.ts'),
+        `import { pgTable, integer } from 'drizzle-orm/pg-core'\nimport { withRls } from ${JSON.stringify(join(ROOT, 'src', 'drizzle', 'index.js'))}\n` +
+          `export const t = withRls(pgTable('t', { tenant: integer('tenant') }), { strategy: 'role', rolePrefix: 'crm_t_' })\n`,
+      )
+      const schema = ['--schema', join(dir, 'schema.ts'), '--url', UNREACHABLE]
+      expectUsageError(await cli(['tenants', 'list', ...schema, '--role-prefix', 'other_']), /--role-prefix other_ does not match the schema's withRls tables/)
+      expectUsageError(await cli(['tenants', 'list', ...schema, '--strategy', 'setting']), /--strategy setting does not match/)
+      // The id type comes from the tenant column too: an integer column takes no "abc".
+      expectUsageError(await cli(['tenants', 'create', 'abc', ...schema]), /abc/)
+      expectUsageError(await cli(['tenants', 'create', '42', ...schema]), /Cannot connect/)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
   it('refuses a bad tenant id before connecting (exit 2, nothing written)', async () => {
     const url = ['--url', UNREACHABLE]
     expectUsageError(await cli(['tenants', 'create', 'ok', '', ...url]), /Invalid tenant id "": it is empty\. Nothing was written\./)
     expectUsageError(await cli(['tenants', 'create', 'a\0b', ...url]), /NUL byte/)
-    expectUsageError(await cli(['tenants', 'delete', 'x'.repeat(60), '--strategy', 'role', ...url]), /60 bytes long; the limit here is 56 bytes/)
+    expectUsageError(await cli(['tenants', 'delete', 'x'.repeat(60), '--strategy', 'role', '--role-prefix', 'tenant_', ...url]), /60 bytes long; the limit here is 56 bytes/)
     expectUsageError(await cli(['tenants', 'create', '12x', '--id-type', 'integer', ...url]), /the tenant column is integer: pass an integer/)
     expectUsageError(await cli(['tenants', 'create', 'not-a-uuid', '--id-type', 'uuid', ...url]), /pass a uuid string/)
   })
@@ -396,6 +427,24 @@ describe.skipIf(!DATABASE_URL).each<Strategy>(['setting', 'role'])('tenants, %s 
     const run = await tenants(['create', 'late1', 'late2'], { signal: AbortSignal.abort() })
     expect(run).toEqual({ code: 130, out: '', err: 'pg-tenants: Interrupted: created 0 of 2 tenants; the other 2 were not attempted.\n' })
     expect(await stored()).toEqual(['acme'])
+  })
+
+  it.runIf(strategy === 'role')('creates the role with the prefix of the withRls tables given with --schema', async () => {
+    const dir = mkdtempSync(join(ROOT, 'test', '.tmp', 'cli-schema-'))
+    try {
+      writeFileSync(
+        join(dir, 'schema.ts'),
+        `import { pgTable, text } from 'drizzle-orm/pg-core'\nimport { withRls } from ${JSON.stringify(join(ROOT, 'src', 'drizzle', 'index.js'))}\n` +
+          `export const todos = withRls(pgTable('todos', { tenant: text('tenant') }), { strategy: 'role', rolePrefix: ${JSON.stringify(options.rolePrefix)} })\n`,
+      )
+      const others = ['--db-schema', schema, '--tenant-role', options.tenantRole!, '--admin-role', options.adminRole!]
+      const run = await cli(['tenants', 'create', 'viaschema', '--url', url, '--schema', join(dir, 'schema.ts'), ...others])
+      expect(run).toEqual({ code: 0, out: 'created viaschema\n', err: '' })
+      expect(await stored()).toContain('viaschema')
+      expect((await cli(['tenants', 'delete', 'viaschema', '--url', url, '--schema', join(dir, 'schema.ts'), ...others])).code).toBe(0)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it('refuses options that do not match the database with exit 2, before writing', async () => {

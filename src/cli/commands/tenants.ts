@@ -15,9 +15,12 @@ import { parseFlags, TENANT_OPTION_FLAGS, tenantOptionHelp, tenantOptionsFrom } 
 import type { Command } from '../command.js'
 import { DATABASE_FLAGS, DATABASE_HELP, openDatabase, type CliPool } from '../db.js'
 import { EXIT, Interrupted, oneLine, progressFor, styleFor, UsageError, type Io } from '../io.js'
+import { loadSchemaTables, schemaOptions, schemaSpecs } from '../schema.js'
+import type { TenantOptions } from '../../core/options.js'
 
 const FLAGS = {
   ...DATABASE_FLAGS,
+  schema: { type: 'string' },
   ...TENANT_OPTION_FLAGS,
   'id-type': { type: 'string' },
   json: { type: 'boolean' },
@@ -37,6 +40,11 @@ deleteTenant): a row in the tenant registry (setting strategy) or a NOLOGIN role
 <role-prefix><id> (role strategy). delete removes that row or role, never the tenant's data.
 Run the pg-tenants migration on the database first.
 
+The strategy and role prefix must be the app's: pass --schema <file> to take them from its
+withRls tables (as generate and sql do), or pass them as flags. In the role strategy, a role
+prefix is required (--role-prefix, or --schema): with the wrong one, create would make roles
+that the app never finds.
+
 Tenant ids are text, as typed: give integer and uuid ids in their text form (42,
 3f2504e0-4f89-11d3-9a0c-0305e82c3301) and pass --id-type, so that they are checked and written
 as the app writes them (uuids in lower case). Every id is checked before anything is written.
@@ -44,6 +52,8 @@ An id that starts with "-" goes after "--": pg-tenants tenants create -- -5
 
 Flags:
 ${DATABASE_HELP}
+  --schema <file>             the module that exports your withRls tables (.ts, .js): strategy,
+                              role prefix and (without --id-type) the id type come from it
   --json                      list: print a JSON array instead of one id per line
   --if-not-exists             create: skip a tenant that exists instead of failing
   --if-exists                 delete: skip a tenant that does not exist instead of failing
@@ -71,6 +81,7 @@ Examples:
   pg-tenants tenants create acme globex
   pg-tenants tenants list --json
   pg-tenants tenants delete acme --if-exists --strategy role --role-prefix crm_t_
+  pg-tenants tenants create acme --schema ./src/db/schema.ts --tenant-role crm_rls --admin-role crm_admin
   xargs pg-tenants tenants create --if-not-exists < tenant-ids.txt`
 
 type Values = ReturnType<typeof parseFlags<typeof FLAGS>>['values']
@@ -94,7 +105,8 @@ export const tenantsCommand: Command = {
       name: 'node-postgres',
       connect: () => (driver ?? notOpened()).connect(),
     }
-    const engine = new TenantEngine(lazy, tenantOptionsFrom(values), columnsFrom(values['id-type']))
+    const { options, columns } = await tenancyOf(values, io)
+    const engine = new TenantEngine(lazy, options, columns)
     const texts = action === 'list' ? [] : validIds(engine, ids)
     const pool = await openDatabase(values.url, io)
     try {
@@ -129,6 +141,26 @@ function checkCombination(action: 'list' | 'create' | 'delete', ids: string[], v
   if (action !== 'list' && ids.length === 0) {
     throw new UsageError(`\`tenants ${action}\` needs at least one tenant id: pg-tenants tenants ${action} acme.`)
   }
+}
+
+/** The options and tenant id columns: from the flags, or with --schema from the withRls tables
+ * as well. In the role strategy, a prefix must have been said: the default one would quietly
+ * make roles the app (with a prefix of its own) never finds. */
+async function tenancyOf(values: Values, io: Io): Promise<{ options: TenantOptions; columns: TenantColumnInfo[] }> {
+  const flags = tenantOptionsFrom(values)
+  if (values.schema !== undefined) {
+    const tables = await loadSchemaTables(values.schema, io.cwd)
+    const options = schemaOptions(tables, flags)
+    const columns = values['id-type'] !== undefined ? columnsFrom(values['id-type']) : schemaSpecs(tables, options).map(({ type, length }) => ({ type, length }))
+    return { options, columns }
+  }
+  if (flags.strategy === 'role' && flags.rolePrefix === undefined) {
+    throw new UsageError(
+      "The role strategy needs the app's role prefix (each tenant is a role <prefix><id>): pass --role-prefix " +
+        "(--role-prefix tenant_ for the default), or --schema <file> to take it from your withRls tables.",
+    )
+  }
+  return { options: flags, columns: columnsFrom(values['id-type']) }
 }
 
 function columnsFrom(idType: string | undefined): TenantColumnInfo[] {
