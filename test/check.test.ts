@@ -9,12 +9,11 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
-import type { Io } from '../src/cli/io.js'
-import { main } from '../src/cli/main.js'
 import { checkDatabase, type CheckCode, type CheckOptions, type CheckReport } from '../src/index.js'
 import { buildMigration, type TableSpec } from '../src/core/migration.js'
 import { POLICY_NAMES } from '../src/core/policy.js'
 import { createFixture, type Fixture, type TypeName } from './support/fixture.js'
+import { expectUsageError, runCli } from './support/cli.js'
 import { describeTargets, targets, type Target } from './support/targets.js'
 
 const STRATEGIES = ['setting', 'role'] as const
@@ -452,25 +451,8 @@ describe('pg-tenants check (the CLI, in-process)', () => {
   const DIR = join(ROOT, 'test', '.tmp', `check-${randomBytes(4).toString('hex')}`)
   const DATABASE_URL = process.env['DATABASE_URL']
 
-  async function cli(argv: string[], options: { tty?: boolean; env?: Record<string, string> } = {}) {
-    let out = ''
-    let err = ''
-    const io: Io = {
-      stdout: { write: (text: string) => (out += text), isTTY: options.tty ?? false },
-      stderr: { write: (text: string) => (err += text), isTTY: options.tty ?? false },
-      env: options.env ?? {},
-      cwd: DIR,
-    }
-    const code = await main(argv, io)
-    return { code, out, err }
-  }
-
-  function expectUsageError(run: { code: number; out: string; err: string }, pattern: RegExp) {
-    expect(run.err).toMatch(pattern)
-    expect(run.code).toBe(2)
-    expect(run.out).toBe('')
-    expect(run.err.split('\n').filter(Boolean)).toHaveLength(1)
-  }
+  const cli = (argv: string[], options: { tty?: boolean; env?: Record<string, string> } = {}) =>
+    runCli(argv, { ...options, cwd: DIR })
 
   beforeAll(() => mkdirSync(DIR, { recursive: true }))
   afterAll(() => rmSync(DIR, { recursive: true, force: true }))

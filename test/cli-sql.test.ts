@@ -11,39 +11,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import type { Io } from '../src/cli/io.js'
-import { main } from '../src/cli/main.js'
 import { buildMigration, type TableSpec } from '../src/core/migration.js'
+import { expectUsageError, runCli, type Run } from './support/cli.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const DIR = join(ROOT, 'test', '.tmp', `sql-${randomBytes(4).toString('hex')}`)
 
-interface Run {
-  code: number
-  out: string
-  err: string
-}
-
-async function cli(argv: string[]): Promise<Run> {
-  let out = ''
-  let err = ''
-  const io: Io = {
-    stdout: { write: (text: string) => (out += text), isTTY: false },
-    stderr: { write: (text: string) => (err += text), isTTY: false },
-    env: {},
-    cwd: DIR,
-  }
-  const code = await main(argv, io)
-  return { code, out, err }
-}
-
-function expectUsageError(run: Run, pattern: RegExp): void {
-  expect(run.err).toMatch(pattern)
-  expect(run.code).toBe(2)
-  expect(run.out).toBe('')
-  expect(run.err.split('\n').filter(Boolean)).toHaveLength(1)
-  expect(run.err).toMatch(/^pg-tenants: /)
-}
+const cli = (argv: string[]): Promise<Run> => runCli(argv, { cwd: DIR })
 
 /** Writes a schema module into the temp directory; it imports pg-tenants from the sources. */
 function schemaFile(name: string, body: string): string {
@@ -180,13 +154,7 @@ describe('pg-tenants sql', () => {
 describe('pg-tenants sql with the esbuild fallback', () => {
   const project = mkdtempSync(join(tmpdir(), 'pgt-esbuild-'))
   const cache = join(project, 'node_modules', '.cache', 'pg-tenants')
-  const run = async (schema: string): Promise<Run> => {
-    let out = ''
-    let err = ''
-    const io: Io = { stdout: { write: (t: string) => (out += t) }, stderr: { write: (t: string) => (err += t) }, env: {}, cwd: project }
-    const code = await main(['sql', '--schema', schema], io)
-    return { code, out, err }
-  }
+  const run = (schema: string): Promise<Run> => runCli(['sql', '--schema', schema], { cwd: project })
   beforeAll(() => {
     mkdirSync(cache, { recursive: true })
     for (const pkg of ['esbuild', 'drizzle-orm']) symlinkSync(join(ROOT, 'node_modules', pkg), join(project, 'node_modules', pkg), 'dir')

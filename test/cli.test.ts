@@ -13,10 +13,11 @@ import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Command } from '../src/cli/command.js'
 import { COMMANDS } from '../src/cli/commands.js'
-import { Interrupted, progressFor, type Io } from '../src/cli/io.js'
-import { main } from '../src/cli/main.js'
+import { Interrupted, progressFor } from '../src/cli/io.js'
 import { buildMigration } from '../src/core/migration.js'
 import type { Strategy, TenantOptions } from '../src/core/options.js'
+import { fakeIo as fakeIoIn, runCli, type FakeIoOptions, type Run } from './support/cli.js'
+import { cleanupSql } from './support/fixture.js'
 import { uniqueSuffix } from './support/targets.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -24,30 +25,10 @@ const DATABASE_URL = process.env['DATABASE_URL']
 const UNREACHABLE = 'postgres://postgres@127.0.0.1:1/test'
 const ANSI = /\x1b\[/
 
-interface Run {
-  code: number
-  out: string
-  err: string
-}
+const fakeIo = (options: Omit<FakeIoOptions, 'cwd'> = {}) => fakeIoIn({ cwd: ROOT, ...options })
 
-/** A fake Io capturing both streams; `tty` makes both look like a terminal. */
-function fakeIo(options: { tty?: boolean; env?: Record<string, string>; signal?: AbortSignal } = {}) {
-  let out = ''
-  let err = ''
-  const io: Io = {
-    stdout: { write: (text: string) => (out += text), isTTY: options.tty ?? false },
-    stderr: { write: (text: string) => (err += text), isTTY: options.tty ?? false },
-    env: options.env ?? {},
-    cwd: ROOT,
-    signal: options.signal,
-  }
-  return { io, out: () => out, err: () => err }
-}
-
-async function cli(argv: string[], options: Parameters<typeof fakeIo>[0] = {}, commands?: readonly Command[]): Promise<Run> {
-  const fake = fakeIo(options)
-  const code = await main(argv, fake.io, commands)
-  return { code, out: fake.out(), err: fake.err() }
+async function cli(argv: string[], options: Omit<FakeIoOptions, 'cwd'> = {}, commands?: readonly Command[]): Promise<Run> {
+  return runCli(argv, { cwd: ROOT, ...options }, commands)
 }
 
 /** A usage error: exit 2, exactly one line on stderr, no stack, nothing on stdout. */
@@ -334,17 +315,7 @@ describe.skipIf(!DATABASE_URL).each<Strategy>(['setting', 'role'])('tenants, %s 
 
   afterAll(async () => {
     if (!superPool) return
-    await superPool.query(`
-      DROP SCHEMA IF EXISTS "${schema}" CASCADE;
-      DO $$
-      DECLARE r text;
-      BEGIN
-        FOR r IN SELECT rolname FROM pg_roles WHERE starts_with(rolname, '${options.rolePrefix}') LOOP
-          EXECUTE format('DROP ROLE %I', r);
-        END LOOP;
-      END $$;
-      DROP OWNED BY "${options.tenantRole}", "${options.adminRole}", "${owner}" CASCADE;
-      DROP ROLE "${options.tenantRole}", "${options.adminRole}", "${owner}";`)
+    await superPool.query(cleanupSql(schema, options, owner))
     await superPool.end()
   })
 

@@ -6,7 +6,7 @@
  */
 import { randomUUID } from 'node:crypto'
 import { bigint, integer, pgSchema, serial, text, uuid, varchar } from 'drizzle-orm/pg-core'
-import type { Strategy, TenantOptions } from '../../src/core/options.js'
+import { resolveOptions, type Strategy, type TenantOptions } from '../../src/core/options.js'
 import type { TenantId } from '../../src/core/tenant-id.js'
 import { migrationSql, PostgresManager, withRls } from '../../src/drizzle/index.js'
 import type { AnyPgDatabase } from '../../src/drizzle/bind.js'
@@ -89,17 +89,28 @@ export async function createFixture(target: Target, strategy: Strategy, loginKin
     ownerLogin,
     manager: (type = 'text', db = login.db) => PostgresManager.fromDrizzle(db, { ...options, tables: [tables[type]] }),
     async cleanup() {
-      await target.superExec(`
-        DROP SCHEMA IF EXISTS "${schema}" CASCADE;
-        DO $$
-        DECLARE r text;
-        BEGIN
-          FOR r IN SELECT rolname FROM pg_roles WHERE starts_with(rolname, '${options.rolePrefix}') LOOP
-            EXECUTE format('DROP ROLE %I', r);
-          END LOOP;
-        END $$;
-        DROP OWNED BY "${options.tenantRole}", "${options.adminRole}", "${owner}" CASCADE;
-        DROP ROLE "${options.tenantRole}", "${options.adminRole}", "${owner}";`)
+      await target.superExec(cleanupSql(schema, options, owner))
     },
   }
+}
+
+/** Drops a test's schema, its tenant roles (by prefix), its tenant and admin roles and its owner
+ * login, with everything they own. For the superuser. */
+export function cleanupSql(
+  schema: string,
+  options: TenantOptions,
+  owner: string,
+): string {
+  const { rolePrefix, tenantRole, adminRole } = resolveOptions(options)
+  return `
+    DROP SCHEMA IF EXISTS "${schema}" CASCADE;
+    DO $$
+    DECLARE r text;
+    BEGIN
+      FOR r IN SELECT rolname FROM pg_roles WHERE starts_with(rolname, '${rolePrefix}') LOOP
+        EXECUTE format('DROP ROLE %I', r);
+      END LOOP;
+    END $$;
+    DROP OWNED BY "${tenantRole}", "${adminRole}", "${owner}" CASCADE;
+    DROP ROLE "${tenantRole}", "${adminRole}", "${owner}";`
 }
