@@ -35,8 +35,10 @@ without the tenant column, views without security_invoker. Each finding comes wi
 fixes it. Read-only: it runs in one transaction that it rolls back, and locks no table.
 
 ${DATABASE_HELP}
-  --schema <file>             the module that exports your withRls tables (.ts, .js); without
-                              it, every table with a tenant column or a pg_tenants_* policy
+  --schema <file>             the module that exports your withRls tables (.ts, .js); tables
+                              it does not declare but that have a tenant column or a
+                              pg_tenants_* policy are checked too (TABLE_NOT_DECLARED); without
+                              it, every such table is checked
   --column <name>             without --schema: the tenant column's name, default: tenant
   --discover-in <schema,…>    without --schema: look only in these database schemas
   --json                      print the report as JSON ({ ok, findings, tables })
