@@ -124,31 +124,40 @@ function single(parts: readonly string[]): string[] {
 }
 
 function checkSpec(table: TableSpec): void {
-  for (const [what, name] of [['schema', table.schema], ['table', table.name], ['column', table.column]] as const) {
-    // A control character (a newline above all) would end a `--` comment line and let the rest of
-    // the name run as SQL; `$` could end a DO block's body.
-    if (/[\u0000-\u001f\u007f]/.test(name)) {
-      throw new TenantError(
-        'INVALID_OPTIONS',
-        `Table ${JSON.stringify(table.name)}: the ${what} name ${JSON.stringify(name)} holds a control character ` +
-          '(U+0000–U+001F, U+007F), which pg-tenants does not put into SQL: rename it.',
-      )
-    }
+  const names = [['schema', table.schema], ['table', table.name], ['column', table.column]] as const
+  refuseControlCharacters(`Table ${JSON.stringify(table.name)}`, names)
+  for (const [what, name] of names) {
+    // `$` could end a DO block's body.
     if (name.includes('$')) {
       throw new TenantError('INVALID_OPTIONS', `Table ${JSON.stringify(table.name)}: names with $ are not supported: rename the ${what}.`)
     }
   }
 }
 
+/** Refuses a schema, table or column name holding a control character: a newline above all
+ * would end a `--` comment line and let the rest of the name run as SQL. `context` starts the
+ * message, e.g. `withRls("todos")`. */
+export function refuseControlCharacters(context: string, names: readonly (readonly [what: string, name: string])[]): void {
+  for (const [what, name] of names) {
+    if (/[\u0000-\u001f\u007f]/.test(name)) {
+      throw new TenantError(
+        'INVALID_OPTIONS',
+        `${context}: the ${what} name ${JSON.stringify(name)} holds a control character ` +
+          '(U+0000–U+001F, U+007F), which pg-tenants does not put into SQL: rename it.',
+      )
+    }
+  }
+}
+
 /** A `--` comment line: every control or line-breaking character escaped, so that no name can
  * end the comment, whatever a caller checked before. */
-function comment(text: string): string {
+export function sqlComment(text: string): string {
   const safe = text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`)
   return `-- ${safe}`
 }
 
 function header(o: ResolvedOptions, direction: string): string {
-  return comment(`pg-tenants ${direction}: strategy '${o.strategy}', tenant role ${quoteIdent(o.tenantRole)}, admin role ${quoteIdent(o.adminRole)}`)
+  return sqlComment(`pg-tenants ${direction}: strategy '${o.strategy}', tenant role ${quoteIdent(o.tenantRole)}, admin role ${quoteIdent(o.adminRole)}`)
 }
 
 /** PostgreSQL 16 and later give a CREATEROLE creator only ADMIN on the roles it creates, so the
@@ -292,7 +301,7 @@ function tableUp(o: ResolvedOptions, table: TableSpec): string[] {
   const { index, check } = derivedNames(table)
   const regclass = quoteLiteral(t)
   const statements = [
-    comment(`${t}: tenant column ${quoteIdent(table.column)} (${table.type})`),
+    sqlComment(`${t}: tenant column ${quoteIdent(table.column)} (${table.type})`),
     `ALTER TABLE ${t} ENABLE ROW LEVEL SECURITY;`,
     `ALTER TABLE ${t} FORCE ROW LEVEL SECURITY;`,
     // The same policies as data (policy.ts), which `check` compares the live ones with.
@@ -326,7 +335,7 @@ function tableDown(o: ResolvedOptions, table: TableSpec): string[] {
   const t = qualified(table.schema, table.name)
   const { index, check } = derivedNames(table)
   return [
-    comment(t),
+    sqlComment(t),
     ...Object.values(POLICY_NAMES).map((name) => `DROP POLICY IF EXISTS ${name} ON ${t};`),
     `ALTER TABLE ${t} NO FORCE ROW LEVEL SECURITY;`,
     `ALTER TABLE ${t} DISABLE ROW LEVEL SECURITY;`,

@@ -8,7 +8,7 @@
 import { is, sql } from 'drizzle-orm'
 import { getTableConfig, PgPolicy, pgPolicy, PgTable } from 'drizzle-orm/pg-core'
 import { TenantError } from '../core/errors.js'
-import type { TableSpec } from '../core/migration.js'
+import { refuseControlCharacters, type TableSpec } from '../core/migration.js'
 import { resolveOptions, type ResolvedOptions, type Strategy } from '../core/options.js'
 import { POLICY_NAMES, tenantCondition } from '../core/policy.js'
 import type { TenantColumnInfo, TenantColumnType } from '../core/tenant-id.js'
@@ -66,16 +66,8 @@ export function withRls<TTable extends PgTable>(table: TTable, options: WithRlsO
         `Add one, or pass { column: 'yourTenantColumn' }.`,
     )
   }
-  for (const [what, name] of [['schema', config.schema ?? ''], ['table', config.name], ['column', target.name]] as const) {
-    // A newline in a name would end a `--` comment line of the generated migration.
-    if (/[\u0000-\u001f\u007f]/.test(name)) {
-      throw new TenantError(
-        'INVALID_OPTIONS',
-        `withRls(${JSON.stringify(config.name)}): the ${what} name ${JSON.stringify(name)} holds a control character ` +
-          '(U+0000–U+001F, U+007F), which pg-tenants does not put into SQL: rename it.',
-      )
-    }
-  }
+  // A newline in a name would end a `--` comment line of the generated migration.
+  refuseControlCharacters(`withRls(${JSON.stringify(config.name)})`, [['schema', config.schema ?? ''], ['table', config.name], ['column', target.name]])
   const sqlType = target.getSQLType().toLowerCase()
   const info = columnInfo(sqlType)
   if (!info) {

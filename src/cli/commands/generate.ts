@@ -14,7 +14,7 @@ import { randomUUID } from 'node:crypto'
 import { existsSync, readFileSync, rmSync } from 'node:fs'
 import { readdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
 import { basename, dirname, join, relative, resolve } from 'node:path'
-import { migrationStatements, tableStatements, type TableSpec } from '../../core/migration.js'
+import { migrationStatements, sqlComment, tableStatements, type TableSpec } from '../../core/migration.js'
 import type { ResolvedOptions } from '../../core/options.js'
 import { POLICY_NAMES, tenantCondition } from '../../core/policy.js'
 import { qualified, quoteIdent } from '../../core/quote.js'
@@ -284,16 +284,11 @@ function changes(previous: Header & { tag: string }, specs: readonly TableSpec[]
   const newlyLeft = [...before.values()].filter(exists)
   for (const old of newlyLeft) {
     statements.push(
-      `${comment(`${qualified(old.schema, old.name)} left withRls: row level security on again, so that it stays closed to tenants`)}\n` +
+      `${sqlComment(`${qualified(old.schema, old.name)} left withRls: row level security on again, so that it stays closed to tenants`)}\n` +
         `ALTER TABLE ${qualified(old.schema, old.name)} ENABLE ROW LEVEL SECURITY;`,
     )
   }
   return { statements, left: [...newlyLeft, ...[...leftBefore.values()].filter(exists)], newlyLeft }
-}
-
-/** A `--` comment line that no name can end (names from a header line are not checked). */
-function comment(text: string): string {
-  return `-- ${text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`)}`
 }
 
 /** What stays in place for a table that left withRls, and how to make it shared on purpose. */
