@@ -216,10 +216,12 @@ describeTargets((target) => {
         }
       })
 
-      it('DANGEROUS_GRANT: TRUNCATE, TRIGGER and REFERENCES, direct or through PUBLIC', async () => {
+      it('DANGEROUS_GRANT: TRUNCATE, TRIGGER and REFERENCES (table or column), direct or through PUBLIC', async () => {
         await expectFinding(`GRANT TRUNCATE ON ${T()} TO "${f.options.tenantRole}"`, 'DANGEROUS_GRANT', `role "${f.options.tenantRole}"`)
         await expectFinding(`GRANT TRIGGER ON ${T()} TO PUBLIC`, 'DANGEROUS_GRANT', `role "${f.options.adminRole}"`)
         await expectFinding(`GRANT REFERENCES ON ${T()} TO "${f.options.adminRole}"`, 'DANGEROUS_GRANT', `role "${f.options.adminRole}"`)
+        // On one column only: enough to probe that column's values across tenants.
+        await expectFinding(`GRANT REFERENCES (id) ON ${T()} TO "${f.options.tenantRole}"`, 'DANGEROUS_GRANT', `role "${f.options.tenantRole}"`)
       })
 
       it('TENANT_INDEX_MISSING and EMPTY_TENANT_ALLOWED', async () => {

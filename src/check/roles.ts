@@ -147,16 +147,20 @@ const DANGER: Record<string, string> = {
   REFERENCES: 'it could point a foreign key at the table and probe which values exist across tenants (foreign key checks ignore row-level security)',
 }
 
-/** TRUNCATE, TRIGGER and REFERENCES are not limited by row-level security. */
+/** TRUNCATE, TRIGGER and REFERENCES (on the table or on any column) are not limited by row-level
+ * security. `REVOKE … ON table` also revokes the privilege on each column, so one fix covers both. */
 async function grants(db: CheckDb, roles: readonly string[], tables: readonly TenantTable[], login: Login, found: Found): Promise<void> {
   const rows = await db.rows(
     `SELECT r.rolname::text AS role, c.oid::text AS table_oid, p.priv,
        ARRAY(SELECT DISTINCT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_get_userbyid(a.grantee)) END
-             FROM aclexplode(c.relacl) a
+             FROM (SELECT c.relacl AS acl UNION ALL SELECT at.attacl FROM pg_attribute at WHERE at.attrelid = c.oid AND at.attacl IS NOT NULL) acls,
+                  aclexplode(acls.acl) a
              WHERE a.privilege_type = p.priv AND a.grantee <> c.relowner AND (a.grantee = 0 OR pg_has_role(r.oid, a.grantee, 'USAGE')))::text[] AS grantees
      FROM pg_roles r, pg_class c, (VALUES ('TRUNCATE'), ('TRIGGER'), ('REFERENCES')) AS p(priv)
      WHERE r.rolname IN (SELECT json_array_elements_text($1::json)) AND c.oid IN (SELECT json_array_elements_text($2::json)::oid)
-       AND NOT r.rolsuper AND NOT pg_has_role(r.oid, c.relowner, 'MEMBER') AND has_table_privilege(r.oid, c.oid, p.priv)
+       AND NOT r.rolsuper AND NOT pg_has_role(r.oid, c.relowner, 'MEMBER')
+       -- REFERENCES can also be granted on a single column, which has_table_privilege does not see.
+       AND CASE p.priv WHEN 'REFERENCES' THEN has_any_column_privilege(r.oid, c.oid, p.priv) ELSE has_table_privilege(r.oid, c.oid, p.priv) END
      ORDER BY 1, 2, 3`,
     [JSON.stringify(roles), JSON.stringify(tables.map((t) => t.oid))],
   )
