@@ -3,7 +3,7 @@
  * same primary-key select, 1 or 10 per transaction, against tables that differ only in their
  * row-level security policies, and with or without the role switch and the plan cache.
  *
- *   npx tsx bench/policy-cost.ts                      # 15 interleaved rounds × 250 ms
+ *   npx tsx bench/policy-cost.ts                      # 15 cycles × 250 ms per variant
  *   COST_ROUNDS=25 COST_ROUND_MS=300 npx tsx bench/policy-cost.ts
  *
  * As the superuser of DATABASE_URL it creates the schema `pgt_cost` and roles `pgt_cost_*`,
@@ -16,8 +16,8 @@
  *   COST_SERVER_ONLY=1 npx tsx bench/policy-cost.ts   # the server-side tables only (~1 min)
  *   COST_ONLY='(a),(b),(e2)' npx tsx bench/policy-cost.ts   # some variants ((a) must stay first)
  */
-import { performance } from 'node:perf_hooks'
 import pg from 'pg'
+import { interleave, median, perSecond, throughputRatio } from './interleave.js'
 
 const DATABASE_URL = process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test'
 const ROUNDS = Number(process.env['COST_ROUNDS'] ?? 15)
@@ -180,12 +180,6 @@ const keyAt = (i: number) => 1 + ((i * 7919) % ROWS)
 const keyOf = (i: number, j: number) => 1 + ((keyAt(i) - 1 + j * TENANTS * 37) % ROWS)
 const tenantOf = (k: number) => `t${k % TENANTS}`
 
-const median = (xs: readonly number[]) => {
-  const a = [...xs].sort((x, y) => x - y)
-  const m = a.length >> 1
-  return a.length % 2 ? a[m]! : (a[m - 1]! + a[m]!) / 2
-}
-
 async function runTx(c: pg.Client, v: Variant, i: number, n: number): Promise<void> {
   const t = tenantOf(keyAt(i))
   await c.query(v.prelude.replaceAll('%t', t))
@@ -197,19 +191,6 @@ async function runTx(c: pg.Client, v: Variant, i: number, n: number): Promise<vo
     if (r.rows.length !== 1 || r.rows[0].tenant !== t) throw new Error(`${v.name}: wrong row for key ${k}`)
   }
   await c.query('COMMIT')
-}
-
-let cursor = 0
-async function round(c: pg.Client, v: Variant, n: number, ms: number): Promise<number> {
-  const start = performance.now()
-  let count = 0
-  let now = start
-  do {
-    await runTx(c, v, cursor++, n)
-    count++
-    now = performance.now()
-  } while (now < start + ms)
-  return count / ((now - start) / 1000)
 }
 
 async function explainIndexUse(c: pg.Client): Promise<string[]> {
@@ -284,23 +265,19 @@ async function main(): Promise<void> {
     if (process.env['COST_SERVER_ONLY'] === '1') return
     const rows: string[] = []
     for (const n of [1, 10]) {
-      for (const v of VARIANTS) await round(c, v, n, 300) // warm-up
-      const tps: number[][] = VARIANTS.map(() => [])
-      for (let r = 0; r < ROUNDS; r++) {
-        for (let j = 0; j < VARIANTS.length; j++) {
-          const idx = (j + r) % VARIANTS.length
-          tps[idx]!.push(await round(c, VARIANTS[idx]!, n, ROUND_MS))
-        }
+      const ms = await interleave(
+        Object.fromEntries(VARIANTS.map((v) => [v.name, (i: number) => runTx(c, v, i, n)])),
+        { warmupMs: 300, rounds: ROUNDS, roundMs: ROUND_MS },
+      )
+      const base = ms[VARIANTS[0]!.name]!
+      for (const v of VARIANTS) {
+        const xs = ms[v.name]!
+        const ratio = throughputRatio(ms, v.name, VARIANTS[0]!.name).ratio
+        const extraUs = (median(xs.map((x, r) => x - base[r]!)) * 1000) / n
+        rows.push(`| ${n} | ${v.name} | ${Math.round(median(perSecond(xs))).toLocaleString('en-US')} | ${ratio.toFixed(3)} | ${extraUs.toFixed(1)} |`)
       }
-      const base = tps[0]!
-      VARIANTS.forEach((v, idx) => {
-        const xs = tps[idx]!
-        const ratio = median(xs.map((x, r) => x / base[r]!))
-        const extraUs = median(xs.map((x, r) => (1 / x - 1 / base[r]!) * 1e6)) / n
-        rows.push(`| ${n} | ${v.name} | ${Math.round(median(xs)).toLocaleString('en-US')} | ${ratio.toFixed(3)} | ${extraUs.toFixed(1)} |`)
-      })
     }
-    console.log(`PostgreSQL via ${new URL(DATABASE_URL).host}, ${ROUNDS} interleaved rounds × ${ROUND_MS} ms, ${ROWS} rows, one connection\n`)
+    console.log(`PostgreSQL via ${new URL(DATABASE_URL).host}, ${ROUNDS} cycles × ${ROUND_MS} ms per variant, interleaved in 10 ms blocks, ${ROWS} rows, one connection\n`)
     console.log('| stmts/tx | variant | tx/s | vs (a) | extra µs per statement |')
     console.log('|---:|---|---:|---:|---:|')
     console.log(rows.join('\n'))

@@ -23,6 +23,7 @@ import { bigint, pgSchema, text } from 'drizzle-orm/pg-core'
 import pg from 'pg'
 import type { Strategy } from '../src/core/options.js'
 import { migrationSql, PostgresManager, withRls } from '../src/drizzle/index.js'
+import { interleave, median } from './interleave.js'
 
 const DATABASE_URL = process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test'
 const PREFIX = 'pgt_scale_'
@@ -40,6 +41,7 @@ const EDGE = 1_000 // first / last tenants created through manager.createTenant
 const ACL_MAX = 5_000
 const ROUNDS = 25
 const ROUND_MS = 200
+const INTERLEAVE = { warmupMs: 300, rounds: ROUNDS, roundMs: ROUND_MS }
 
 const s = pgSchema(SCHEMA)
 const items = withRls(
@@ -108,36 +110,6 @@ async function cleanup(): Promise<void> {
   for (const role of [TENANT_ROLE, ADMIN_ROLE, OWNER]) await superExec(`DROP ROLE IF EXISTS ${role}`)
 }
 
-const median = (xs: readonly number[]) => {
-  const a = [...xs].sort((x, y) => x - y)
-  const m = a.length >> 1
-  return a.length % 2 ? a[m]! : (a[m - 1]! + a[m]!) / 2
-}
-
-/** Median latency (ms per call) of each variant over interleaved rounds. */
-async function interleaved(variants: Record<string, (i: number) => Promise<void>>): Promise<Record<string, number[]>> {
-  const keys = Object.keys(variants)
-  const lat: Record<string, number[]> = Object.fromEntries(keys.map((k) => [k, []]))
-  let cursor = 0
-  const round = async (k: string, ms: number) => {
-    const start = performance.now()
-    let n = 0
-    let now = start
-    do {
-      await variants[k]!(cursor++)
-      n++
-      now = performance.now()
-    } while (now < start + ms)
-    return (now - start) / n
-  }
-  for (const k of keys) await round(k, 300) // warm-up
-  for (let r = 0; r < ROUNDS; r++) {
-    const order = keys.map((_, j) => keys[(j + r) % keys.length]!)
-    for (const k of order) lat[k]!.push(await round(k, ROUND_MS))
-  }
-  return lat
-}
-
 function managerFor(pool: pg.Pool, strategy: Strategy) {
   return PostgresManager.fromDrizzle(drizzle({ client: pool }), {
     schema: SCHEMA,
@@ -190,7 +162,7 @@ async function part1(): Promise<void> {
     const check = (ok: boolean, what: string) => {
       if (!ok) throw new Error(`wrong result: ${what}`)
     }
-    const lat = await interleaved({
+    const lat = await interleave({
       scopedPoint: async (i) => {
         const k = keyAt(i)
         const rows = await manager.withTenant(tenantOf(k), (tx) => tx.select().from(items).where(eq(items.id, k)))
@@ -211,7 +183,7 @@ async function part1(): Promise<void> {
         const rows = await manager.withAdmin((tx) => tx.select().from(items).where(eq(items.tenant, t)).orderBy(items.id).limit(100))
         check(rows.length === 100, `explicit range ${t}`)
       },
-    })
+    }, INTERLEAVE)
     const ratio = (a: string, b: string) => median(lat[a]!.map((x, r) => x / lat[b]![r]!))
     const rp = ratio('scopedPoint', 'explicitPoint')
     const rr = ratio('scopedRange', 'explicitRange')
@@ -221,7 +193,7 @@ async function part1(): Promise<void> {
     log(`| point (id within tenant) | ${ms(median(lat['scopedPoint']!))} | ${ms(median(lat['explicitPoint']!))} | ${rp.toFixed(3)}x ${rp <= 1.05 ? 'OK' : 'ABOVE TARGET'} |`)
     log(`| range (100 rows by id) | ${ms(median(lat['scopedRange']!))} | ${ms(median(lat['explicitRange']!))} | ${rr.toFixed(3)}x ${rr <= 1.05 ? 'OK' : 'ABOVE TARGET'} |`)
     log('')
-    log(`(median latency per transaction over ${ROUNDS} interleaved rounds of ${ROUND_MS} ms, one pooled connection; the ratio is the median of per-round ratios)`)
+    log(`(median latency per transaction over ${ROUNDS} cycles of ${ROUND_MS} ms per variant, interleaved in 10 ms blocks, one pooled connection; the ratio is the median of per-cycle ratios)`)
 
     for (const [name, q] of [
       ['point', sql`EXPLAIN SELECT * FROM ${sql.raw(SCHEMA)}.items WHERE id = ${keyAt(7)}`],
@@ -332,7 +304,7 @@ async function part3(): Promise<void> {
     const role = (k: number) => pg.escapeIdentifier(`${ROLE_PREFIX}r${k % 1000}`)
     const rlsSelect = `SELECT id, tenant, payload FROM ${SCHEMA}.items WHERE id = $1`
     const plainSelect = `SELECT id, tenant, payload FROM ${SCHEMA}.items_plain WHERE id = $1`
-    const lat = await interleaved({
+    const lat = await interleave({
       plain: async (i) => {
         const k = 1 + ((i * 7919) % 100000)
         await client.query('BEGIN')
@@ -354,7 +326,7 @@ async function part3(): Promise<void> {
         await client.query(rlsSelect, [k])
         await client.query('COMMIT')
       },
-    })
+    }, INTERLEAVE)
     const rel = (k: string) => median(lat[k]!.map((x, r) => lat['plain']![r]! / x))
     log('| variant | round trips | median latency | throughput vs plain |')
     log('|---|---:|---:|---:|')

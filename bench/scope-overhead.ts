@@ -18,23 +18,20 @@
  *    the library's cost and the server's cost of RLS itself, and an informational pair with
  *    named prepared statements at 10 selects shows what the plan cache does to the RLS cost.
  *
- * Fairness: every variant runs on the same single backend connection, with the same key
- * sequence; after a warm-up the variants run in interleaved rounds (the order rotates every
- * cycle) and the reported numbers are medians over rounds; a ratio is the median of per-cycle
- * ratios (each cycle's scoped and plain rounds ran a fraction of a second apart).
+ * Fairness: every variant runs on the same single backend connection and walks the same keys.
+ * After a warm-up, cycles of ROUNDS: within a cycle the variants take turns in blocks of ~10 ms
+ * (bench/interleave.ts); a variant's tx/s in a cycle is its transactions ÷ the time spent in them,
+ * and a ratio is the median of per-cycle ratios. Load bursts and CPU migrations so land on every
+ * variant alike, while each variant still runs warm, as an application's one kind of work does.
  *
  * Setup (idempotent, undone at the end): as the superuser of DATABASE_URL, a schema `pgt_bench`
  * owned by a non-superuser LOGIN role `pgt_bench_owner` (CREATEROLE). The manager logs in as that
  * owner — a superuser would bypass RLS and nothing would be measured.
  *
- *   npm run bench                       # defaults: 15 rounds of 250 ms per variant and strategy
+ *   npm run bench                       # defaults: 15 cycles of 250 ms per variant and strategy
  *   BENCH_ROUNDS=30 BENCH_ROUND_MS=500 npm run bench   # steadier, slower
  *   BENCH_STRATEGIES=setting BENCH_KEEP=1 npm run bench  # one strategy, keep the schema after
  *   BENCH_DRIVERS=pglite npm run bench  # one driver (node-postgres or pglite); writes no files
- *
- * Short rounds, many cycles: on a shared machine load comes in bursts of seconds, and a ratio
- * taken between two rounds a quarter of a second apart is far less exposed to it than one taken
- * between rounds seconds apart; the median over many cycles discards the cycles a burst hit.
  *
  * Exit code 1 only when the round trips differ (scoped on either table vs db.transaction, for 1 and
  * for 10 statements, on node-postgres), a select returned a wrong row, or the
@@ -44,7 +41,7 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { availableParallelism, loadavg } from 'node:os'
 import { performance } from 'node:perf_hooks'
-import { eq, sql } from 'drizzle-orm'
+import { and, eq, sql } from 'drizzle-orm'
 import { PGlite } from '@electric-sql/pglite'
 import { drizzle } from 'drizzle-orm/node-postgres'
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
@@ -52,6 +49,7 @@ import { pgSchema, serial, text } from 'drizzle-orm/pg-core'
 import pg from 'pg'
 import type { Strategy } from '../src/core/options.js'
 import { migrationSql, PostgresManager, withRls } from '../src/drizzle/index.js'
+import { interleave, median, perSecond } from './interleave.js'
 
 // ---------------------------------------------------------------------------------------------
 // Configuration
@@ -136,43 +134,50 @@ const keyOf = (i: number, j: number) => 1 + ((keyAt(i) - 1 + j * TENANTS * 37) %
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 function drizzleVariants(db: any, manager: any): Variant[] {
   type Row = { id: number; tenant: string }
-  /** One select per transaction on `table`, in withTenant (the row must be the tenant's) or db.transaction. */
-  const one = (key: string, label: string, table: typeof items | typeof itemsPlain, scoped: boolean): Variant => ({
+  /** How a variant runs its selects: in withTenant, in db.transaction, or in db.transaction with
+   * the tenant filter written by hand (what an application without RLS does). */
+  type Mode = 'scoped' | 'plain' | 'filtered'
+  const where = (table: typeof items | typeof itemsPlain, k: number, t: string, mode: Mode) =>
+    mode === 'filtered' ? and(eq(table.id, k), eq(table.tenant, t)) : eq(table.id, k)
+  const unit = <T>(mode: Mode, t: string, body: (tx: any) => Promise<T>): Promise<T> =>
+    mode === 'scoped' ? manager.withTenant(t, body) : db.transaction(body)
+  /** One select per transaction on `table` (the row must be the tenant's). */
+  const one = (key: string, label: string, table: typeof items | typeof itemsPlain, mode: Mode): Variant => ({
     key,
     label,
     run: async (i) => {
       const k = keyAt(i)
       const t = tenantOf(k)
-      const select = (tx: any): Promise<Row[]> => tx.select().from(table).where(eq(table.id, k))
-      const rows: Row[] = scoped ? await manager.withTenant(t, select) : await db.transaction(select)
+      const rows: Row[] = await unit(mode, t, (tx) => tx.select().from(table).where(where(table, k, t, mode)))
       check(rows.length === 1 && rows[0]!.tenant === t, `${label}, key ${k}`)
     },
   })
   /** STMTS selects of one tenant's keys per transaction. */
-  const many = (key: string, label: string, table: typeof items | typeof itemsPlain, scoped: boolean): Variant => ({
+  const many = (key: string, label: string, table: typeof items | typeof itemsPlain, mode: Mode): Variant => ({
     key,
     label,
     run: async (i) => {
       const t = tenantOf(keyAt(i))
-      const body = async (tx: any): Promise<number> => {
+      const n = await unit(mode, t, async (tx) => {
         let found = 0
         for (let j = 0; j < STMTS; j++) {
-          const rows: Row[] = await tx.select().from(table).where(eq(table.id, keyOf(i, j)))
+          const rows: Row[] = await tx.select().from(table).where(where(table, keyOf(i, j), t, mode))
           if (rows.length === 1 && rows[0]!.tenant === t) found++
         }
         return found
-      }
-      const n: number = scoped ? await manager.withTenant(t, body) : await db.transaction(body)
+      })
       check(n === STMTS, `${label}, tx ${i}`)
     },
   })
   return [
-    one('scoped', 'withTenant, items (RLS)', items, true),
-    one('scopedPlain', 'withTenant, items_plain (no RLS)', itemsPlain, true),
-    one('plain', 'db.transaction, items_plain', itemsPlain, false),
-    many('scoped10', `withTenant, items (RLS), ${STMTS} selects`, items, true),
-    many('scopedPlain10', `withTenant, items_plain, ${STMTS} selects`, itemsPlain, true),
-    many('plain10', `db.transaction, items_plain, ${STMTS} selects`, itemsPlain, false),
+    one('scoped', 'withTenant, items (RLS)', items, 'scoped'),
+    one('scopedPlain', 'withTenant, items_plain (no RLS)', itemsPlain, 'scoped'),
+    one('plain', 'db.transaction, items_plain', itemsPlain, 'plain'),
+    one('filtered', 'db.transaction, items_plain, WHERE tenant = by hand', itemsPlain, 'filtered'),
+    many('scoped10', `withTenant, items (RLS), ${STMTS} selects`, items, 'scoped'),
+    many('scopedPlain10', `withTenant, items_plain, ${STMTS} selects`, itemsPlain, 'scoped'),
+    many('plain10', `db.transaction, items_plain, ${STMTS} selects`, itemsPlain, 'plain'),
+    many('filtered10', `db.transaction, items_plain, WHERE tenant = by hand, ${STMTS} selects`, itemsPlain, 'filtered'),
   ]
 }
 
@@ -357,6 +362,7 @@ function variantsFor(strategy: Strategy, pool: pg.Pool) {
     drizzleVariant('scoped'),
     drizzleVariant('scopedPlain'),
     drizzleVariant('plain'),
+    drizzleVariant('filtered'),
     {
       key: 'rawPlain',
       label: 'raw pg: BEGIN; SELECT; COMMIT',
@@ -381,6 +387,7 @@ function variantsFor(strategy: Strategy, pool: pg.Pool) {
     drizzleVariant('scoped10'),
     drizzleVariant('scopedPlain10'),
     drizzleVariant('plain10'),
+    drizzleVariant('filtered10'),
     prepared10('scopedPrep10', `withTenant, items (RLS), ${STMTS} named prepared`, items, true),
     prepared10('plainPrep10', `db.transaction, items_plain, ${STMTS} named prepared`, itemsPlain, false),
   )
@@ -416,27 +423,6 @@ async function countRoundTrips(v: Variant, counter: Counter): Promise<{ queries:
   return { queries: counter.queries / RT_SAMPLE, ready: counter.ready / RT_SAMPLE }
 }
 
-let keyCursor = 0
-/** Transactions per second of `v` over `ms`. */
-async function round(v: Variant, ms: number): Promise<number> {
-  const start = performance.now()
-  const end = start + ms
-  let n = 0
-  let now = start
-  do {
-    await v.run(keyCursor++)
-    n++
-    now = performance.now()
-  } while (now < end)
-  return n / ((now - start) / 1000)
-}
-
-const median = (xs: readonly number[]) => {
-  const a = [...xs].sort((x, y) => x - y)
-  const m = a.length >> 1
-  return a.length % 2 ? a[m]! : (a[m - 1]! + a[m]!) / 2
-}
-
 interface PhaseResult {
   driver: 'node-postgres' | 'PGlite'
   strategy: Strategy
@@ -453,6 +439,12 @@ interface PhaseResult {
   aloneRange: [number, number]
   alone10: number
   alone10Range: [number, number]
+  /** Scoping + RLS ÷ db.transaction with the tenant filter written by hand (the same work without
+   * RLS), 1 and STMTS selects. */
+  filtered: number
+  filteredRange: [number, number]
+  filtered10: number
+  filtered10Range: [number, number]
   /** node-postgres only (informational): named prepared statements at STMTS selects, withTenant
    * on items ÷ db.transaction on items_plain (both named), and each ÷ the unnamed baseline. */
   prepared10?: { ratio: number; range: [number, number]; scopedVsUnnamed: number; plainVsUnnamed: number } | undefined
@@ -465,16 +457,10 @@ interface PhaseResult {
   scopeUser: { expected: string; actual: string }
 }
 
-/** Warm-up, then `rounds` interleaved cycles of every variant; tx/s per round. */
+/** Transactions per second of every variant, one figure per cycle (bench/interleave.ts). */
 async function measure(variants: Variant[], warmupMs: number, rounds: number, roundMs: number): Promise<Record<string, number[]>> {
-  for (const v of variants) await round(v, warmupMs)
-  const tps: Record<string, number[]> = Object.fromEntries(variants.map((v) => [v.key, []]))
-  for (let r = 0; r < rounds; r++) {
-    // Rotate the order each cycle, so no variant always follows the same one.
-    const order = variants.map((_, j) => variants[(j + r) % variants.length]!)
-    for (const v of order) tps[v.key]!.push(await round(v, roundMs))
-  }
-  return tps
+  const ms = await interleave(Object.fromEntries(variants.map((v) => [v.key, v.run])), { warmupMs, rounds, roundMs })
+  return Object.fromEntries(Object.entries(ms).map(([key, xs]) => [key, perSecond(xs)]))
 }
 
 /** Median and range of the per-cycle ratios tps[a] / tps[b]. */
@@ -487,11 +473,17 @@ function pairRatio(tps: Record<string, number[]>, a: string, b: string): { ratio
  * families (scoping + RLS policies on items, scoping alone on items_plain). */
 function ratiosOf(
   tps: Record<string, number[]>,
-): Pick<PhaseResult, 'ratio' | 'ratioRange' | 'ratio10' | 'ratio10Range' | 'alone' | 'aloneRange' | 'alone10' | 'alone10Range' | 'prepared10'> {
+): Pick<
+  PhaseResult,
+  | 'ratio' | 'ratioRange' | 'ratio10' | 'ratio10Range' | 'alone' | 'aloneRange' | 'alone10' | 'alone10Range'
+  | 'filtered' | 'filteredRange' | 'filtered10' | 'filtered10Range' | 'prepared10'
+> {
   const rls = pairRatio(tps, 'scoped', 'plain')
   const rls10 = pairRatio(tps, 'scoped10', 'plain10')
   const alone = pairRatio(tps, 'scopedPlain', 'plain')
   const alone10 = pairRatio(tps, 'scopedPlain10', 'plain10')
+  const filtered = pairRatio(tps, 'scoped', 'filtered')
+  const filtered10 = pairRatio(tps, 'scoped10', 'filtered10')
   const prep = tps['scopedPrep10'] && tps['plainPrep10'] ? pairRatio(tps, 'scopedPrep10', 'plainPrep10') : undefined
   return {
     ratio: rls.ratio,
@@ -502,6 +494,10 @@ function ratiosOf(
     aloneRange: alone.range,
     alone10: alone10.ratio,
     alone10Range: alone10.range,
+    filtered: filtered.ratio,
+    filteredRange: filtered.range,
+    filtered10: filtered10.ratio,
+    filtered10Range: filtered10.range,
     prepared10: prep && {
       ...prep,
       scopedVsUnnamed: pairRatio(tps, 'scopedPrep10', 'plain10').ratio,
@@ -646,38 +642,39 @@ const verdictOf = (x: number, target: number) => (x >= target ? `>= ${target} OK
 
 const escapeXml = (t: string) => t.replaceAll('&', '&amp;').replaceAll('<', '&lt;').replaceAll('>', '&gt;')
 
-/** The two families of ratios, with their colours in the chart. */
+/** The three families of ratios, with their colours in the chart. */
 const FAMILIES = [
-  { name: 'scoping alone', detail: 'withTenant on items_plain', colour: '#3b82c4' },
-  { name: 'scoping + RLS policies', detail: 'withTenant on items', colour: '#8e5bb5' },
+  { name: 'scoping alone', detail: 'withTenant on items_plain ÷ db.transaction', colour: '#3b82c4' },
+  { name: 'scoping + RLS policies', detail: 'withTenant on items ÷ db.transaction', colour: '#8e5bb5' },
+  { name: 'scoping + RLS policies vs the filter by hand', detail: 'withTenant on items ÷ db.transaction with WHERE tenant =', colour: '#2e9e6b' },
 ] as const
 
 /**
- * A small hand-written SVG horizontal bar chart: per driver, strategy and statement count, two
- * bars (scoping alone, scoping + RLS policies), each ÷ db.transaction on items_plain, with the
- * row's target. A miss is written out beside its bar (and outlined), never rounded up.
+ * A small hand-written SVG horizontal bar chart: per driver, strategy and statement count, one bar
+ * per family (FAMILIES), with the row's target. A miss is written out beside its bar (and
+ * outlined), never rounded up.
  */
 function chartSvg(results: PhaseResult[]): string {
   const rows = results.flatMap((r) => [
-    { label: `${r.driver} · ${r.strategy} · 1 statement`, values: [r.alone, r.ratio], target: TARGET },
-    { label: `${r.driver} · ${r.strategy} · ${STMTS} statements`, values: [r.alone10, r.ratio10], target: TARGET_MULTI },
+    { label: `${r.driver} · ${r.strategy} · 1 statement`, values: [r.alone, r.ratio, r.filtered], target: TARGET },
+    { label: `${r.driver} · ${r.strategy} · ${STMTS} statements`, values: [r.alone10, r.ratio10, r.filtered10], target: TARGET_MULTI },
   ])
   const W = 900
   const left = 300
   const right = 170
   const top = 64
   const barH = 15
-  const inner = 2 // between the two bars of a row
-  const rowH = 2 * barH + inner
+  const inner = 2 // between the bars of a row
+  const rowH = FAMILIES.length * barH + (FAMILIES.length - 1) * inner
   const gap = 14
   const plotW = W - left - right
   const max = Math.max(1.2, Math.ceil(Math.max(...rows.flatMap((b) => b.values)) * 10 + 0.5) / 10)
   const x = (v: number) => left + (v / max) * plotW
-  const H = top + rows.length * (rowH + gap) + 96
+  const H = top + rows.length * (rowH + gap) + 72 + 22 * FAMILIES.length
   const out: string[] = []
   out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif" font-size="13">`)
   out.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`)
-  out.push(`<text x="${W / 2}" y="24" text-anchor="middle" font-size="16" font-weight="bold">Scope overhead: withTenant throughput ÷ db.transaction throughput on items_plain</text>`)
+  out.push(`<text x="${W / 2}" y="24" text-anchor="middle" font-size="16" font-weight="bold">Scope overhead: withTenant throughput ÷ db.transaction throughput (no RLS)</text>`)
   out.push(`<text x="${W / 2}" y="44" text-anchor="middle" fill="#555">higher is better; 1.00 = no overhead; dashed line = target (${TARGET} for 1 statement, ${TARGET_MULTI} for ${STMTS})</text>`)
   // Grid and axis.
   const plotBottom = top + rows.length * (rowH + gap) - gap / 2
@@ -704,13 +701,13 @@ function chartSvg(results: PhaseResult[]): string {
     const tx = x(row.target).toFixed(1)
     out.push(`<line x1="${tx}" y1="${y - 3}" x2="${tx}" y2="${y + rowH + 3}" stroke="#c0392b" stroke-width="2" stroke-dasharray="4 2"/>`)
   })
-  const ly = H - 34
+  const legendTop = plotBottom + 56
   FAMILIES.forEach((fam, f) => {
-    const lx = left - 200 + f * 340
-    out.push(`<rect x="${lx}" y="${ly - 10}" width="12" height="12" fill="${fam.colour}"/>`)
-    out.push(`<text x="${lx + 18}" y="${ly}">${escapeXml(`${fam.name} (${fam.detail})`)}</text>`)
+    const ly = legendTop + f * 22
+    out.push(`<rect x="${left - 200}" y="${ly - 10}" width="12" height="12" fill="${fam.colour}"/>`)
+    out.push(`<text x="${left - 182}" y="${ly}">${escapeXml(`${fam.name} (${fam.detail})`)}</text>`)
   })
-  const ly2 = H - 12
+  const ly2 = legendTop + FAMILIES.length * 22
   out.push(`<line x1="${left - 200}" y1="${ly2 - 10}" x2="${left - 200}" y2="${ly2 + 2}" stroke="#c0392b" stroke-width="2" stroke-dasharray="4 2"/><text x="${left - 192}" y="${ly2}">target</text>`)
   out.push(`<rect x="${left - 130}" y="${ly2 - 10}" width="12" height="12" fill="#ffffff" stroke="#c0392b" stroke-width="1.5"/><text x="${left - 112}" y="${ly2}">outlined, ✗ = below target</text>`)
   out.push('</svg>', '')
@@ -751,9 +748,12 @@ function report(results: PhaseResult[], pgVersion: string, seconds: number): { t
   // db.transaction on items_plain, each with its verdict.
   const cell = (v: number, range: [number, number], target: number) =>
     `${ratioText(v, target)} [${range[0].toFixed(2)}–${range[1].toFixed(2)}] ${v >= target ? 'OK' : 'BELOW'}`
-  const sideHeader = ['driver', 'strategy', 'statements', 'target', 'scoping alone (items_plain)', 'scoping + RLS policies (items)']
-  const sideWidths = [13, 8, 22, 6, 30, 30]
-  lines.push('scoped ÷ db.transaction on items_plain, median of per-cycle ratios [per-cycle range]:')
+  const sideHeader = [
+    'driver', 'strategy', 'statements', 'target',
+    'scoping alone (items_plain)', 'scoping + RLS policies (items)', 'scoping + RLS ÷ WHERE tenant by hand',
+  ]
+  const sideWidths = [13, 8, 22, 6, 30, 30, 36]
+  lines.push('withTenant ÷ db.transaction on items_plain (last column: ÷ db.transaction filtering by tenant by hand), median of per-cycle ratios [per-cycle range]:')
   lines.push(sideHeader.map((h, i) => pad(h, sideWidths[i]!)).join(' '))
   lines.push(sideWidths.map((w) => '-'.repeat(w)).join(' '))
   md.push(
@@ -762,18 +762,26 @@ function report(results: PhaseResult[], pgVersion: string, seconds: number): { t
     '(the BEGIN message with the scope, the role switch, the registry check, the ORM binding).',
     '"Scoping + RLS policies" is `withTenant` on `items` under FORCE ROW LEVEL SECURITY: the same plus what PostgreSQL pays to plan the',
     'policies into every unnamed statement (measured alone, inside the server, by bench/policy-cost.ts).',
+    '"Scoping + RLS ÷ WHERE tenant by hand" compares the same `withTenant` on `items` with what an application without RLS',
+    'runs for the same rows: `db.transaction` on `items_plain` with `WHERE id = $1 AND tenant = $2` written in every query.',
     'The named-prepared row is informational (no target): both sides use named statements, so the plan cache spares the re-planning.',
     '',
     `| ${sideHeader.join(' | ')} |`,
-    '|---|---|---|---:|---:|---:|',
+    '|---|---|---|---:|---:|---:|---:|',
   )
   const sideRow = (cells: string[]) => {
     lines.push(cells.map((c, i) => pad(c, sideWidths[i]!)).join(' '))
     md.push(`| ${cells.join(' | ')} |`)
   }
   for (const r of results) {
-    sideRow([r.driver, r.strategy, '1', String(TARGET), cell(r.alone, r.aloneRange, TARGET), cell(r.ratio, r.ratioRange, TARGET)])
-    sideRow([r.driver, r.strategy, String(STMTS), String(TARGET_MULTI), cell(r.alone10, r.alone10Range, TARGET_MULTI), cell(r.ratio10, r.ratio10Range, TARGET_MULTI)])
+    sideRow([
+      r.driver, r.strategy, '1', String(TARGET),
+      cell(r.alone, r.aloneRange, TARGET), cell(r.ratio, r.ratioRange, TARGET), cell(r.filtered, r.filteredRange, TARGET),
+    ])
+    sideRow([
+      r.driver, r.strategy, String(STMTS), String(TARGET_MULTI),
+      cell(r.alone10, r.alone10Range, TARGET_MULTI), cell(r.ratio10, r.ratio10Range, TARGET_MULTI), cell(r.filtered10, r.filtered10Range, TARGET_MULTI),
+    ])
     if (r.prepared10) {
       const p = r.prepared10
       sideRow([
@@ -783,6 +791,7 @@ function report(results: PhaseResult[], pgVersion: string, seconds: number): { t
         '—',
         '—',
         `${p.ratio.toFixed(2)} [${p.range[0].toFixed(2)}–${p.range[1].toFixed(2)}] vs named baseline`,
+        '—',
       ])
     }
   }
@@ -798,6 +807,10 @@ function report(results: PhaseResult[], pgVersion: string, seconds: number): { t
         `[per-cycle ${r.alone10Range[0].toFixed(2)}–${r.alone10Range[1].toFixed(2)}] ${verdictOf(r.alone10, TARGET_MULTI)}`,
       `throughput ratio (${tag}, ${STMTS} statements), scoping + RLS policies: ${ratioText(r.ratio10, TARGET_MULTI)} ` +
         `[per-cycle ${r.ratio10Range[0].toFixed(2)}–${r.ratio10Range[1].toFixed(2)}] ${verdictOf(r.ratio10, TARGET_MULTI)}`,
+      `throughput ratio (${tag}), scoping + RLS ÷ WHERE tenant by hand: ${ratioText(r.filtered, TARGET)} ` +
+        `[per-cycle ${r.filteredRange[0].toFixed(2)}–${r.filteredRange[1].toFixed(2)}] ${verdictOf(r.filtered, TARGET)}`,
+      `throughput ratio (${tag}, ${STMTS} statements), scoping + RLS ÷ WHERE tenant by hand: ${ratioText(r.filtered10, TARGET_MULTI)} ` +
+        `[per-cycle ${r.filtered10Range[0].toFixed(2)}–${r.filtered10Range[1].toFixed(2)}] ${verdictOf(r.filtered10, TARGET_MULTI)}`,
     ]
     if (r.driver === 'PGlite') {
       const userOk = r.scopeUser.actual === r.scopeUser.expected
@@ -855,6 +868,8 @@ function report(results: PhaseResult[], pgVersion: string, seconds: number): { t
       { v: r.ratio, target: TARGET, what: `1 statement, scoping + RLS` },
       { v: r.alone10, target: TARGET_MULTI, what: `${STMTS} statements, scoping alone` },
       { v: r.ratio10, target: TARGET_MULTI, what: `${STMTS} statements, scoping + RLS` },
+      { v: r.filtered, target: TARGET, what: `1 statement, scoping + RLS ÷ WHERE tenant by hand` },
+      { v: r.filtered10, target: TARGET_MULTI, what: `${STMTS} statements, scoping + RLS ÷ WHERE tenant by hand` },
     ]
       .filter((x) => x.v < x.target)
       .map((x) => `${tagOf(r)} (${x.what}: ${ratioText(x.v, x.target)} < ${x.target})`),
@@ -869,8 +884,8 @@ function report(results: PhaseResult[], pgVersion: string, seconds: number): { t
 
   const env =
     `PostgreSQL ${pgVersion}, Node ${process.version}, pg ${versionOf('pg')}, drizzle-orm ${versionOf('drizzle-orm')}, ` +
-    `${process.platform}/${process.arch}; loopback, Pool max 1; ${ROUNDS} interleaved rounds × ${ROUND_MS} ms per variant ` +
-    `(warm-up ${WARMUP_MS} ms); PGlite ${versionOf('@electric-sql/pglite')} in-memory, ${PGLITE_ROUNDS} rounds × ${PGLITE_ROUND_MS} ms; ` +
+    `${process.platform}/${process.arch}; loopback, Pool max 1; ${ROUNDS} cycles × ${ROUND_MS} ms per variant, interleaved in 10 ms blocks ` +
+    `(warm-up ${WARMUP_MS} ms); PGlite ${versionOf('@electric-sql/pglite')} in-memory, ${PGLITE_ROUNDS} cycles × ${PGLITE_ROUND_MS} ms; ` +
     `${TENANTS} tenants × ${ROWS_PER_TENANT} rows; run took ${seconds.toFixed(0)} s; ` +
     // Other processes on the machine skew every ratio (per-cycle ranges widen far beyond 0.8–1.1):
     // the load is printed so that a reader can tell a quiet run from a contended one.
@@ -892,8 +907,10 @@ function report(results: PhaseResult[], pgVersion: string, seconds: number): { t
     "PGlite's WASM backend instead (its own BEGIN and COMMIT included), each of which costs ~40–60 µs.",
     '',
     '"round trips" are `client.query` calls on the pooled',
-    'connection, cross-checked with ReadyForQuery messages from the server. "vs db.transaction" is the',
-    'median over rounds of (variant tx/s ÷ `db.transaction` tx/s in the same cycle). The baseline,',
+    'connection, cross-checked with ReadyForQuery messages from the server. Within a cycle the variants take turns',
+    'in blocks of ~10 ms on the same keys, only the time inside transactions counted (bench/interleave.ts), so load',
+    'bursts land on every variant alike. "vs db.transaction" is the median over cycles of (variant tx/s ÷',
+    '`db.transaction` tx/s in the same cycle). The baseline,',
     '`db.transaction`, reads `items_plain` (same rows and indexes, no RLS) as the same non-superuser owner;',
     '"withTenant, items_plain" scopes the same reads (scoping alone), "withTenant, items (RLS)" reads `items`',
     'under FORCE ROW LEVEL SECURITY (scoping + RLS policies). The "named prepared" pair (node-postgres only)',
