@@ -757,7 +757,7 @@ function report(results: PhaseResult[], pgVersion: string, seconds: number): { t
   lines.push(sideHeader.map((h, i) => pad(h, sideWidths[i]!)).join(' '))
   lines.push(sideWidths.map((w) => '-'.repeat(w)).join(' '))
   md.push(
-    '**Scoping alone vs scoping + RLS policies** (each ÷ `db.transaction` on `items_plain` in the same cycle; median of per-cycle ratios, per-cycle range in brackets).',
+    '**Scoping alone, scoping + RLS policies, and RLS vs the filter by hand** (each ÷ a `db.transaction` on `items_plain` in the same cycle; median of per-cycle ratios, per-cycle range in brackets).',
     '"Scoping alone" is `withTenant` on `items_plain`, the baseline\'s own table where no policy applies: what the library itself costs',
     '(the BEGIN message with the scope, the role switch, the registry check, the ORM binding).',
     '"Scoping + RLS policies" is `withTenant` on `items` under FORCE ROW LEVEL SECURITY: the same plus what PostgreSQL pays to plan the',
@@ -901,7 +901,7 @@ function report(results: PhaseResult[], pgVersion: string, seconds: number): { t
     '',
     `One primary-key select per transaction, or ${STMTS} of them (same tenant) in the "${STMTS} selects" variants, whose`,
     `"vs db.transaction" is relative to \`db.transaction\` with ${STMTS} selects. Targets: ${TARGET} for 1 statement, ${TARGET_MULTI} for ${STMTS},`,
-    'held against both families below.',
+    'held against all three families below.',
     'The "(PGlite)" rows run the same Drizzle variants on embedded in-memory PGlite (a non-superuser owner via',
     '`SET ROLE`, as in examples/demo.ts); there is no network, so their "round trips" column counts calls into',
     "PGlite's WASM backend instead (its own BEGIN and COMMIT included), each of which costs ~40–60 µs.",
