@@ -285,6 +285,54 @@ describeTargets((target) => {
           }
         })
 
+        it('13. residual: planner estimates reveal how common a value is across tenants (pg_stats itself is hidden)', async () => {
+          const probe = withRls(pgSchema(f.schema).table('attack_stats', { id: serial('id').primaryKey(), tenant: text('tenant').notNull(), title: text('title').notNull() }))
+          const table = `"${f.schema}".attack_stats`
+          const m = f.manager()
+          /** The planner's row estimate for `title = value`, from inside tenant st-a's scope. */
+          const estimate = (value: string) =>
+            m.withTenant('st-a', async (tx) => {
+              // A literal (a fixed test string), so the plan is made for this value.
+              const [row] = rowsOf(await tx.execute(sql.raw(`EXPLAIN (FORMAT JSON) SELECT * FROM ${table} WHERE title = '${value}'`)))
+              const plan = row!['QUERY PLAN'] as [{ Plan: { 'Plan Rows': number } }]
+              return plan[0].Plan['Plan Rows']
+            })
+          try {
+            await asOwner(`CREATE TABLE ${table} (id serial PRIMARY KEY, tenant text NOT NULL, title text NOT NULL);
+              ${migrationSql([probe], f.options).up}`)
+            await m.withTenant('st-b', (tx) =>
+              tx.execute(sql`INSERT INTO ${sql.raw(table)} (tenant, title)
+                             SELECT ${tx.tenant}, CASE WHEN g <= 300 THEN 'secret-merger' ELSE 'other-' || g END FROM generate_series(1, 600) g`))
+            await asOwner(`ANALYZE ${table}`)
+            const [seen] = await m.withTenant('st-a', async (tx) => rowsOf(await tx.execute(sql`
+              SELECT (SELECT count(*) FROM ${sql.raw(table)})::int AS rows,
+                     (SELECT count(*) FROM pg_stats WHERE schemaname = ${f.schema} AND tablename = 'attack_stats')::int AS stats`)))
+            // PostgreSQL hides the statistics of a table whose row security applies to the reader.
+            expect(seen).toEqual({ rows: 0, stats: 0 })
+            // The planner still uses them: st-a learns that 'secret-merger' is common elsewhere.
+            expect(await estimate('secret-merger')).toBeGreaterThanOrEqual(100)
+            expect(await estimate('absent-value')).toBeLessThanOrEqual(5)
+            // Mitigation: no statistics on the column (and the ones already gathered removed).
+            await asOwner(`ALTER TABLE ${table} ALTER COLUMN title SET STATISTICS 0`)
+            await asSuper(`DELETE FROM pg_statistic WHERE starelid = '${table}'::regclass
+                             AND staattnum = (SELECT attnum FROM pg_attribute WHERE attrelid = '${table}'::regclass AND attname = 'title')`)
+            await asOwner(`ANALYZE ${table}`)
+            expect(await estimate('secret-merger')).toBe(await estimate('absent-value'))
+          } finally {
+            await asOwner(`DROP TABLE IF EXISTS ${table}`)
+          }
+        })
+
+        it('14. residual: a shared sequence reveals how many rows other tenants inserted', async () => {
+          const m = f.manager()
+          const insert = (tenant: string) =>
+            m.withTenant(tenant, async (tx) => (await tx.insert(f.tables.text).values({ tenant, title: 'seq' }).returning())[0]!.id)
+          const first = await insert('sq-a')
+          for (let i = 0; i < 5; i++) await insert('sq-b')
+          // Mitigation: uuid keys (uuid('id').defaultRandom()), or keys numbered per tenant.
+          expect((await insert('sq-a')) - first).toBe(6)
+        })
+
         it('12. known limit: SQL inside a scope can switch itself to another tenant', async () => {
           await seed('sw-a', 'sw-b')
           // `setting`: the tenant setting; `role`: the role setting, to a tenant role the login is a member of.
