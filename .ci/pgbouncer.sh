@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Starts PgBouncer in transaction pooling mode on 127.0.0.1:6432 in front of the PostgreSQL
 # server on 127.0.0.1:5432, for the tests that run through it (PGBOUNCER_URL). Idempotent: when
-# something already answers on 6432 it does nothing. Installs pgbouncer when it is missing.
+# the bouncer it started before still answers on 6432, it rewrites the configuration and makes
+# that bouncer reload it (SIGHUP). Installs pgbouncer when it is missing.
 #
 # Any role the tests create can log in: PgBouncer 1.18 only admits users it can find, so an
 # `auth_user` (postgres, listed in the auth_file) looks every other login up with `auth_query`;
@@ -10,11 +11,6 @@ set -euo pipefail
 
 DIR="${PGBOUNCER_DIR:-/tmp/pg-tenants-pgbouncer}"
 PORT=6432
-
-if pg_isready -h 127.0.0.1 -p "$PORT" -q; then
-  echo "PgBouncer: already answering on $PORT"
-  exit 0
-fi
 
 if ! command -v pgbouncer >/dev/null 2>&1 && [ ! -x /usr/sbin/pgbouncer ]; then
   echo "PgBouncer: installing"
@@ -31,6 +27,8 @@ cat >"$DIR/pgbouncer.ini" <<EOF
 [databases]
 ; one server connection only, so that consecutive clients certainly share it (test/pgbouncer.test.ts)
 leakcheck = host=127.0.0.1 port=5432 dbname=test pool_size=1
+; its own name, so that the test that drops connections (admin console: KILL faults) drops only its own
+faults = host=127.0.0.1 port=5432 dbname=test
 * = host=127.0.0.1 port=5432
 
 [pgbouncer]
@@ -41,6 +39,8 @@ pool_mode = transaction
 auth_type = trust
 auth_file = $DIR/userlist.txt
 auth_user = postgres
+; the admin console (database "pgbouncer"), for KILL and RESUME in test/pgbouncer.test.ts
+admin_users = postgres
 default_pool_size = 2
 max_client_conn = 200
 ignore_startup_parameters = extra_float_digits,options
@@ -50,6 +50,16 @@ server_idle_timeout = 10
 logfile = $DIR/pgbouncer.log
 pidfile = $DIR/pgbouncer.pid
 EOF
+
+if pg_isready -h 127.0.0.1 -p "$PORT" -q; then
+  if [ -f "$DIR/pgbouncer.pid" ] && kill -HUP "$(cat "$DIR/pgbouncer.pid")" 2>/dev/null; then
+    sleep 0.5
+    echo "PgBouncer: already answering on $PORT; configuration reloaded"
+  else
+    echo "PgBouncer: something else answers on $PORT; its configuration may lack what the tests need" >&2
+  fi
+  exit 0
+fi
 
 # A pid file left by a bouncer that is no longer answering would stop -d from starting.
 if [ -f "$DIR/pgbouncer.pid" ] && ! kill -0 "$(cat "$DIR/pgbouncer.pid")" 2>/dev/null; then

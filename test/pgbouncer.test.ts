@@ -6,7 +6,8 @@
  *
  * Both tests connect to the bouncer's `leakcheck` database, which has one server connection per
  * user (`pool_size=1`): consecutive clients certainly share it, and the tests check the backend
- * pid to prove it.
+ * pid to prove it. The fault test connects to `faults`, whose connections it drops with the admin
+ * console's KILL.
  */
 import { sql } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/node-postgres'
@@ -24,6 +25,28 @@ function leakcheckUrl(user: string): string {
   u.username = user
   u.pathname = '/leakcheck'
   return u.toString()
+}
+
+/** A URL for the bouncer's `faults` database, whose connections the admin console drops. */
+function faultsUrl(user: string): string {
+  const u = new URL(bouncerUrl!)
+  u.username = user
+  u.pathname = '/faults'
+  return u.toString()
+}
+
+/** Runs a command on the bouncer's admin console (database `pgbouncer`, `admin_users = postgres`). */
+async function bouncerAdmin(command: string): Promise<void> {
+  const u = new URL(bouncerUrl!)
+  u.username = 'postgres'
+  u.pathname = '/pgbouncer'
+  const client = new pg.Client({ connectionString: u.toString() })
+  await client.connect()
+  try {
+    await client.query(command)
+  } finally {
+    await client.end()
+  }
 }
 
 /** Connects a fresh client, runs one statement, disconnects. */
@@ -145,6 +168,52 @@ suite(title, () => {
           // And the shared connection still fails closed outside a scope.
           const [count] = (await pool.query(`SELECT count(*)::int AS n FROM "${f.schema}".items_text`)).rows as Row[]
           expect(count).toEqual({ n: 0 })
+        } finally {
+          await pool.end()
+        }
+      })
+
+      it('a connection dropped by the pooler mid-scope: withTenant rejects clearly, nothing is written, the pool recovers', async () => {
+        const pool = new pg.Pool({ connectionString: faultsUrl(f.owner), max: 1 })
+        let destroyed = 0
+        pool.on('release', (error) => {
+          if (error) destroyed++
+        })
+        pool.on('error', () => undefined) // an idle client of the dropped connection
+        const table: AnyTable = f.tables.text
+        const title = `dropped-${strategy}`
+        try {
+          const m = f.manager('text', drizzle(pool))
+          const error = await m
+            .withTenant('drop-a', async (tx) => {
+              await tx.insert(table).values({ tenant: 'drop-a', title })
+              try {
+                // Drops every client and server connection of the `faults` database, ours included.
+                await bouncerAdmin('KILL faults')
+              } finally {
+                await bouncerAdmin('RESUME faults')
+              }
+              await tx.execute(sql`SELECT 1`)
+            })
+            .then(
+              () => expect.unreachable('the scope should fail'),
+              (e: unknown) => e,
+            )
+          expect(`${(error as Error).message} ${String((error as { cause?: Error }).cause?.message)}`).toMatch(/terminat|not queryable|connection/i)
+          expect(destroyed, 'the dropped client is destroyed, not pooled').toBe(1)
+          // Nothing half-written: the insert went with the server transaction.
+          const seen = await f.manager().withAdmin(async (tx) =>
+            ((await tx.execute(sql`SELECT count(*)::int AS n FROM ${table} WHERE title = ${title}`)) as { rows: Row[] }).rows[0]?.['n'],
+          )
+          expect(seen).toBe(0)
+          // The pool recovers, and the next scope and the login outside it are clean.
+          const rows: Row[] = await m.withTenant('drop-a', async (tx) => {
+            await tx.insert(table).values({ tenant: 'drop-a', title: `${title}-after` })
+            return tx.select().from(table)
+          })
+          expect(rows.map((r) => r['tenant'])).toEqual(['drop-a'])
+          const outside = (await pool.query(PROBE)).rows[0] as Row
+          expect(outside).toMatchObject({ login: f.owner, tenant: '' })
         } finally {
           await pool.end()
         }
