@@ -9,10 +9,10 @@
  */
 import { sql } from 'drizzle-orm'
 import { pgSchema, serial, text } from 'drizzle-orm/pg-core'
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { SETTING_KEY, sqlState } from '../src/index.js'
 import { migrationSql, withRls } from '../src/drizzle/index.js'
-import { createFixture, type Fixture } from './support/fixture.js'
+import { useFixture, type Fixture } from './support/fixture.js'
 import { describeTargets, type Row } from './support/targets.js'
 
 const STRATEGIES = ['setting', 'role'] as const
@@ -41,15 +41,9 @@ describeTargets((target) => {
       describe(`${strategy} strategy, ${loginKind} login`, () => {
         let f: Fixture
         let t: string
-        beforeAll(async () => {
-          f = await createFixture(target(), strategy, loginKind)
+        useFixture(target, strategy, loginKind, (fixture) => {
+          f = fixture
           t = `"${f.schema}".items_text`
-        })
-        afterAll(async () => {
-          await f?.cleanup()
-        })
-        beforeEach(async () => {
-          await f.login.activate()
         })
 
         /** DDL as the table owner; on PGlite (one session) the login under test comes back after. */

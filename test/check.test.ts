@@ -8,11 +8,11 @@ import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import pg from 'pg'
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { checkDatabase, type CheckCode, type CheckOptions, type CheckReport } from '../src/index.js'
 import { buildMigration, type TableSpec } from '../src/core/migration.js'
 import { POLICY_NAMES } from '../src/core/policy.js'
-import { createFixture, type Fixture, type TypeName } from './support/fixture.js'
+import { useFixture, createFixture, type Fixture, type TypeName } from './support/fixture.js'
 import { expectUsageError, runCli } from './support/cli.js'
 import { describeTargets, targets, type Target } from './support/targets.js'
 
@@ -60,15 +60,7 @@ describeTargets((target) => {
         expect(report.ok).toBe(true)
       }
 
-      beforeAll(async () => {
-        f = await createFixture(target(), strategy, 'owner')
-      })
-      afterAll(async () => {
-        await f?.cleanup()
-      })
-      beforeEach(async () => {
-        await f.login.activate()
-      })
+      useFixture(target, strategy, 'owner', (fixture) => (f = fixture))
 
       it('finds nothing on a freshly migrated schema, given the tables or discovering them', async () => {
         const report = await check()

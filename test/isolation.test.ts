@@ -7,10 +7,10 @@ import { sql } from 'drizzle-orm'
 import { Cache } from 'drizzle-orm/cache/core'
 import { drizzle as drizzleNodePg } from 'drizzle-orm/node-postgres'
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { InvalidTenantId, sqlState, TenantAlreadyExists, TenantError, TenantNotFound } from '../src/index.js'
 import { migrationSql } from '../src/drizzle/index.js'
-import { createFixture, TENANT_PAIRS, type Fixture, type TypeName } from './support/fixture.js'
+import { useFixture, TENANT_PAIRS, type Fixture, type TypeName } from './support/fixture.js'
 import { describeTargets, type Row } from './support/targets.js'
 
 const STRATEGIES = ['setting', 'role'] as const
@@ -61,15 +61,7 @@ describeTargets((target) => {
     for (const loginKind of LOGINS) {
       describe(`${strategy} strategy, ${loginKind} login`, () => {
         let f: Fixture
-        beforeAll(async () => {
-          f = await createFixture(target(), strategy, loginKind)
-        })
-        afterAll(async () => {
-          await f?.cleanup()
-        })
-        beforeEach(async () => {
-          await f.login.activate()
-        })
+        useFixture(target, strategy, loginKind, (fixture) => (f = fixture))
 
         it('tests as the login it claims to', async () => {
           const [me] = await f.login.exec(

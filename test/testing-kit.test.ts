@@ -4,11 +4,11 @@
  * Runs as the non-superuser owner login, for both strategies and every target.
  */
 import { sql } from 'drizzle-orm'
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { migrationSql } from '../src/drizzle/index.js'
 import { TenantError } from '../src/index.js'
 import { assertTenantIsolation, TenantIsolationError, type IsolationCheck, type IsolationTable } from '../src/testing/index.js'
-import { createFixture, type Fixture, type TypeName } from './support/fixture.js'
+import { useFixture, type Fixture, type TypeName } from './support/fixture.js'
 import { describeTargets, type Row } from './support/targets.js'
 
 const STRATEGIES = ['setting', 'role'] as const
@@ -24,15 +24,7 @@ describeTargets((target) => {
   for (const strategy of STRATEGIES) {
     describe(`${strategy} strategy, owner login`, () => {
       let f: Fixture
-      beforeAll(async () => {
-        f = await createFixture(target(), strategy, 'owner')
-      })
-      afterAll(async () => {
-        await f?.cleanup()
-      })
-      beforeEach(async () => {
-        await f.login.activate()
-      })
+      useFixture(target, strategy, 'owner', (fixture) => (f = fixture))
 
       const entry = (type: TypeName): IsolationTable => ({ table: f.tables[type], row: (tenant) => ({ tenant, title: 'x' }) })
       const textTable = () => `"${f.schema}".items_text`

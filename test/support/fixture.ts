@@ -5,6 +5,7 @@
  * unique role names, so that blocks and parallel test files never share state.
  */
 import { randomUUID } from 'node:crypto'
+import { afterAll, beforeAll, beforeEach } from 'vitest'
 import { bigint, integer, pgSchema, serial, text, uuid, varchar } from 'drizzle-orm/pg-core'
 import { resolveOptions, type Strategy, type TenantOptions } from '../../src/core/options.js'
 import type { TenantId } from '../../src/core/tenant-id.js'
@@ -57,6 +58,25 @@ export interface Fixture {
   /** A manager on `db` (default: the login under test) that validates ids for one table. */
   manager(type?: TypeName, db?: AnyPgDatabase): PostgresManager<AnyPgDatabase>
   cleanup(): Promise<void>
+}
+
+/**
+ * The hooks every describe block over one fixture repeats: the fixture is created before its
+ * tests (and handed to `set`), cleaned up after them, and its login under test is active before
+ * each test.
+ */
+export function useFixture(target: () => Target, strategy: Strategy, loginKind: LoginKind, set: (fixture: Fixture) => void): void {
+  let fixture: Fixture | undefined
+  beforeAll(async () => {
+    fixture = await createFixture(target(), strategy, loginKind)
+    set(fixture)
+  })
+  afterAll(async () => {
+    await fixture?.cleanup()
+  })
+  beforeEach(async () => {
+    await fixture!.login.activate()
+  })
 }
 
 export async function createFixture(target: Target, strategy: Strategy, loginKind: LoginKind): Promise<Fixture> {
