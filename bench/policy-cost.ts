@@ -37,57 +37,37 @@ const SUBSELECT = `tenant = (SELECT nullif(current_setting('${KEY}', true), ''):
 const SUBSELECT_NO_NULLIF = `tenant = (SELECT current_setting('${KEY}', true))`
 const PLAIN_EXPR = `tenant = nullif(current_setting('${KEY}', true), '')`
 
-/** The policies of each table (the table name is substituted for %t). */
-const SHAPES: Record<string, string[]> = {
-  plain: [],
-  // What src/core/migration.ts creates today.
-  current: [
-    `CREATE POLICY iso ON %t AS RESTRICTIVE FOR ALL TO ${RLS} USING (${SUBSELECT}) WITH CHECK (${SUBSELECT})`,
-    `CREATE POLICY acc ON %t AS PERMISSIVE FOR ALL TO public USING (${SUBSELECT}) WITH CHECK (${SUBSELECT})`,
-    `CREATE POLICY adm ON %t AS PERMISSIVE FOR ALL TO ${ADMIN} USING (true) WITH CHECK (true)`,
-  ],
-  // RESTRICTIVE condition, PERMISSIVE true: the condition (and its InitPlan) once.
-  restrictive_true: [
-    `CREATE POLICY iso ON %t AS RESTRICTIVE FOR ALL TO ${RLS} USING (${SUBSELECT}) WITH CHECK (${SUBSELECT})`,
-    `CREATE POLICY acc ON %t AS PERMISSIVE FOR ALL TO ${RLS} USING (true) WITH CHECK (true)`,
-    `CREATE POLICY adm ON %t AS PERMISSIVE FOR ALL TO ${ADMIN} USING (true) WITH CHECK (true)`,
-  ],
-  // The same, with the permissive one TO public (as drizzle-kit needs it).
-  restrictive_true_public: [
-    `CREATE POLICY iso ON %t AS RESTRICTIVE FOR ALL TO ${RLS} USING (${SUBSELECT}) WITH CHECK (${SUBSELECT})`,
-    `CREATE POLICY acc ON %t AS PERMISSIVE FOR ALL TO public USING (true) WITH CHECK (true)`,
-    `CREATE POLICY adm ON %t AS PERMISSIVE FOR ALL TO ${ADMIN} USING (true) WITH CHECK (true)`,
-  ],
-  single_permissive: [
-    `CREATE POLICY acc ON %t AS PERMISSIVE FOR ALL TO ${RLS} USING (${SUBSELECT}) WITH CHECK (${SUBSELECT})`,
-    `CREATE POLICY adm ON %t AS PERMISSIVE FOR ALL TO ${ADMIN} USING (true) WITH CHECK (true)`,
-  ],
-  current_no_nullif: [
-    `CREATE POLICY iso ON %t AS RESTRICTIVE FOR ALL TO ${RLS} USING (${SUBSELECT_NO_NULLIF}) WITH CHECK (${SUBSELECT_NO_NULLIF})`,
-    `CREATE POLICY acc ON %t AS PERMISSIVE FOR ALL TO public USING (${SUBSELECT_NO_NULLIF}) WITH CHECK (${SUBSELECT_NO_NULLIF})`,
-    `CREATE POLICY adm ON %t AS PERMISSIVE FOR ALL TO ${ADMIN} USING (true) WITH CHECK (true)`,
-  ],
-  current_no_subselect: [
-    `CREATE POLICY iso ON %t AS RESTRICTIVE FOR ALL TO ${RLS} USING (${PLAIN_EXPR}) WITH CHECK (${PLAIN_EXPR})`,
-    `CREATE POLICY acc ON %t AS PERMISSIVE FOR ALL TO public USING (${PLAIN_EXPR}) WITH CHECK (${PLAIN_EXPR})`,
-    `CREATE POLICY adm ON %t AS PERMISSIVE FOR ALL TO ${ADMIN} USING (true) WITH CHECK (true)`,
-  ],
-  restrictive_true_public_no_subselect: [
-    `CREATE POLICY iso ON %t AS RESTRICTIVE FOR ALL TO ${RLS} USING (${PLAIN_EXPR}) WITH CHECK (${PLAIN_EXPR})`,
-    `CREATE POLICY acc ON %t AS PERMISSIVE FOR ALL TO public USING (true) WITH CHECK (true)`,
-    `CREATE POLICY adm ON %t AS PERMISSIVE FOR ALL TO ${ADMIN} USING (true) WITH CHECK (true)`,
-  ],
-}
-
 /** The `role` strategy's condition: the tenant is the current role's name after a prefix. */
 const ROLE_SUBSELECT = `tenant = (SELECT CASE WHEN starts_with(current_user::text, '${PREFIX}') THEN substr(current_user::text, ${PREFIX.length + 1}) COLLATE "default" END)`
 const ROLE_PLAIN = `tenant = CASE WHEN starts_with(current_user::text, '${PREFIX}') THEN substr(current_user::text, ${PREFIX.length + 1}) COLLATE "default" END`
-for (const [name, cond] of [['role_current', ROLE_SUBSELECT], ['role_no_subselect', ROLE_PLAIN]] as const) {
-  SHAPES[name] = [
-    `CREATE POLICY iso ON %t AS RESTRICTIVE FOR ALL TO ${RLS} USING (${cond}) WITH CHECK (${cond})`,
-    `CREATE POLICY acc ON %t AS PERMISSIVE FOR ALL TO public USING (${cond}) WITH CHECK (${cond})`,
-    `CREATE POLICY adm ON %t AS PERMISSIVE FOR ALL TO ${ADMIN} USING (true) WITH CHECK (true)`,
-  ]
+
+/** One policy on %t (the table name is substituted later), for all commands. */
+const policy = (name: string, kind: 'RESTRICTIVE' | 'PERMISSIVE', to: string, cond: string) =>
+  `CREATE POLICY ${name} ON %t AS ${kind} FOR ALL TO ${to} USING (${cond}) WITH CHECK (${cond})`
+const admin = policy('adm', 'PERMISSIVE', ADMIN, 'true')
+/** The library's shape: the condition RESTRICTIVE for the tenant role, PERMISSIVE (`access`,
+ * with its own condition) to `accessTo`, and the admin's `true`. */
+const trio = (cond: string, access = cond, accessTo = 'public') => [
+  policy('iso', 'RESTRICTIVE', RLS, cond),
+  policy('acc', 'PERMISSIVE', accessTo, access),
+  admin,
+]
+
+/** The policies of each table. */
+const SHAPES: Record<string, string[]> = {
+  plain: [],
+  // What src/core/migration.ts creates today.
+  current: trio(SUBSELECT),
+  // RESTRICTIVE condition, PERMISSIVE true: the condition (and its InitPlan) once.
+  restrictive_true: trio(SUBSELECT, 'true', RLS),
+  // The same, with the permissive one TO public (as drizzle-kit needs it).
+  restrictive_true_public: trio(SUBSELECT, 'true'),
+  single_permissive: [policy('acc', 'PERMISSIVE', RLS, SUBSELECT), admin],
+  current_no_nullif: trio(SUBSELECT_NO_NULLIF),
+  current_no_subselect: trio(PLAIN_EXPR),
+  restrictive_true_public_no_subselect: trio(PLAIN_EXPR, 'true'),
+  role_current: trio(ROLE_SUBSELECT),
+  role_no_subselect: trio(ROLE_PLAIN),
 }
 
 interface Variant {
