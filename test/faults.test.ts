@@ -279,7 +279,7 @@ suite(title, () => {
               get(c, key) {
                 if (key === 'query') {
                   return (text: unknown, ...rest: unknown[]) => {
-                    if (failRollback && text === 'ROLLBACK') {
+                    if (failRollback && typeof text === 'string' && text.startsWith('ROLLBACK')) {
                       failRollback = false
                       return Promise.reject(new Error('injected: ROLLBACK lost'))
                     }

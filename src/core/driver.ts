@@ -1,8 +1,8 @@
 /**
- * What the core needs from a database driver: a pinned connection that can send several
- * statements in one simple-query message (so the scoping rides with `BEGIN`), run one
- * parameterised statement, and be released — or destroyed when its state is in doubt.
- * The core declares these shapes itself and imports no driver (as kysely does).
+ * The driver contract: what the engine needs from a database driver, as explicit operations.
+ * The engine says what it means (`begin`, `commit`, `rollback`, `restart`, `release`); a driver
+ * never reads SQL text to guess it. The core declares these shapes itself and imports no driver
+ * (as kysely does). See docs/adapter-api.md.
  *
  * @module
  */
@@ -15,20 +15,42 @@ export interface StatementResult {
   readonly rows: readonly Record<string, unknown>[]
 }
 
-/** A connection pinned to one unit of work. */
+/**
+ * A connection pinned to one unit of work. Every operation that fails rejects; the engine then
+ * rolls back or destroys, never carries on.
+ */
 export interface Connection {
-  /** The driver-native object an ORM session talks to while the connection is pinned. It
-   * refuses every call once the connection is released. */
-  readonly client: unknown
-  /** Sends one simple-query message (one or more statements, no parameters). */
+  /** The driver's own pinned client (a `pg` PoolClient, a PGlite transaction). Adapters wrap it
+   * in what their ORM talks to and call {@link assertUsable} before every use. */
+  readonly native: unknown
+  /** Throws `SESSION_CLOSED` once the connection is sealed or released. */
+  assertUsable(): void
+  /**
+   * Opens a transaction with `modes` (from `transactionModes`) and runs `prelude` (the scoping
+   * statements) in the same message. Resolves with the prelude's results only when BEGIN and
+   * every prelude statement succeeded; otherwise rejects, and the transaction must be rolled
+   * back.
+   */
+  begin(prelude: string, modes: string): Promise<StatementResult[]>
+  /** COMMIT, then the session reset (`SESSION_RESET`), in one message. Resolves `false` when the
+   * server rolled back instead (an earlier statement had failed). */
+  commit(): Promise<boolean>
+  /** ROLLBACK, then the session reset, in one message. Safe outside a transaction. */
+  rollback(): Promise<void>
+  /** Ends the current transaction of a long-lived session and opens the next one with the same
+   * prelude and modes, in one message (no reset: the session goes on). Resolves `false` when a
+   * COMMIT was turned into a rollback. */
+  restart(end: 'commit' | 'rollback', prelude: string, modes: string): Promise<boolean>
+  /** Management statements outside any scope (one simple-query message, no parameters). */
   exec(sql: string): Promise<StatementResult[]>
-  /** Sends one statement with bind parameters. */
+  /** One statement with bind parameters (management, or raw work inside a scope). */
   query(sql: string, params: readonly unknown[]): Promise<StatementResult>
-  /** From now on `client` refuses every call, while `exec` and `query` still work: sent before
-   * the closing COMMIT or ROLLBACK, so that a query the caller forgot to await cannot run after
-   * it, outside the scope. */
+  /** From now on {@link assertUsable} throws, while the operations above still work: called
+   * before the closing COMMIT or ROLLBACK, so that a query the caller forgot to await cannot run
+   * after it, outside the scope. */
   seal(): void
-  /** Gives the connection back. `destroy` closes it instead, for when its state is in doubt. */
+  /** Gives the connection back. `destroy` closes it instead, for when its state is in doubt (an
+   * embedded database that cannot be closed is reset instead). */
   release(destroy: boolean): Promise<void>
 }
 
@@ -36,11 +58,14 @@ export interface Connection {
 export interface Driver {
   /** A short name for messages and benchmarks: `node-postgres`, `pglite`, … */
   readonly name: string
+  /** True when the driver has one connection only (PGlite): a second unit of work waits for
+   * the first, so one opened while a session holds it would wait forever. */
+  readonly exclusive: boolean
   connect(): Promise<Connection>
 }
 
-/** The error a pinned connection's `client` throws once the scope is over: `afterScope` when it
- * was sealed (a query started after the scope's last statement), otherwise when released. */
+/** The error a pinned connection throws once the scope is over: `afterScope` when it was sealed
+ * (a query started after the scope's last statement), otherwise when released. */
 export function scopeEndedError(afterScope: boolean): TenantError {
   return new TenantError(
     'SESSION_CLOSED',

@@ -1,56 +1,97 @@
 /**
  * The ORM-agnostic heart of pg-tenants: tenant-scoped and admin units of work over a
- * {@link Driver}, long-lived sessions, and tenant management. ORM adapters wrap it and hand their
- * users an ORM transaction bound to {@link Connection.client}.
+ * {@link Driver}, long-lived sessions, and tenant management. Adapters wrap it and hand their
+ * users an ORM transaction bound to {@link Connection.native}. See docs/adapter-api.md.
+ *
+ * The rule every path here keeps: the caller's code runs only after `BEGIN` and every scoping
+ * statement succeeded in that same transaction ({@link TenantEngine.run} gets a scope from
+ * `#open`, which returns one only then, and throws otherwise).
  *
  * @module
  */
-import type { Connection, Driver, StatementResult } from './driver.js'
+import { refuseNested, runInside } from './context.js'
+import type { Connection, Driver } from './driver.js'
 import { TenantAlreadyExists, TenantError, TenantNotFound } from './errors.js'
 import { resolveOptions, type ResolvedOptions, type TenantOptions } from './options.js'
 import { qualified, quoteIdent } from './quote.js'
-import {
-  checkCommitted,
-  explainSetupError,
-  isMissingRole,
-  scopeStatements,
-  tenantFound,
-  type Scope,
-} from './scope.js'
-import {
-  byteLength,
-  canonicalTenantId,
-  MAX_IDENTIFIER_BYTES,
-  MAX_TENANT_ID_BYTES,
-  type TenantColumnInfo,
-  type TenantId,
-} from './tenant-id.js'
+import { explainSetupError, isMissingRole, scopeStatements, tenantFound, type Scope } from './scope.js'
+import { tenantIdText, type TenantColumnInfo, type TenantId } from './tenant-id.js'
+import { transactionModes, type TransactionOptions } from './transaction.js'
 
-/** Options of a tenant scope. */
-export interface TenantScopeOptions {
+/** Options of a tenant scope or session. */
+export interface TenantScopeOptions extends TransactionOptions {
   /** Create the tenant when it does not exist (default `true`, as in the original). With `false`
    * an unknown tenant throws `TenantNotFound` before any of your statements runs. */
   createIfMissing?: boolean
 }
 
+/** How the engine behaves, beyond the options it shares with the migration. */
+export interface EngineSettings {
+  /**
+   * How long a tenant seen to exist skips the existence check of a scope that may create it
+   * (default 30 000 ms; the check costs a registry lookup in every scope's BEGIN message). `0`
+   * checks every time. A tenant deleted by another process while this one keeps using it is
+   * re-registered (setting strategy) by the first scope after this long; the role strategy sees
+   * the missing role at once. A deletion by this engine is never outlived by its cache.
+   */
+  knownTenantTtlMs?: number
+}
+
 /** What a unit of work asks for. */
 export type ScopeRequest =
-  | { readonly kind: 'tenant'; readonly id: TenantId; readonly createIfMissing: boolean }
-  | { readonly kind: 'admin' }
+  | { readonly kind: 'tenant'; readonly id: TenantId; readonly createIfMissing: boolean; readonly transaction?: TransactionOptions }
+  | { readonly kind: 'admin'; readonly transaction?: TransactionOptions }
+
+/** An open scope: what it is scoped to and the modes its transactions are opened with. */
+interface OpenScope {
+  readonly scope: Scope
+  readonly modes: string
+}
 
 /**
  * A pinned connection plus what we know of its state. `idle` is true only when the connection is
- * certainly outside any transaction; a connection released while not idle is destroyed.
+ * certainly outside any transaction with its session reset; a connection released while not
+ * idle is destroyed.
  */
 class Pinned {
   idle = true
   constructor(readonly conn: Connection) {}
 
-  async control(sql: string, endsTransaction: boolean): Promise<StatementResult[]> {
+  /** Runs a step that leaves a transaction open (or may, when it fails). */
+  async opening<T>(step: () => Promise<T>): Promise<T> {
     this.idle = false
-    const results = await this.conn.exec(sql)
-    this.idle = endsTransaction
-    return results
+    return step()
+  }
+
+  /** Ends the transaction with COMMIT; throws `TRANSACTION_ABORTED` when the server rolled back. */
+  async commit(): Promise<void> {
+    this.idle = false
+    let committed: boolean
+    try {
+      committed = await this.conn.commit()
+    } catch (error) {
+      // COMMIT itself failed (e.g. a serialization failure), so the reset in its message never
+      // ran: roll back and reset on their own (behind PgBouncer the server session outlives our
+      // client), and destroy the connection anyway: its state was in doubt.
+      await this.rollback().catch(() => undefined)
+      this.idle = false
+      throw error
+    }
+    this.idle = true
+    if (!committed) {
+      throw new TenantError(
+        'TRANSACTION_ABORTED',
+        'Nothing was committed: an earlier statement in this transaction failed, so PostgreSQL rolled ' +
+          'it back at COMMIT. Handle the first error (or roll back) instead of continuing.',
+      )
+    }
+  }
+
+  /** Ends the transaction (if any) with ROLLBACK and resets the session. */
+  async rollback(): Promise<void> {
+    this.idle = false
+    await this.conn.rollback()
+    this.idle = true
   }
 
   release(): Promise<void> {
@@ -67,41 +108,58 @@ export class TenantEngine {
   /** Tenants this process saw exist, with when. A scope for one of them that may create it
    * anyway skips the existence check (the registry lookup costs ~10% throughput). */
   readonly #known = new Map<string, number>()
+  /** Per tenant, how many deletions started; with {@link #deleting}, a scope that raced a
+   * deletion never puts the tenant back into {@link #known}. */
+  readonly #deletions = new Map<string, number>()
+  readonly #deleting = new Map<string, number>()
+  /** Sessions open on this engine (an exclusive driver cannot serve a scope meanwhile). */
+  #openSessions = 0
 
-  constructor(driver: Driver, options: TenantOptions | undefined, columns: readonly TenantColumnInfo[]) {
+  readonly #knownTtl: number
+
+  constructor(
+    driver: Driver,
+    options: TenantOptions | undefined,
+    columns: readonly TenantColumnInfo[],
+    settings: EngineSettings = {},
+  ) {
     this.driver = driver
     this.options = resolveOptions(options)
     this.#columns = Object.freeze([...columns])
+    const { knownTenantTtlMs = KNOWN_TENANT_TTL_MS } = settings
+    if (!Number.isFinite(knownTenantTtlMs) || knownTenantTtlMs < 0) {
+      throw new TenantError(
+        'INVALID_OPTIONS',
+        `knownTenantTtlMs must be a number of milliseconds >= 0 (0 checks every scope), got ${JSON.stringify(knownTenantTtlMs)}.`,
+      )
+    }
+    this.#knownTtl = knownTenantTtlMs
   }
 
   /** Validates a tenant id and returns its canonical text. Throws `InvalidTenantId`. */
   tenantText(id: unknown): string {
-    const budget =
-      this.options.strategy === 'role'
-        ? MAX_IDENTIFIER_BYTES - byteLength(this.options.rolePrefix)
-        : MAX_TENANT_ID_BYTES
-    return canonicalTenantId(id, this.#columns, budget)
+    return tenantIdText(id, this.options, this.#columns)
   }
 
   /** Runs `fn` in one scoped transaction on one pinned connection; commits when it resolves,
-   * rolls back when it throws. */
+   * rolls back when it throws. `fn` runs only inside a transaction whose scoping succeeded. */
   async run<T>(request: ScopeRequest, fn: (conn: Connection) => Promise<T>): Promise<T> {
-    const scopeText = request.kind === 'tenant' ? this.tenantText(request.id) : undefined
-    const pinned = new Pinned(await this.driver.connect())
+    const label = this.#label(request)
+    const pinned = await this.#connect(label, request)
     try {
-      await this.#begin(pinned, request, scopeText)
+      await this.#open(pinned, request)
       let value: T
       try {
-        value = await fn(pinned.conn)
+        value = await runInside(label, () => fn(pinned.conn))
       } catch (error) {
         pinned.conn.seal()
         // Keep the caller's error; if the ROLLBACK fails too, `idle` stays false and the
         // connection is destroyed on release.
-        await pinned.control('ROLLBACK', true).catch(() => undefined)
+        await pinned.rollback().catch(() => undefined)
         throw error
       }
       pinned.conn.seal()
-      checkCommitted(await pinned.control('COMMIT', true))
+      await pinned.commit()
       return value
     } finally {
       await pinned.release()
@@ -110,62 +168,95 @@ export class TenantEngine {
 
   /** Opens a long-lived scoped session on a pinned connection. */
   async open(request: ScopeRequest): Promise<EngineSession> {
-    const scopeText = request.kind === 'tenant' ? this.tenantText(request.id) : undefined
-    const pinned = new Pinned(await this.driver.connect())
+    const pinned = await this.#connect(request.kind === 'tenant' ? 'newTenantSession' : 'newSession', request)
     try {
-      const scope = await this.#begin(pinned, request, scopeText)
-      return new EngineSession(pinned, this.options, scope)
+      const open = await this.#open(pinned, request)
+      this.#openSessions++
+      return new EngineSession(pinned, this.options, open, () => this.#openSessions--)
     } catch (error) {
       await pinned.release()
       throw error
     }
   }
 
-  async #begin(pinned: Pinned, request: ScopeRequest, text: string | undefined): Promise<Scope> {
-    if (request.kind === 'admin' || text === undefined) {
+  #label(request: ScopeRequest): string {
+    return request.kind === 'admin' ? 'withAdmin' : `withTenant(${JSON.stringify(String(request.id))})`
+  }
+
+  /** Validates what can be validated before any connection is taken, then takes one. */
+  async #connect(operation: string, request?: ScopeRequest): Promise<Pinned> {
+    refuseNested(operation)
+    if (request) {
+      if (request.kind === 'tenant') this.tenantText(request.id)
+      transactionModes(request.transaction)
+    }
+    if (this.driver.exclusive && this.#openSessions > 0) {
+      throw new TenantError(
+        'NESTED_SCOPE',
+        `${operation} cannot run while a session is open: ${this.driver.name} has one connection, and ` +
+          'the session holds it until you close() it (it would wait forever). Close the session first, ' +
+          'or do the work on the session.',
+      )
+    }
+    return new Pinned(await this.driver.connect())
+  }
+
+  /** Opens the scope: resolves only when BEGIN and every scoping statement succeeded in one
+   * transaction, and the tenant exists; throws otherwise (after rolling back). */
+  async #open(pinned: Pinned, request: ScopeRequest): Promise<OpenScope> {
+    const modes = transactionModes(request.transaction)
+    if (request.kind === 'admin') {
       const scope: Scope = { kind: 'admin' }
-      await this.#openOnce(pinned, scope)
-      return scope
+      if (await this.#attempt(pinned, scope, modes, false)) return { scope, modes }
+      throw new TenantError('SETUP_MISSING', 'The admin scope could not be opened.') // #attempt throws first
     }
+    const text = this.tenantText(request.id)
     const scope: Scope = { kind: 'tenant', text }
+    const deletions = this.#deletions.get(text) ?? 0
     if (request.createIfMissing && this.#isKnown(text)) {
-      await this.#openOnce(pinned, scope, false)
-      return scope
+      if (await this.#attempt(pinned, scope, modes, false)) return { scope, modes }
+      // Known here, gone there (deleted by another process): take the checked path.
+      this.#known.delete(text)
     }
-    if (await this.#openOnce(pinned, scope)) return this.#remember(text, scope)
+    if (await this.#attempt(pinned, scope, modes, true)) return this.#remember(text, deletions, { scope, modes })
     if (!request.createIfMissing) throw new TenantNotFound(text)
-    pinned.idle = false // until the creation is known to have ended cleanly
-    await this.#create(pinned.conn, text, true)
+    await pinned.opening(() => this.#create(pinned.conn, text, true))
     pinned.idle = true
-    if (await this.#openOnce(pinned, scope)) return this.#remember(text, scope)
+    if (await this.#attempt(pinned, scope, modes, true)) return this.#remember(text, deletions, { scope, modes })
     throw new TenantNotFound(text) // deleted again between creation and the scope
   }
 
   #isKnown(text: string): boolean {
     const seen = this.#known.get(text)
-    return seen !== undefined && Date.now() - seen < KNOWN_TENANT_TTL_MS
+    return seen !== undefined && Date.now() - seen < this.#knownTtl
   }
 
-  #remember(text: string, scope: Scope): Scope {
+  /** Remembers a tenant seen to exist, unless a deletion of it started since the check began
+   * or is still running (it could have removed the tenant after the check saw it). */
+  #remember(text: string, deletionsBefore: number, open: OpenScope): OpenScope {
+    if ((this.#deletions.get(text) ?? 0) !== deletionsBefore || this.#deleting.has(text)) return open
     if (this.#known.size >= KNOWN_TENANT_LIMIT) this.#known.clear()
     this.#known.set(text, Date.now())
-    return scope
+    return open
   }
 
-  /** BEGIN + scoping in one message. False when the tenant does not exist (rolled back). */
-  async #openOnce(pinned: Pinned, scope: Scope, checked = true): Promise<boolean> {
+  /**
+   * BEGIN + scoping in one message. True when the scope is open; false when the tenant does not
+   * exist (the transaction is then rolled back). Any other failure is rolled back and thrown.
+   */
+  async #attempt(pinned: Pinned, scope: Scope, modes: string, checked: boolean): Promise<boolean> {
     const o = this.options
-    let results: StatementResult[]
+    let results
     try {
-      results = await pinned.control(`BEGIN; ${scopeStatements(o, scope, checked)}`, false)
+      results = await pinned.opening(() => pinned.conn.begin(scopeStatements(o, scope, checked), modes))
     } catch (error) {
       // Keep the first error; a failed ROLLBACK leaves `idle` false: destroyed on release.
-      await pinned.control('ROLLBACK', true).catch(() => undefined)
+      await pinned.rollback().catch(() => undefined)
       if (scope.kind === 'tenant' && o.strategy === 'role' && isMissingRole(error)) return false
       throw explainSetupError(error, o)
     }
     if (scope.kind === 'tenant' && checked && !tenantFound(results)) {
-      await pinned.control('ROLLBACK', true)
+      await pinned.rollback()
       return false
     }
     return true
@@ -174,33 +265,57 @@ export class TenantEngine {
   /** Creates a tenant. Throws `TenantAlreadyExists` when it exists. */
   async createTenant(id: TenantId): Promise<void> {
     const text = this.tenantText(id)
-    await this.#withConnection((conn) => this.#create(conn, text, false))
+    await this.#withConnection('createTenant', (conn) => this.#create(conn, text, false))
   }
 
   /** Removes a tenant (its role or registry row), never its data. Throws `TenantNotFound`. */
   async deleteTenant(id: TenantId): Promise<void> {
     const text = this.tenantText(id)
+    this.#deletions.set(text, (this.#deletions.get(text) ?? 0) + 1)
+    this.#deleting.set(text, (this.#deleting.get(text) ?? 0) + 1)
     this.#known.delete(text)
-    await this.#withConnection(async (conn) => {
-      const o = this.options
-      if (o.strategy === 'setting') {
-        const result = await this.#guarded(() =>
-          conn.query(`DELETE FROM ${qualified(o.schema, o.registryTable)} WHERE id = $1 RETURNING id`, [text]),
-        )
-        if (result.rows.length === 0) throw new TenantNotFound(text)
-        return
-      }
-      const role = o.rolePrefix + text
-      const member = await conn.query(MEMBER_OF_GROUP, [role, o.tenantRole])
-      if (member.rows.length === 0) throw new TenantNotFound(text)
-      await this.#guarded(() => conn.exec(`DROP ROLE ${quoteIdent(role)}`))
-    })
+    try {
+      await this.#withConnection('deleteTenant', (conn) => this.#delete(conn, text))
+    } finally {
+      const left = (this.#deleting.get(text) ?? 1) - 1
+      if (left > 0) this.#deleting.set(text, left)
+      else this.#deleting.delete(text)
+      this.#known.delete(text)
+    }
+  }
+
+  async #delete(conn: Connection, text: string): Promise<void> {
+    const o = this.options
+    if (o.strategy === 'setting') {
+      const result = await this.#guarded(() =>
+        conn.query(`DELETE FROM ${qualified(o.schema, o.registryTable)} WHERE id = $1 RETURNING id`, [text]),
+      )
+      if (result.rows.length === 0) throw new TenantNotFound(text)
+      return
+    }
+    const role = o.rolePrefix + text
+    const member = await conn.query(MEMBER_OF_GROUP, [role, o.tenantRole])
+    if (member.rows.length === 0) throw new TenantNotFound(text)
+    try {
+      await conn.exec(`DROP ROLE ${quoteIdent(role)}`)
+    } catch (error) {
+      if ((error as { code?: unknown }).code !== '2BP01') throw explainSetupError(error, o)
+      const detail = (error as { detail?: unknown }).detail
+      throw new TenantError(
+        'TENANT_HAS_OBJECTS',
+        `Tenant ${JSON.stringify(text)} was not deleted: its role ${role} still owns objects or holds ` +
+          `privileges${typeof detail === 'string' ? ` (${detail.replace(/\s+/g, ' ')})` : ''}. Close the ` +
+          `sessions still scoped to it, or, as the owner of those objects, run DROP OWNED BY ${quoteIdent(role)} ` +
+          '(or REASSIGN OWNED), then delete the tenant again.',
+        { cause: error },
+      )
+    }
   }
 
   /** Every tenant, as canonical text. */
   async listTenants(): Promise<Set<string>> {
     const o = this.options
-    return this.#withConnection(async (conn) => {
+    return this.#withConnection('listTenants', async (conn) => {
       const result =
         o.strategy === 'setting'
           ? await this.#guarded(() => conn.query(`SELECT id FROM ${qualified(o.schema, o.registryTable)}`, []))
@@ -214,13 +329,17 @@ export class TenantEngine {
     })
   }
 
-  /** Creates the tenant; with `ifMissing`, an existing tenant is not an error. */
+  /** Creates the tenant; with `ifMissing`, an existing tenant is not an error. Runs outside any
+   * transaction on `conn` and leaves none open (or throws, and the caller destroys it). */
   async #create(conn: Connection, text: string, ifMissing: boolean): Promise<void> {
     const o = this.options
     if (o.strategy === 'setting') {
-      const conflict = ifMissing ? ' ON CONFLICT (id) DO NOTHING' : ''
       await this.#guarded(
-        () => conn.query(`INSERT INTO ${qualified(o.schema, o.registryTable)} (id) VALUES ($1)${conflict}`, [text]),
+        () =>
+          conn.query(
+            `INSERT INTO ${qualified(o.schema, o.registryTable)} (id) VALUES ($1)${ifMissing ? ' ON CONFLICT (id) DO NOTHING' : ''}`,
+            [text],
+          ),
         text,
         ifMissing,
       )
@@ -235,11 +354,12 @@ export class TenantEngine {
       `GRANT ${role} TO CURRENT_USER${selfGrant}`,
       'COMMIT',
     ]
-    const pinned = new Pinned(conn)
     try {
-      await pinned.control(statements.join('; '), true)
+      await conn.exec(statements.join('; '))
     } catch (error) {
-      await pinned.control('ROLLBACK', true)
+      // The original error is what the caller needs. If this ROLLBACK fails as well, it is
+      // rethrown below anyway and the connection, not idle, is destroyed by the caller.
+      await conn.exec('ROLLBACK').catch(() => undefined)
       await this.#guarded(() => Promise.reject(error), text, ifMissing)
     }
   }
@@ -268,25 +388,24 @@ export class TenantEngine {
   }
 
   /** A connection for a management statement (autocommit), always returned clean or destroyed. */
-  async #withConnection<T>(fn: (conn: Connection) => Promise<T>): Promise<T> {
-    const conn = await this.driver.connect()
+  async #withConnection<T>(operation: string, fn: (conn: Connection) => Promise<T>): Promise<T> {
+    const pinned = await this.#connect(operation)
     let clean = false
     try {
-      const value = await fn(conn)
+      const value = await fn(pinned.conn)
       clean = true
       return value
     } catch (error) {
       clean = error instanceof TenantError // a typed error means we know what happened
       throw error
     } finally {
-      await conn.release(!clean)
+      await pinned.conn.release(!clean)
     }
   }
 }
 
-/** How long a tenant seen to exist skips the registry lookup. A tenant deleted by another
- * process is re-registered by the first scope after this (createIfMissing), never served
- * without its own rows' isolation: the setting still scopes every statement. */
+/** The default of {@link EngineSettings.knownTenantTtlMs}. A tenant deleted elsewhere is never
+ * served without its own rows' isolation meanwhile: the setting still scopes every statement. */
 const KNOWN_TENANT_TTL_MS = 30_000
 const KNOWN_TENANT_LIMIT = 10_000
 
@@ -302,13 +421,15 @@ const MEMBER_OF_GROUP = `SELECT 1 FROM pg_auth_members m
 export class EngineSession {
   readonly #pinned: Pinned
   readonly #options: ResolvedOptions
-  readonly #scope: Scope
+  readonly #open: OpenScope
+  readonly #onClose: () => void
   #closed = false
 
-  constructor(pinned: Pinned, options: ResolvedOptions, scope: Scope) {
+  constructor(pinned: Pinned, options: ResolvedOptions, open: OpenScope, onClose: () => void) {
     this.#pinned = pinned
     this.#options = options
-    this.#scope = scope
+    this.#open = open
+    this.#onClose = onClose
   }
 
   get connection(): Connection {
@@ -321,39 +442,53 @@ export class EngineSession {
 
   /** Keeps the work done so far; the session stays open and scoped. */
   async commit(): Promise<void> {
-    await this.#next('COMMIT', true)
+    await this.#next('commit')
   }
 
   /** Discards the work since the last commit; the session stays open and scoped. */
   async rollback(): Promise<void> {
-    await this.#next('ROLLBACK', false)
+    await this.#next('rollback')
   }
 
-  /** Rolls back what is uncommitted and releases the connection. Safe to call twice. */
+  /** Rolls back what is uncommitted, resets the session and releases the connection. Safe to
+   * call twice. */
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
+    this.#onClose()
     this.#pinned.conn.seal()
     try {
-      await this.#pinned.control('ROLLBACK', true)
+      await this.#pinned.rollback()
     } finally {
       await this.#pinned.release()
     }
   }
 
-  async #next(end: 'COMMIT' | 'ROLLBACK', check: boolean): Promise<void> {
+  async #next(end: 'commit' | 'rollback'): Promise<void> {
     if (this.#closed) {
-      throw new TenantError('SESSION_CLOSED', `This session is closed: open a new one to ${end.toLowerCase()}.`)
+      throw new TenantError('SESSION_CLOSED', `This session is closed: open a new one to ${end}.`)
     }
-    let results: StatementResult[]
+    const { scope, modes } = this.#open
+    let committed: boolean
     try {
-      results = await this.#pinned.control(`${end}; BEGIN; ${scopeStatements(this.#options, this.#scope, false)}`, false)
+      const prelude = scopeStatements(this.#options, scope, false)
+      committed = await this.#pinned.opening(() => this.#pinned.conn.restart(end, prelude, modes))
     } catch (error) {
       // The transaction is over either way (a failed COMMIT rolls back); the session cannot be
       // trusted to be scoped any more, so it ends here.
       await this.close().catch(() => undefined)
+      if (scope.kind === 'tenant' && this.#options.strategy === 'role' && isMissingRole(error)) {
+        // The COMMIT before the failing statement went through; the tenant is gone.
+        throw new TenantNotFound(scope.text, { cause: error })
+      }
       throw explainSetupError(error, this.#options)
     }
-    if (check) checkCommitted(results)
+    if (!committed) {
+      throw new TenantError(
+        'TRANSACTION_ABORTED',
+        'Nothing was committed: an earlier statement in this transaction failed, so PostgreSQL rolled ' +
+          'it back at COMMIT. The session is open again; handle the first error before continuing.',
+      )
+    }
   }
 }

@@ -17,6 +17,9 @@ export type TenantErrorCode =
   | 'TRANSACTION_ABORTED'
   | 'SETUP_MISSING'
   | 'ISOLATION_FAILED'
+  | 'NESTED_SCOPE'
+  | 'TENANT_HAS_OBJECTS'
+  | 'UNSUPPORTED_OPERATION'
 
 /**
  * Base class of every error thrown by pg-tenants.

@@ -89,15 +89,3 @@ export function explainSetupError(error: unknown, o: ResolvedOptions): unknown {
   }
   return error
 }
-
-/** A COMMIT that the server turned into a ROLLBACK (because an earlier statement failed) is
- * reported, never silently taken for success. */
-export function checkCommitted(results: readonly StatementResult[]): void {
-  if (results[0]?.command === 'ROLLBACK') {
-    throw new TenantError(
-      'TRANSACTION_ABORTED',
-      'Nothing was committed: an earlier statement in this transaction failed, so PostgreSQL rolled ' +
-        'it back at COMMIT. Handle the first error (or roll back) instead of continuing.',
-    )
-  }
-}

@@ -6,6 +6,7 @@
  * @module
  */
 import { InvalidTenantId } from './errors.js'
+import type { ResolvedOptions } from './options.js'
 
 /** A tenant id as callers pass it: text or uuid as a string, integer kinds as number or bigint. */
 export type TenantId = string | number | bigint
@@ -105,4 +106,23 @@ function checkColumn(id: unknown, text: string, column: TenantColumnInfo): void 
       return
     }
   }
+}
+
+/**
+ * The canonical text of a tenant id for a manager with these options and tenant columns, or
+ * `InvalidTenantId`: a pure function, so that a CLI or an adapter can check ids before it has a
+ * connection. The `role` strategy's budget is what is left of a role name after the prefix.
+ *
+ * @example
+ * ```ts
+ * tenantIdText('acme', resolveOptions({ strategy: 'role' }), [{ type: 'text' }]) // 'acme'
+ * ```
+ */
+export function tenantIdText(
+  id: unknown,
+  options: Pick<ResolvedOptions, 'strategy' | 'rolePrefix'>,
+  columns: readonly TenantColumnInfo[],
+): string {
+  const budget = options.strategy === 'role' ? MAX_IDENTIFIER_BYTES - byteLength(options.rolePrefix) : MAX_TENANT_ID_BYTES
+  return canonicalTenantId(id, columns, budget)
 }

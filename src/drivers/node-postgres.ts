@@ -1,10 +1,12 @@
 /**
  * Driver for a node-postgres (`pg`) `Pool`. A query without parameters goes out as one
- * simple-query message, which is how `BEGIN` and the scoping travel together.
+ * simple-query message, which is how `BEGIN` and the scoping, or `COMMIT` and the session reset,
+ * travel together.
  *
  * @module
  */
 import { scopeEndedError, type Connection, type Driver, type StatementResult } from '../core/driver.js'
+import { beginStatement, RESET_LOGIN_COLUMN, RESET_ROLE_COLUMN, SESSION_RESET } from '../core/transaction.js'
 
 /** The part of a `pg` query result we read. */
 interface PgResult {
@@ -39,6 +41,7 @@ export function isPgPool(client: unknown): client is PgPoolLike {
 export function nodePostgresDriver(pool: PgPoolLike): Driver {
   return {
     name: 'node-postgres',
+    exclusive: false,
     async connect() {
       return pinnedConnection(await pool.connect())
     },
@@ -60,19 +63,37 @@ function pinnedConnection(client: PgPoolClientLike): Connection {
     if (released) throw scopeEndedError(false)
     return client
   }
-  const forOrm = () => {
-    if (sealed) throw scopeEndedError(true)
-    return live()
-  }
-  // What the ORM talks to: the pinned client, refusing calls once released.
-  const guarded = {
-    query: (...args: unknown[]) => (forOrm().query as (...a: unknown[]) => Promise<unknown>)(...args),
+  const exec = async (sql: string) => results(await live().query(sql))
+  /** The reset's last row: a session-level `SET ROLE` left by the scope. The role goes back to
+   * the login's, for whoever gets this server connection next (PgBouncer keeps it), and this
+   * client is destroyed, so that the pool opens a fresh one (running its own connect hooks). */
+  const end = async (statement: 'COMMIT' | 'ROLLBACK') => {
+    const all = await exec(`${statement}; ${SESSION_RESET}`)
+    const last = all[all.length - 1]?.rows[0]
+    if (last?.[RESET_ROLE_COLUMN] !== last?.[RESET_LOGIN_COLUMN]) {
+      broken = true
+      await exec('RESET ROLE')
+    }
+    return all[0]?.command !== 'ROLLBACK'
   }
   return {
-    client: guarded,
-    async exec(sql) {
-      return results(await live().query(sql))
+    native: client,
+    assertUsable() {
+      if (sealed) throw scopeEndedError(true)
+      live()
     },
+    async begin(prelude, modes) {
+      return (await exec(`${beginStatement(modes)}; ${prelude}`)).slice(1)
+    },
+    commit: () => end('COMMIT'),
+    async rollback() {
+      await end('ROLLBACK')
+    },
+    async restart(endWith, prelude, modes) {
+      const all = await exec(`${endWith === 'commit' ? 'COMMIT' : 'ROLLBACK'}; ${beginStatement(modes)}; ${prelude}`)
+      return endWith === 'rollback' || all[0]?.command !== 'ROLLBACK'
+    },
+    exec,
     async query(sql, params) {
       const [first] = results(await live().query(sql, [...params]))
       return first ?? { command: '', rows: [] }

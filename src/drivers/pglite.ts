@@ -4,17 +4,20 @@
  * it until release.
  *
  * Every call into PGlite is a pass through the WASM backend (~50 µs even for `SELECT 1`), so the
- * transaction PGlite opens is used, not thrown away: the core opens a scope with one message
- * `BEGIN; <scoping>`, and on a fresh connection only `<scoping>` is sent, inside the BEGIN PGlite
- * has just run; the core's closing `COMMIT` is PGlite's own, which also ends the lock. A scoped
- * unit of work thus costs one call more than `db.transaction` (the scoping), not three.
- * Anything else sent first (tenant management) ends PGlite's transaction, so that it runs with
- * autocommit, like on a pooled connection.
+ * transaction PGlite opens is used, not thrown away: `begin` on a fresh connection sends only the
+ * transaction modes and the prelude, inside the BEGIN PGlite has just run. Management work
+ * (anything sent before a `begin`) first ends PGlite's transaction, so that it runs with
+ * autocommit, as on a pooled connection.
+ *
+ * The session cannot be replaced, so nothing is ever destroyed: what a scope left is reset
+ * (`SESSION_RESET`), and a session-level `SET ROLE` it left is undone to the role the session
+ * had before the scope (the user's own, e.g. a non-superuser owner), never to the superuser.
  *
  * @module
  */
 import { scopeEndedError, type Connection, type Driver, type StatementResult } from '../core/driver.js'
-import { TenantError } from '../core/errors.js'
+import { quoteIdent } from '../core/quote.js'
+import { beginStatement, RESET_LOGIN_COLUMN, RESET_ROLE_COLUMN, SESSION_RESET } from '../core/transaction.js'
 
 interface PgliteResults {
   command?: string
@@ -41,27 +44,27 @@ export function isPglite(client: unknown): client is PgliteLike {
   )
 }
 
-/** How the core opens a scope: `BEGIN` and the scoping statements in one message. */
-const BEGIN = 'BEGIN; '
+/** Column of the role the session had when a scope began. */
+const OUTER_ROLE = 'pg_tenants_outer_role'
 
 /** A driver over one PGlite instance; units of work on it are serialised by PGlite's lock. */
 export function pgliteDriver(db: PgliteLike): Driver {
   return {
     name: 'pglite',
+    exclusive: true,
     connect() {
       return new Promise<Connection>((resolve, reject) => {
         let unlock!: () => void
         const held = new Promise<void>((r) => (unlock = r))
-        const lock: { ended?: Promise<void> } = {}
         let entered = false
-        lock.ended = db.transaction(async (tx) => {
+        const ended = db.transaction(async (tx) => {
           entered = true
-          resolve(pinnedConnection(tx, unlock, lock as { ended: Promise<void> }))
+          resolve(pinnedConnection(tx, unlock))
           await held
         })
-        // Before the connection exists, a failure is the caller's; after, the connection awaits
-        // `ended` where the outcome matters (its COMMIT), and elsewhere it has nobody to tell.
-        lock.ended.catch((error: unknown) => {
+        // Before the connection exists, a failure is the caller's. After it, every statement
+        // that matters was ours and reported; PGlite's own closing COMMIT finds no transaction.
+        ended.catch((error: unknown) => {
           if (!entered) reject(error)
         })
       })
@@ -69,83 +72,80 @@ export function pgliteDriver(db: PgliteLike): Driver {
   }
 }
 
-function pinnedConnection(tx: PgliteTransactionLike, unlock: () => void, lock: { ended: Promise<void> }): Connection {
+function pinnedConnection(tx: PgliteTransactionLike, unlock: () => void): Connection {
   /** PGlite's BEGIN is open and nothing else was sent yet. */
   let fresh = true
   let released = false
   let sealed = false
+  /** The session's role before the current scope, as `current_user` showed it. */
+  let outerRole: string | undefined
   const live = () => {
     if (released) throw scopeEndedError(false)
     return tx
   }
-  const forOrm = () => {
-    if (sealed) throw scopeEndedError(true)
-    return live()
-  }
+  const run = async (sql: string) => (await live().exec(sql)).map(toResult)
   /** Management work (anything but a scope) starts outside PGlite's transaction. */
-  const leaveFresh = async (t: PgliteTransactionLike) => {
+  const leaveFresh = async () => {
     if (!fresh) return
     fresh = false
-    await t.exec('ROLLBACK')
+    await run('ROLLBACK')
   }
-  const guarded = {
-    query: (sql: string, params?: unknown[], options?: unknown) => forOrm().query(sql, params, options),
-    exec: (sql: string, options?: unknown) => forOrm().exec(sql, options),
-    transaction: () => {
-      throw new TenantError('UNSUPPORTED_CLIENT', 'Inside a scope, use tx.transaction() for a nested transaction (a savepoint).')
-    },
+  const end = async (statement: 'COMMIT' | 'ROLLBACK') => {
+    fresh = false
+    const all = await run(`${statement}; ${SESSION_RESET}`)
+    const last = all[all.length - 1]?.rows[0]
+    const role = last?.[RESET_ROLE_COLUMN]
+    const before = outerRole
+    if (before !== undefined && role !== before) {
+      // Restores the role the session had before the scope: the user's own state, not a tenant's.
+      await run(before === last?.[RESET_LOGIN_COLUMN] ? 'RESET ROLE' : `SET ROLE ${quoteIdent(before)}`)
+    }
+    outerRole = undefined
+    return all[0]?.command !== 'ROLLBACK'
   }
   return {
-    client: guarded,
+    native: tx,
+    assertUsable() {
+      if (sealed) throw scopeEndedError(true)
+      live()
+    },
+    async begin(prelude, modes) {
+      // Inside PGlite's fresh BEGIN, modes go in a SET TRANSACTION (still before any query).
+      const open = fresh ? (modes === '' ? '' : `SET TRANSACTION ${modes}; `) : `${beginStatement(modes)}; `
+      fresh = false
+      const all = await run(`${open}SELECT current_user::text AS ${OUTER_ROLE}; ${prelude}`)
+      const skip = open === '' ? 1 : 2
+      const role = all[skip - 1]?.rows[0]?.[OUTER_ROLE]
+      outerRole = typeof role === 'string' ? role : undefined
+      return all.slice(skip)
+    },
+    commit: () => end('COMMIT'),
+    async rollback() {
+      await end('ROLLBACK')
+    },
+    async restart(endWith, prelude, modes) {
+      const all = await run(`${endWith === 'commit' ? 'COMMIT' : 'ROLLBACK'}; ${beginStatement(modes)}; ${prelude}`)
+      return endWith === 'rollback' || all[0]?.command !== 'ROLLBACK'
+    },
     async exec(sql) {
-      const t = live()
-      if (fresh && sql.startsWith(BEGIN)) {
-        fresh = false
-        const results = await t.exec(sql.slice(BEGIN.length))
-        return [{ command: 'BEGIN', rows: [] }, ...results.map(toResult)]
-      }
-      await leaveFresh(t)
-      if (sql === 'COMMIT') return commitAndRelease()
-      return (await t.exec(sql)).map(toResult)
+      await leaveFresh()
+      return run(sql)
     },
     async query(sql, params) {
-      const t = live()
-      await leaveFresh(t)
-      return toResult(await t.query(sql, [...params]))
+      await leaveFresh()
+      return toResult(await live().query(sql, [...params]))
     },
     seal() {
       sealed = true
     },
     async release(destroy) {
       if (released) return
-      // An embedded session cannot be replaced; the best we can do for one in doubt is to end
-      // whatever transaction it is in (transaction-local state ends with it).
-      if (destroy) await tx.exec('ROLLBACK').catch(() => undefined)
+      // An embedded session cannot be replaced: one in doubt gets the reset instead.
+      if (destroy) await end('ROLLBACK').catch(() => undefined)
       released = true
       unlock()
     },
   }
-
-  /** The core's COMMIT is the last statement of a unit of work: let PGlite send it, which ends
-   * its transaction and its lock in the same step, and report what PostgreSQL answered. */
-  async function commitAndRelease(): Promise<StatementResult[]> {
-    released = true
-    unlock()
-    try {
-      await lock.ended
-    } catch (error) {
-      // PGlite's TransactionAbortedError: the server answered COMMIT with ROLLBACK. Reported as
-      // the server's answer, so the core raises its own TRANSACTION_ABORTED as on other drivers.
-      if (isRolledBackCommit(error)) return [{ command: 'ROLLBACK', rows: [] }]
-      throw error
-    }
-    return [{ command: 'COMMIT', rows: [] }]
-  }
-}
-
-function isRolledBackCommit(error: unknown): boolean {
-  const e = error as { code?: unknown; message?: unknown; query?: unknown } | null
-  return e?.code === '25P02' && e.query === 'COMMIT' && typeof e.message === 'string' && /rolled back instead of committed/.test(e.message)
 }
 
 function toResult(r: PgliteResults): StatementResult {

@@ -7,6 +7,7 @@
  * @module
  */
 import { sql } from 'drizzle-orm'
+import { TenantError } from '../core/errors.js'
 import { NoopCache } from 'drizzle-orm/cache/core'
 import { PgTransaction, type PgDatabase, type PgQueryResultHKT } from 'drizzle-orm/pg-core'
 
@@ -29,6 +30,18 @@ interface SessionInternals {
  * every Drizzle pg driver. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 class ScopedTransaction extends PgTransaction<PgQueryResultHKT, any, any> {
+  /** A scope's transaction modes go with its BEGIN (one message); `SET TRANSACTION` inside it
+   * would come after the scoping statements, where PostgreSQL refuses it (25001). */
+  override setTransaction(): Promise<void> {
+    return Promise.reject(
+      new TenantError(
+        'UNSUPPORTED_OPERATION',
+        'tx.setTransaction() cannot change a scope that is already open: pass the options to the scope ' +
+          "instead, e.g. withTenant(id, fn, { isolationLevel: 'serializable', accessMode: 'read only' }).",
+      ),
+    )
+  }
+
   override async transaction<T>(fn: (tx: ScopedTransaction) => Promise<T>): Promise<T> {
     const internals = this as unknown as { dialect: never; session: never; schema: never; nestedIndex: number }
     const name = `sp${internals.nestedIndex + 1}`

@@ -5,7 +5,8 @@
  * @module
  */
 import type { Driver } from '../core/driver.js'
-import { TenantEngine, type EngineSession, type ScopeRequest, type TenantScopeOptions } from '../core/engine.js'
+import { TenantEngine, type EngineSession, type EngineSettings, type ScopeRequest, type TenantScopeOptions } from '../core/engine.js'
+import type { TransactionOptions } from '../core/transaction.js'
 import { TenantError } from '../core/errors.js'
 import type { TableSpec } from '../core/migration.js'
 import { resolveOptions, type ResolvedOptions, type TenantOptions } from '../core/options.js'
@@ -13,11 +14,13 @@ import type { TenantColumnInfo, TenantId } from '../core/tenant-id.js'
 import { checkDatabase } from '../check/check-database.js'
 import type { CheckOptions, CheckReport } from '../check/types.js'
 import { driverFor } from '../drivers/detect.js'
+import { attachEngine } from '../core/adapter.js'
 import { bindTransaction, clientOf, type AnyPgDatabase, type DrizzleTransaction } from './bind.js'
+import { scopedClient } from './client.js'
 import { markConflict, readMark, specOf } from './mark.js'
 
 /** Options of {@link PostgresManager.fromDrizzle}. */
-export interface ManagerOptions extends TenantOptions {
+export interface ManagerOptions extends TenantOptions, EngineSettings {
   /** Tenant tables to validate tenant ids against (besides the `withRls` tables found in the
    * database's `schema`): an id that cannot fit their tenant column is refused up front. */
   tables?: readonly unknown[]
@@ -68,6 +71,7 @@ export class PostgresManager<TDb extends AnyPgDatabase> {
     this.#db = db
     this.#engine = engine
     this.#tables = tables
+    attachEngine(this, engine)
   }
 
   /**
@@ -76,11 +80,11 @@ export class PostgresManager<TDb extends AnyPgDatabase> {
    * options.
    */
   static fromDrizzle<TDb extends AnyPgDatabase>(db: TDb, options: ManagerOptions = {}): PostgresManager<TDb> {
-    const { tables = [], ...tenantOptions } = options
+    const { tables = [], knownTenantTtlMs, ...tenantOptions } = options
     const driver: Driver = driverFor(clientOf(db))
     const resolved = resolveOptions(tenantOptions)
     const specs = tenantTables(db, tables, resolved)
-    const engine = new TenantEngine(driver, tenantOptions, columnsOf(specs))
+    const engine = new TenantEngine(driver, tenantOptions, columnsOf(specs), knownTenantTtlMs === undefined ? {} : { knownTenantTtlMs })
     return new PostgresManager(db, engine, specs)
   }
 
@@ -145,14 +149,13 @@ export class PostgresManager<TDb extends AnyPgDatabase> {
    * })
    * ```
    */
-  withTenant<T extends TenantId, R>(
+  async withTenant<T extends TenantId, R>(
     tenant: T,
     fn: (tx: TenantTransaction<TDb, T>) => Promise<R>,
     options: TenantScopeOptions = {},
   ): Promise<R> {
-    const request: ScopeRequest = { kind: 'tenant', id: tenant, createIfMissing: options.createIfMissing ?? true }
-    return this.#engine.run(request, (conn) => {
-      const tx = Object.defineProperty(bindTransaction(this.#db, conn.client), 'tenant', { value: tenant, enumerable: true })
+    return this.#engine.run(tenantRequest(tenant, options), (conn) => {
+      const tx = Object.defineProperty(bindTransaction(this.#db, scopedClient(conn)), 'tenant', { value: tenant, enumerable: true })
       return fn(tx as TenantTransaction<TDb, T>)
     })
   }
@@ -170,8 +173,7 @@ export class PostgresManager<TDb extends AnyPgDatabase> {
    * ```
    */
   async newTenantSession<T extends TenantId>(tenant: T, options: TenantScopeOptions = {}): Promise<TenantSession<TDb, T>> {
-    const request: ScopeRequest = { kind: 'tenant', id: tenant, createIfMissing: options.createIfMissing ?? true }
-    const session = this.#session(await this.#engine.open(request))
+    const session = this.#session(await this.#engine.open(tenantRequest(tenant, options)))
     return Object.defineProperty(session, 'tenant', { value: tenant, enumerable: true }) as TenantSession<TDb, T>
   }
 
@@ -179,17 +181,19 @@ export class PostgresManager<TDb extends AnyPgDatabase> {
    * Runs `fn` in one unrestricted transaction (as the admin role, which a policy allows every
    * row): for back-office work across tenants.
    */
-  withAdmin<R>(fn: (tx: DrizzleTransaction<TDb>) => Promise<R>): Promise<R> {
-    return this.#engine.run({ kind: 'admin' }, (conn) => fn(bindTransaction(this.#db, conn.client)))
+  async withAdmin<R>(fn: (tx: DrizzleTransaction<TDb>) => Promise<R>, options: TransactionOptions = {}): Promise<R> {
+    return this.#engine.run({ kind: 'admin', transaction: transactionOf(options) }, (conn) =>
+      fn(bindTransaction(this.#db, scopedClient(conn))),
+    )
   }
 
   /** Opens an unrestricted session, like {@link newTenantSession} without a tenant. */
-  async newSession(): Promise<AdminSession<TDb>> {
-    return this.#session(await this.#engine.open({ kind: 'admin' }))
+  async newSession(options: TransactionOptions = {}): Promise<AdminSession<TDb>> {
+    return this.#session(await this.#engine.open({ kind: 'admin', transaction: transactionOf(options) }))
   }
 
   #session(engineSession: EngineSession): AdminSession<TDb> {
-    const tx = bindTransaction(this.#db, engineSession.connection.client)
+    const tx = bindTransaction(this.#db, scopedClient(engineSession.connection))
     const control: SessionControl = {
       commit: () => engineSession.commit(),
       rollback: () => engineSession.rollback(),
@@ -201,6 +205,25 @@ export class PostgresManager<TDb extends AnyPgDatabase> {
     }
     return Object.defineProperties(tx, Object.getOwnPropertyDescriptors(control)) as unknown as AdminSession<TDb>
   }
+}
+
+/** The engine's request for a tenant scope with these options. */
+function tenantRequest(tenant: TenantId, options: TenantScopeOptions): ScopeRequest {
+  const { createIfMissing = true, ...transaction } = options
+  return { kind: 'tenant', id: tenant, createIfMissing, transaction: transactionOf(transaction) }
+}
+
+/** Only the transaction options, so that a misspelt or foreign option cannot pass silently. */
+function transactionOf(options: TransactionOptions): TransactionOptions {
+  const { isolationLevel, accessMode, deferrable, ...rest } = options
+  const unknown = Object.keys(rest)
+  if (unknown.length > 0) {
+    throw new TenantError(
+      'INVALID_OPTIONS',
+      `Unknown scope option ${unknown.map((k) => JSON.stringify(k)).join(', ')}: use createIfMissing, isolationLevel, accessMode or deferrable.`,
+    )
+  }
+  return { isolationLevel, accessMode, deferrable }
 }
 
 /** The marked tables in `db`'s schema and in `tables`, with the default schema filled in. A

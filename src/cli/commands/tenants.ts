@@ -5,18 +5,17 @@
  *
  * @module
  */
-import type { Driver } from '../../core/driver.js'
 import { InvalidTenantId, TenantAlreadyExists, TenantError, TenantNotFound, sqlState } from '../../core/errors.js'
 import { TenantEngine } from '../../core/engine.js'
 import { qualified } from '../../core/quote.js'
-import type { TenantColumnInfo, TenantColumnType } from '../../core/tenant-id.js'
+import { tenantIdText, type TenantColumnInfo, type TenantColumnType } from '../../core/tenant-id.js'
 import { driverFor } from '../../drivers/detect.js'
 import { parseFlags, TENANT_OPTION_FLAGS, tenantOptionHelp, tenantOptionsFrom } from '../args.js'
 import type { Command } from '../command.js'
 import { DATABASE_FLAGS, DATABASE_HELP, openDatabase, type CliPool } from '../db.js'
 import { EXIT, Interrupted, oneLine, progressFor, styleFor, UsageError, type Io } from '../io.js'
 import { loadSchemaTables, schemaOptions, schemaSpecs } from '../schema.js'
-import type { TenantOptions } from '../../core/options.js'
+import { resolveOptions, type ResolvedOptions, type TenantOptions } from '../../core/options.js'
 
 const FLAGS = {
   ...DATABASE_FLAGS,
@@ -98,19 +97,12 @@ export const tenantsCommand: Command = {
       throw new UsageError(`${what}: use \`pg-tenants tenants list\`, \`create <id>…\` or \`delete <id>…\`.`)
     }
     checkCombination(action, ids, values)
-    // The engine is built before the database is opened, so that ids are checked by its own
-    // rules (and a bad one is exit 2) without a connection; the driver arrives once it is open.
-    let driver: Driver | undefined
-    const lazy: Driver = {
-      name: 'node-postgres',
-      connect: () => (driver ?? notOpened()).connect(),
-    }
+    // Ids are checked by the engine's own rules (a bad one is exit 2) before a connection is made.
     const { options, columns } = await tenancyOf(values, io)
-    const engine = new TenantEngine(lazy, options, columns)
-    const texts = action === 'list' ? [] : validIds(engine, ids)
+    const texts = action === 'list' ? [] : validIds(resolveOptions(options), columns, ids)
     const pool = await openDatabase(values.url, io)
     try {
-      driver = driverFor(pool)
+      const engine = new TenantEngine(driverFor(pool), options, columns)
       await checkSetup(pool, engine)
       if (action === 'list') return await list(engine, values.json === true, io)
       return await change(engine, action, texts, action === 'create' ? values['if-not-exists'] : values['if-exists'], io)
@@ -118,10 +110,6 @@ export const tenantsCommand: Command = {
       await pool.end().catch(() => undefined)
     }
   },
-}
-
-function notOpened(): never {
-  throw new Error('pg-tenants: the database is not open yet')
 }
 
 function checkCombination(action: 'list' | 'create' | 'delete', ids: string[], values: Values): void {
@@ -173,11 +161,11 @@ function columnsFrom(idType: string | undefined): TenantColumnInfo[] {
 }
 
 /** Every id checked (by the core's rules) before anything is sent; canonical, without duplicates. */
-function validIds(engine: TenantEngine, ids: readonly string[]): string[] {
+function validIds(options: ResolvedOptions, columns: readonly TenantColumnInfo[], ids: readonly string[]): string[] {
   const texts = new Set<string>()
   for (const id of ids) {
     try {
-      texts.add(engine.tenantText(id))
+      texts.add(tenantIdText(id, options, columns))
     } catch (error) {
       if (error instanceof InvalidTenantId) throw new UsageError(`${error.message.replace(/\.$/, '')}. Nothing was written.`)
       throw error

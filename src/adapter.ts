@@ -1,0 +1,24 @@
+/**
+ * `pg-tenants/adapter`: the API every adapter is a thin folder over. The engine runs scopes,
+ * sessions and tenant management over a {@link Driver}; a driver hands out pinned
+ * {@link Connection}s with explicit operations; an adapter wraps `Connection.native` in what its
+ * ORM talks to. See docs/adapter-api.md.
+ *
+ * @module
+ */
+export { TenantEngine, EngineSession, type EngineSettings, type ScopeRequest, type TenantScopeOptions } from './core/engine.js'
+export { scopeEndedError, type Connection, type Driver, type StatementResult } from './core/driver.js'
+export {
+  beginStatement,
+  SESSION_RESET,
+  transactionModes,
+  type IsolationLevel,
+  type TransactionOptions,
+} from './core/transaction.js'
+export { attachEngine, engineOf } from './core/adapter.js'
+export { refuseNested } from './core/context.js'
+export { canonicalTenantId, tenantIdText, type TenantColumnInfo } from './core/tenant-id.js'
+export { resolveOptions } from './core/options.js'
+export { driverFor } from './drivers/detect.js'
+export { nodePostgresDriver, isPgPool, type PgPoolLike, type PgPoolClientLike } from './drivers/node-postgres.js'
+export { pgliteDriver, isPglite, type PgliteLike, type PgliteTransactionLike } from './drivers/pglite.js'
