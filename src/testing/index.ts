@@ -1,14 +1,17 @@
 /**
  * pg-tenants/testing: helpers for your own test suite that prove, against your real schema and
- * database, that row-level security keeps tenants apart. For the Drizzle adapter.
+ * database, that row-level security keeps tenants apart. For every adapter: tables are given as
+ * ORM-neutral `{ spec, row }`, or, with Drizzle, as the `withRls` tables themselves.
  *
  * @module
  */
 export {
   assertTenantIsolation,
   type AssertTenantIsolationOptions,
-  type IsolationRow,
+  type IsolationEntry,
   type IsolationSummary,
-  type IsolationTable,
 } from './assert-tenant-isolation.js'
+export type { IsolationRow, IsolationTableSpec } from './isolation-spec.js'
+export type { DrizzleIsolationEntry, IsolationTable } from '../drizzle/isolation-tables.js'
+export type { TableSpec } from '../core/migration.js'
 export { TenantIsolationError, type IsolationCheck, type IsolationFailure } from './isolation-error.js'

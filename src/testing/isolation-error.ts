@@ -59,7 +59,7 @@ export class TenantIsolationError extends TenantError {
       'ISOLATION_FAILED',
       `Tenant isolation does not hold (${failures.length} failed check${failures.length === 1 ? '' : 's'}):\n` +
         `${lines.join('\n')}\n` +
-        'Run migrationSql(tables).up for these tables, and connect as a login that is neither ' +
+        'Run the migration for these tables (migrationSql(tables).up, or buildMigration(specs).up), and connect as a login that is neither ' +
         'superuser nor BYPASSRLS.',
     )
     this.failures = Object.freeze([...failures])

@@ -1,0 +1,81 @@
+/**
+ * The Drizzle form of `assertTenantIsolation`'s tables (`withRls` tables, bare or as
+ * `{ table, row }` with rows keyed by property) turned into the ORM-neutral `{ spec, row }` the
+ * kit runs on. `pg-tenants/testing` loads this file only when it is given such an entry, so that
+ * the kit needs no Drizzle for anyone else.
+ *
+ * @module
+ */
+import { getTableColumns, is, type Column } from 'drizzle-orm'
+import { PgTable } from 'drizzle-orm/pg-core'
+import { TenantError } from '../core/errors.js'
+import type { IsolationRow, IsolationTableSpec } from '../testing/isolation-spec.js'
+import { requireRlsSpec } from './with-rls.js'
+
+/**
+ * A Drizzle `withRls` table to check, with a builder of one valid row keyed by property.
+ *
+ * @example
+ * ```ts
+ * const entry: IsolationTable = { table: todos, row: (tenant) => ({ title: 'probe', tenant }) }
+ * await assertTenantIsolation(manager, { tables: [entry, tags] })
+ * ```
+ */
+export interface IsolationTable<TTable extends PgTable = PgTable> {
+  readonly table: TTable
+  readonly row: IsolationRow
+}
+
+/** A table in the Drizzle form: bare, when a row of only its tenant column is valid, or with a row. */
+export type DrizzleIsolationEntry = PgTable | IsolationTable
+
+/** The spec of a Drizzle entry, with a row builder that returns what Drizzle's insert would
+ * send: keyed by column name, each value through its column's `mapToDriverValue`. */
+export function isolationTableSpec(entry: DrizzleIsolationEntry, defaultSchema: string): IsolationTableSpec {
+  const bare = is(entry, PgTable)
+  const table: unknown = bare ? entry : (entry as Partial<IsolationTable> | null)?.table
+  if (!is(table, PgTable)) {
+    throw new TenantError(
+      'INVALID_OPTIONS',
+      'assertTenantIsolation: each entry of tables must be { spec, row? }, a withRls table, or { table, row }.',
+    )
+  }
+  const spec = requireRlsSpec(table, defaultSchema)
+  const columns = getTableColumns(table) as Record<string, Column>
+  const found = Object.entries(columns).find(([, c]) => c.name === spec.column)
+  if (!found) {
+    throw new TenantError('INVALID_OPTIONS', `assertTenantIsolation: table ${spec.name} has no column ${JSON.stringify(spec.column)}, its withRls tenant column.`)
+  }
+  const [key, column] = found
+  const bigintMode = column.columnType === 'PgBigInt64'
+  const build: IsolationRow = bare ? (tenant) => ({ [key]: tenant }) : (entry as IsolationTable).row
+  if (typeof build !== 'function') {
+    throw new TenantError('INVALID_OPTIONS', `assertTenantIsolation: the row of table ${spec.name} must be a function (tenant) => row.`)
+  }
+  return {
+    spec,
+    row: (tenant) => driverRow(spec.name, columns, build(bigintMode ? BigInt(tenant) : tenant)),
+  }
+}
+
+/** Mirrors Drizzle's insert: unknown keys and generated columns are left out, a missing value
+ * comes from `$defaultFn` (or `$onUpdateFn`), and SQL values are refused (no bind parameter can
+ * carry them). */
+function driverRow(name: string, columns: Record<string, Column>, row: Record<string, unknown>): Record<string, unknown> {
+  if (typeof row !== 'object' || row === null) throw new TypeError(`the row builder of ${name} returned ${row === null ? 'null' : typeof row}, not an object`)
+  const out: Record<string, unknown> = {}
+  for (const [key, column] of Object.entries(columns)) {
+    if (column.generated !== undefined && column.generated.type !== 'byDefault') continue
+    let value = row[key]
+    if (value === undefined) {
+      if (column.defaultFn) value = column.defaultFn()
+      else if (!column.default && column.onUpdateFn) value = column.onUpdateFn()
+    }
+    if (value === undefined) continue
+    if (typeof (value as { getSQL?: unknown } | null)?.getSQL === 'function') {
+      throw new TypeError(`${name}.${key}: the probe row holds an SQL expression; give a plain value`)
+    }
+    out[column.name] = value === null ? null : column.mapToDriverValue(value)
+  }
+  return out
+}
