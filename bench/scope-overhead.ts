@@ -319,7 +319,7 @@ function variantsFor(strategy: Strategy, pool: pg.Pool) {
       await client.query(prelude(tenantOf(k)))
       const r = await client.query({ text, values: [k], rowMode: 'array' })
       await client.query('COMMIT')
-      check(r.rows.length === 1 && (!scoped || r.rows[0]?.[1] === tenantOf(k)), `raw key ${k}`)
+      check(r.rows.length === 1 && (!scoped || r.rows[0]?.[1] === tenantOf(k)), `raw key ${k} ${JSON.stringify(r.rows)} ${prelude(tenantOf(k))}`)
     } finally {
       client.release()
     }

@@ -5,6 +5,7 @@
  * @module
  */
 import { TenantError } from './errors.js'
+import { quoteIdent } from './quote.js'
 
 /** PostgreSQL's isolation levels, as Drizzle's `db.transaction(fn, config)` names them. */
 export type IsolationLevel = 'read uncommitted' | 'read committed' | 'repeatable read' | 'serializable'
@@ -74,3 +75,13 @@ export const RESET_LOGIN_COLUMN = 'pg_tenants_session_user'
 export const SESSION_RESET =
   'CLOSE ALL; UNLISTEN *; DISCARD TEMP; DISCARD SEQUENCES; RESET ALL; ' +
   `SELECT pg_advisory_unlock_all(), current_user::text AS ${RESET_ROLE_COLUMN}, session_user::text AS ${RESET_LOGIN_COLUMN}`
+
+/** The same reset for a driver that knows the role the session had before the scope (PGlite),
+ * sent inside the transaction just before its COMMIT: the role is put back exactly (a
+ * session-level `SET ROLE` inside a transaction is kept at COMMIT), with no result to inspect. */
+export function sessionResetTo(role: { readonly before: string; readonly login: boolean }): string {
+  return (
+    'CLOSE ALL; UNLISTEN *; DISCARD TEMP; DISCARD SEQUENCES; RESET ALL; SELECT pg_advisory_unlock_all(); ' +
+    (role.login ? 'RESET ROLE' : `SET ROLE ${quoteIdent(role.before)}`)
+  )
+}

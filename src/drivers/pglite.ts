@@ -9,15 +9,15 @@
  * (anything sent before a `begin`) first ends PGlite's transaction, so that it runs with
  * autocommit, as on a pooled connection.
  *
- * The session cannot be replaced, so nothing is ever destroyed: what a scope left is reset
- * (`SESSION_RESET`), and a session-level `SET ROLE` it left is undone to the role the session
- * had before the scope (the user's own, e.g. a non-superuser owner), never to the superuser.
+ * The session cannot be replaced, so nothing is ever destroyed: what a scope left is reset, inside
+ * its transaction just before PGlite's own COMMIT (`sessionResetTo`), and the role goes back to
+ * the one the session had before the scope (the user's own, e.g. a non-superuser owner), never to
+ * the superuser.
  *
  * @module
  */
 import { scopeEndedError, type Connection, type Driver, type StatementResult } from '../core/driver.js'
-import { quoteIdent } from '../core/quote.js'
-import { beginStatement, RESET_LOGIN_COLUMN, RESET_ROLE_COLUMN, SESSION_RESET } from '../core/transaction.js'
+import { beginStatement, SESSION_RESET, sessionResetTo } from '../core/transaction.js'
 
 interface PgliteResults {
   command?: string
@@ -44,8 +44,9 @@ export function isPglite(client: unknown): client is PgliteLike {
   )
 }
 
-/** Column of the role the session had when a scope began. */
+/** Columns of the role the session had when a scope began, and of its login. */
 const OUTER_ROLE = 'pg_tenants_outer_role'
+const LOGIN = 'pg_tenants_login'
 
 /** A driver over one PGlite instance; units of work on it are serialised by PGlite's lock. */
 export function pgliteDriver(db: PgliteLike): Driver {
@@ -57,13 +58,13 @@ export function pgliteDriver(db: PgliteLike): Driver {
         let unlock!: () => void
         const held = new Promise<void>((r) => (unlock = r))
         let entered = false
-        const ended = db.transaction(async (tx) => {
+        const ended: Promise<void> = db.transaction(async (tx) => {
           entered = true
-          resolve(pinnedConnection(tx, unlock))
+          resolve(pinnedConnection(tx, unlock, ended))
           await held
         })
-        // Before the connection exists, a failure is the caller's. After it, every statement
-        // that matters was ours and reported; PGlite's own closing COMMIT finds no transaction.
+        // Before the connection exists, a failure is the caller's; after, the connection awaits
+        // `ended` where the outcome matters (its COMMIT), and elsewhere it has nobody to tell.
         ended.catch((error: unknown) => {
           if (!entered) reject(error)
         })
@@ -72,13 +73,13 @@ export function pgliteDriver(db: PgliteLike): Driver {
   }
 }
 
-function pinnedConnection(tx: PgliteTransactionLike, unlock: () => void): Connection {
+function pinnedConnection(tx: PgliteTransactionLike, unlock: () => void, ended: Promise<void>): Connection {
   /** PGlite's BEGIN is open and nothing else was sent yet. */
   let fresh = true
   let released = false
   let sealed = false
-  /** The session's role before the current scope, as `current_user` showed it. */
-  let outerRole: string | undefined
+  /** The session's role before the current scope, and whether it was the login's own. */
+  let outer: { readonly before: string; readonly login: boolean } | undefined
   const live = () => {
     if (released) throw scopeEndedError(false)
     return tx
@@ -90,18 +91,12 @@ function pinnedConnection(tx: PgliteTransactionLike, unlock: () => void): Connec
     fresh = false
     await run('ROLLBACK')
   }
-  const end = async (statement: 'COMMIT' | 'ROLLBACK') => {
+  /** What undoes a scope's leftovers, the role included when a scope began. */
+  const reset = () => (outer ? sessionResetTo(outer) : SESSION_RESET)
+  const rollback = async () => {
     fresh = false
-    const all = await run(`${statement}; ${SESSION_RESET}`)
-    const last = all[all.length - 1]?.rows[0]
-    const role = last?.[RESET_ROLE_COLUMN]
-    const before = outerRole
-    if (before !== undefined && role !== before) {
-      // Restores the role the session had before the scope: the user's own state, not a tenant's.
-      await run(before === last?.[RESET_LOGIN_COLUMN] ? 'RESET ROLE' : `SET ROLE ${quoteIdent(before)}`)
-    }
-    outerRole = undefined
-    return all[0]?.command !== 'ROLLBACK'
+    await run(`ROLLBACK; ${reset()}`)
+    outer = undefined
   }
   return {
     native: tx,
@@ -113,16 +108,36 @@ function pinnedConnection(tx: PgliteTransactionLike, unlock: () => void): Connec
       // Inside PGlite's fresh BEGIN, modes go in a SET TRANSACTION (still before any query).
       const open = fresh ? (modes === '' ? '' : `SET TRANSACTION ${modes}; `) : `${beginStatement(modes)}; `
       fresh = false
-      const all = await run(`${open}SELECT current_user::text AS ${OUTER_ROLE}; ${prelude}`)
+      const all = await run(`${open}SELECT current_user::text AS ${OUTER_ROLE}, session_user::text AS ${LOGIN}; ${prelude}`)
       const skip = open === '' ? 1 : 2
-      const role = all[skip - 1]?.rows[0]?.[OUTER_ROLE]
-      outerRole = typeof role === 'string' ? role : undefined
+      const row = all[skip - 1]?.rows[0]
+      const before = row?.[OUTER_ROLE]
+      outer = typeof before === 'string' ? { before, login: before === row?.[LOGIN] } : undefined
       return all.slice(skip)
     },
-    commit: () => end('COMMIT'),
-    async rollback() {
-      await end('ROLLBACK')
+    /** The reset goes inside the transaction and PGlite's own COMMIT ends it (and its lock):
+     * one call more than a plain transaction. An aborted transaction refuses the reset; it is
+     * then rolled back and reset here, and reported as not committed. */
+    async commit() {
+      try {
+        await run(reset())
+      } catch (error) {
+        if ((error as { code?: unknown }).code !== '25P02') throw error
+        await rollback()
+        return false
+      }
+      outer = undefined
+      released = true
+      unlock()
+      try {
+        await ended
+      } catch (error) {
+        if (isRolledBackCommit(error)) return false
+        throw error
+      }
+      return true
     },
+    rollback,
     async restart(endWith, prelude, modes) {
       const all = await run(`${endWith === 'commit' ? 'COMMIT' : 'ROLLBACK'}; ${beginStatement(modes)}; ${prelude}`)
       return endWith === 'rollback' || all[0]?.command !== 'ROLLBACK'
@@ -141,11 +156,17 @@ function pinnedConnection(tx: PgliteTransactionLike, unlock: () => void): Connec
     async release(destroy) {
       if (released) return
       // An embedded session cannot be replaced: one in doubt gets the reset instead.
-      if (destroy) await end('ROLLBACK').catch(() => undefined)
+      if (destroy) await rollback().catch(() => undefined)
       released = true
       unlock()
     },
   }
+}
+
+/** PGlite's TransactionAbortedError: the server answered its COMMIT with ROLLBACK. */
+function isRolledBackCommit(error: unknown): boolean {
+  const e = error as { code?: unknown; message?: unknown; query?: unknown } | null
+  return e?.code === '25P02' && e.query === 'COMMIT' && typeof e.message === 'string' && /rolled back instead of committed/.test(e.message)
 }
 
 function toResult(r: PgliteResults): StatementResult {
