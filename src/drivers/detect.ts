@@ -17,7 +17,7 @@ export function driverFor(client: unknown): Driver {
     client === undefined || client === null ? 'database without a client' : `${(client as object).constructor?.name ?? typeof client} client`
   throw new TenantError(
     'UNSUPPORTED_CLIENT',
-    `pg-tenants cannot scope a ${kind}: build the Drizzle database on a node-postgres Pool ` +
-      '(new pg.Pool(...)) or a PGlite instance. A single pg.Client cannot be pinned per unit of work.',
+    `pg-tenants cannot scope a ${kind}: use a node-postgres Pool (new pg.Pool(...)) or a PGlite ` +
+      'instance (for an ORM, the one its database is built on). A single pg.Client cannot be pinned per unit of work.',
   )
 }
