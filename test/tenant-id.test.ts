@@ -18,6 +18,13 @@ const BIG: TenantColumnInfo = { type: 'bigint' }
 const UUID: TenantColumnInfo = { type: 'uuid' }
 const varchar = (length: number): TenantColumnInfo => ({ type: 'varchar', length })
 
+/** `fn` throws a TenantError INVALID_OPTIONS (never a bare TypeError) whose message matches. */
+function expectInvalidOptions(fn: () => unknown, message: RegExp): void {
+  const error = thrown(fn)
+  expect(error).toBeInstanceOf(TenantError)
+  expect(error).toMatchObject({ code: 'INVALID_OPTIONS', message: expect.stringMatching(message) })
+}
+
 /** The error `fn` throws (fails the test when it does not throw). */
 function thrown(fn: () => unknown): unknown {
   try {
@@ -201,14 +208,14 @@ describe('resolveOptions', () => {
 
 describe('withRls / migrationSql', () => {
   it('refuses what is not a Drizzle pg table', () => {
-    for (const bad of [{}, null, 'todos', { tenant: text('tenant') }]) {
-      expect(() => withRls(bad as never)).toThrow(TypeError)
+    for (const [bad, shown] of [[{}, 'a plain object'], [null, 'null'], ['todos', 'the string "todos"'], [text('tenant'), 'a PgTextBuilder']] as const) {
+      expectInvalidOptions(() => withRls(bad as never), new RegExp(`expects a Drizzle PostgreSQL table but got ${shown}: pass the table made by pgTable\\(\\)`))
     }
   })
 
   it('refuses a table without the tenant column, and finds it by key or by name', () => {
     const noTenant = pgTable('no_tenant', { id: serial('id').primaryKey(), owner: text('owner') })
-    expect(() => withRls(noTenant)).toThrow(TypeError)
+    expectInvalidOptions(() => withRls(noTenant), /withRls\(no_tenant\): no column "tenant" \(columns: id, owner\)\. Add one, or pass \{ column: 'yourTenantColumn' \}/)
     expect(() => withRls(noTenant, { column: 'missing' })).toThrow(/no column "missing"/)
     const byKey = pgTable('by_key', { id: serial('id'), tenantId: integer('tenant_id') })
     expect(withRls(byKey, { column: 'tenantId' })).toBe(byKey)
@@ -220,13 +227,14 @@ describe('withRls / migrationSql', () => {
   it('refuses a boolean or jsonb tenant column', () => {
     const flags = pgTable('flags', { id: serial('id'), tenant: boolean('tenant') })
     const docs = pgTable('docs', { id: serial('id'), tenant: jsonb('tenant') })
-    expect(() => withRls(flags)).toThrow(TypeError)
+    expectInvalidOptions(() => withRls(flags), /tenant column "tenant" is boolean; use text, varchar, integer, bigint or uuid/)
     expect(() => withRls(docs)).toThrow(/jsonb/)
   })
 
   it('refuses to generate SQL for a table not marked with withRls', () => {
     const unmarked = pgTable('unmarked', { id: serial('id'), tenant: text('tenant') })
-    expect(() => migrationSql([unmarked])).toThrow(TypeError)
+    expectInvalidOptions(() => migrationSql([unmarked]), /Table unmarked is not tenant-scoped: wrap it in withRls\(\.\.\.\)/)
+    expectInvalidOptions(() => migrationSql(['todos' as never]), /expects Drizzle tables wrapped in withRls\(\.\.\.\), but got the string "todos"/)
     const marked = withRls(pgTable('marked', { id: serial('id'), tenant: text('tenant') }))
     expect(() => migrationSql([marked, unmarked])).toThrow(/unmarked/)
     expect(migrationSql([marked]).up).toContain('"public"."marked"')

@@ -80,7 +80,8 @@ describe('withRls: the policy drizzle-kit sees', () => {
   it('refuses a table that has a policy named pg_tenants_access already', () => {
     const table = pgTable('mine', { id: serial('id'), tenant: text('tenant') }, () => [pgPolicy(POLICY_NAMES.access, { using: sql`true` })])
     const error = thrown(() => withRls(table))
-    expect(error).toBeInstanceOf(TypeError)
+    expect(error).toBeInstanceOf(TenantError)
+    expect(error).toMatchObject({ code: 'INVALID_OPTIONS' })
     expect(String(error)).toMatch(/already has a policy named pg_tenants_access.*rename or remove yours/)
   })
 

@@ -49,8 +49,10 @@ const OWN_EXTRA_CONFIG = Symbol.for('pg-tenants.withRls.ownExtraConfig')
 export function withRls<TTable extends PgTable>(table: TTable, options: WithRlsOptions = {}): TTable {
   const { column = 'tenant', strategy, rolePrefix } = options
   if (!is(table, PgTable)) {
-    throw new TypeError(
-      'withRls() expects a Drizzle PostgreSQL table, as made by pgTable() from drizzle-orm/pg-core.',
+    throw new TenantError(
+      'INVALID_OPTIONS',
+      `withRls() expects a Drizzle PostgreSQL table but got ${describeValue(table)}: pass the table made by ` +
+        "pgTable() (or a pgSchema's .table()) from drizzle-orm/pg-core.",
     )
   }
   const policyOptions = policyOptionsOf(strategy, rolePrefix)
@@ -61,7 +63,8 @@ export function withRls<TTable extends PgTable>(table: TTable, options: WithRlsO
   const target = config.columns.find((c) => c === found)
   if (!target) {
     const names = config.columns.map((c) => c.name).join(', ')
-    throw new TypeError(
+    throw new TenantError(
+      'INVALID_OPTIONS',
       `withRls(${config.name}): no column ${JSON.stringify(column)} (columns: ${names}). ` +
         `Add one, or pass { column: 'yourTenantColumn' }.`,
     )
@@ -71,7 +74,8 @@ export function withRls<TTable extends PgTable>(table: TTable, options: WithRlsO
   const sqlType = target.getSQLType().toLowerCase()
   const info = columnInfo(sqlType)
   if (!info) {
-    throw new TypeError(
+    throw new TenantError(
+      'INVALID_OPTIONS',
       `withRls(${config.name}): tenant column ${JSON.stringify(target.name)} is ${sqlType}; use text, ` +
         'varchar, integer, bigint or uuid.',
     )
@@ -117,7 +121,8 @@ function attachPolicy(table: PgTable, mark: RlsMark, options: ResolvedOptions): 
     .flat(1)
     .some((value) => is(value, PgPolicy) && value.name === POLICY_NAMES.access)
   if (taken) {
-    throw new TypeError(
+    throw new TenantError(
+      'INVALID_OPTIONS',
       `withRls(${mark.name}): the table already has a policy named ${POLICY_NAMES.access}, which withRls adds itself: ` +
         'rename or remove yours.',
     )
@@ -138,6 +143,17 @@ function attachPolicy(table: PgTable, mark: RlsMark, options: ResolvedOptions): 
   slots[TABLE_SYMBOLS.EnableRLS] = true
 }
 
+/** A short description of a value that is not a table, for an error message. */
+function describeValue(value: unknown): string {
+  if (value === null) return 'null'
+  if (typeof value === 'string') return `the string ${JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value)}`
+  if (typeof value === 'object') {
+    const name = (value as { constructor?: { name?: string } }).constructor?.name
+    return name && name !== 'Object' ? `a ${name}` : 'a plain object'
+  }
+  return typeof value === 'undefined' ? 'undefined' : `a ${typeof value}`
+}
+
 function columnInfo(sqlType: string): TenantColumnInfo | undefined {
   const varchar = /^(?:varchar|character varying)(?:\((\d+)\))?$/.exec(sqlType)
   if (varchar) return { type: 'varchar', length: varchar[1] === undefined ? undefined : Number(varchar[1]) }
@@ -153,12 +169,22 @@ export function rlsSpec(table: unknown): TableSpec | undefined {
   return mark && specOf(mark)
 }
 
-/** The spec of a marked table with its schema filled in; throws a TypeError for others. */
+/** The spec of a marked table with its schema filled in; throws `INVALID_OPTIONS` for others. */
 export function requireRlsSpec(table: unknown, defaultSchema: string): TableSpec {
   const spec = rlsSpec(table)
   if (!spec) {
-    const name = is(table, PgTable) ? getTableConfig(table as PgTable).name : String(table)
-    throw new TypeError(`Table ${name} is not tenant-scoped: wrap it in withRls(...) first.`)
+    if (!is(table, PgTable)) {
+      throw new TenantError(
+        'INVALID_OPTIONS',
+        `migrationSql expects Drizzle tables wrapped in withRls(...), but got ${describeValue(table)}: ` +
+          'pass only the tenant-scoped tables of your schema.',
+      )
+    }
+    const name = getTableConfig(table as PgTable).name
+    throw new TenantError(
+      'INVALID_OPTIONS',
+      `Table ${name} is not tenant-scoped: wrap it in withRls(...) where it is defined, or leave it out of the list.`,
+    )
   }
   return spec.schema ? spec : { ...spec, schema: defaultSchema }
 }
