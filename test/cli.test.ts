@@ -5,7 +5,7 @@
  * as a non-superuser CREATEROLE login that owns the tables (the production setup).
  */
 import { spawnSync } from 'node:child_process'
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -16,7 +16,7 @@ import { COMMANDS } from '../src/cli/commands.js'
 import { Interrupted, progressFor } from '../src/cli/io.js'
 import { buildMigration } from '../src/core/migration.js'
 import type { Strategy, TenantOptions } from '../src/core/options.js'
-import { fakeIo as fakeIoIn, runCli, type FakeIoOptions, type Run } from './support/cli.js'
+import { fakeIo as fakeIoIn, makeTempDir, runCli, type FakeIoOptions, type Run } from './support/cli.js'
 import { cleanupSql } from './support/fixture.js'
 import { uniqueSuffix } from './support/targets.js'
 
@@ -116,7 +116,7 @@ describe('cli shell', () => {
   })
 
   it('takes the strategy and role prefix from --schema, and refuses flags that disagree with it', async () => {
-    const dir = mkdtempSync(join(ROOT, 'test', '.tmp', 'cli-schema-'))
+    const dir = makeTempDir('cli-schema-')
     try {
       writeFileSync(
         join(dir, 'schema.ts'),
@@ -401,7 +401,7 @@ describe.skipIf(!DATABASE_URL).each<Strategy>(['setting', 'role'])('tenants, %s 
   })
 
   it.runIf(strategy === 'role')('creates the role with the prefix of the withRls tables given with --schema', async () => {
-    const dir = mkdtempSync(join(ROOT, 'test', '.tmp', 'cli-schema-'))
+    const dir = makeTempDir('cli-schema-')
     try {
       writeFileSync(
         join(dir, 'schema.ts'),

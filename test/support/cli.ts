@@ -1,10 +1,22 @@
 /**
  * Runs the CLI in-process with a fake Io that captures both streams, for the CLI tests.
  */
+import { mkdirSync, mkdtempSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { expect } from 'vitest'
 import type { Command } from '../../src/cli/command.js'
 import type { Io } from '../../src/cli/io.js'
 import { main } from '../../src/cli/main.js'
+
+/** `test/.tmp`, git-ignored; inside the repo so that a schema module written there resolves drizzle-orm. */
+export const TEST_TMP = fileURLToPath(new URL('../.tmp', import.meta.url))
+
+/** A fresh directory `test/.tmp/<prefix>XXXXXX`, creating `test/.tmp` first (a clean checkout has none). */
+export function makeTempDir(prefix: string): string {
+  mkdirSync(TEST_TMP, { recursive: true })
+  return mkdtempSync(join(TEST_TMP, prefix))
+}
 
 /** What a run printed and returned. */
 export interface Run {
