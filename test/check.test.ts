@@ -7,9 +7,11 @@ import { randomBytes } from 'node:crypto'
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { sql } from 'drizzle-orm'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { checkDatabase, type CheckCode, type CheckOptions, type CheckReport } from '../src/index.js'
+import { sqlState } from '../src/core/errors.js'
 import { buildMigration, type TableSpec } from '../src/core/migration.js'
 import { POLICY_NAMES } from '../src/core/policy.js'
 import { useFixture, createFixture, type Fixture, type TypeName } from './support/fixture.js'
@@ -18,6 +20,10 @@ import { describeTargets, targets, type Target } from './support/targets.js'
 
 const STRATEGIES = ['setting', 'role'] as const
 const TYPES: TypeName[] = ['text', 'varchar', 'integer', 'bigint', 'uuid']
+/** About the database, not the schema: PUBLIC's TEMPORARY, which the migration cannot revoke.
+ * The server's database is shared with the other test files, which keep it; so the checks of
+ * the schema leave this code out, and its own tests below look for it. */
+const TEMP: CheckCode = 'ROLE_CAN_CREATE_TEMP'
 
 describeTargets((target) => {
   for (const strategy of STRATEGIES) {
@@ -29,7 +35,7 @@ describeTargets((target) => {
       const client = () => (f.login.db as unknown as { $client: unknown }).$client
       const check = async (extra: CheckOptions = {}): Promise<CheckReport> => {
         await f.login.activate()
-        return checkDatabase(client(), { ...f.options, tables: specs(), ...extra })
+        return checkDatabase(client(), { ...f.options, tables: specs(), ...extra, ignore: [TEMP, ...(extra.ignore ?? [])] })
       }
       const codes = (report: CheckReport) => report.findings.map((x) => x.code)
       const describeFindings = (report: CheckReport) =>
@@ -72,6 +78,7 @@ describeTargets((target) => {
         const found = await checkDatabase(client(), {
           ...f.options,
           schemas: [f.schema],
+          ignore: [TEMP],
           onProgress: (done, total) => progress.push([done, total]),
         })
         expect(found.findings, describeFindings(found)).toEqual([])
@@ -99,14 +106,14 @@ describeTargets((target) => {
 
       it('manager.check() checks the manager\'s own withRls tables with its options', async () => {
         const manager = f.manager('text')
-        const clean = await manager.check()
+        const clean = await manager.check({ ignore: [TEMP] })
         expect(clean.findings, describeFindings(clean)).toEqual([])
         // The other four tables are not the manager's, but the tenant role may use them: checked too.
         expect(clean.tables[0]).toBe(`${f.schema}.items_text`)
         expect([...clean.tables].sort()).toEqual(TYPES.map((t) => `${f.schema}.items_${t}`).sort())
         await target().superExec(`ALTER TABLE ${T()} NO FORCE ROW LEVEL SECURITY`)
         try {
-          const broken = await manager.check()
+          const broken = await manager.check({ ignore: [TEMP] })
           expect(broken.ok).toBe(false)
           expect(codes(broken)).toContain('FORCE_DISABLED')
         } finally {
@@ -276,7 +283,7 @@ describeTargets((target) => {
       })
 
       it('NO_TENANT_TABLES when discovery finds nothing to check', async () => {
-        const report = await checkDatabase(client(), { ...f.options, schemas: [`${f.schema}_empty`] })
+        const report = await checkDatabase(client(), { ...f.options, schemas: [`${f.schema}_empty`], ignore: [TEMP] })
         expect(report.tables).toEqual([])
         expect(codes(report)).toEqual(['NO_TENANT_TABLES'])
         await f.login.activate()
@@ -292,10 +299,11 @@ describeTargets((target) => {
       it('the login: a superuser is reported, as a warning, except on PGlite, whose only login is one', async () => {
         const superLogin = await target().login(null)
         try {
-          const report = await checkDatabase((superLogin.db as unknown as { $client: unknown }).$client, { ...f.options, tables: specs() })
+          const report = await checkDatabase((superLogin.db as unknown as { $client: unknown }).$client, { ...f.options, tables: specs(), ignore: [TEMP] })
           const hit = report.findings.find((x) => x.code === 'ROLE_SUPERUSER')
           if (target().name === 'pglite') {
-            // Every scope drops privileges with SET LOCAL ROLE; the README's start-up check must pass.
+            // Every scope drops privileges with SET LOCAL ROLE; the README's start-up check must pass
+            // (but for PUBLIC's TEMPORARY on the database, which has a test of its own).
             expect(report.findings, describeFindings(report)).toEqual([])
             expect(report.ok).toBe(true)
             return
@@ -410,6 +418,94 @@ describeTargets((target) => {
         await expectClean()
       })
 
+      it('ROLE_CAN_CREATE_TEMP: the tenant and admin roles may create temporary tables, through PUBLIC by default', async () => {
+        const uncheckedTemp = async () => {
+          await f.login.activate()
+          return checkDatabase(client(), { ...f.options, tables: specs() })
+        }
+        const [facts] = await f.login.exec(`SELECT current_database()::text AS db, pg_get_userbyid(datdba)::text AS owner FROM pg_database WHERE datname = current_database()`)
+        const db = String(facts?.['db'])
+        const tenantRole = `role "${f.options.tenantRole}"`
+        // A freshly migrated schema on a default database: the migration cannot revoke PUBLIC's TEMPORARY.
+        const report = await uncheckedTemp()
+        expect(report.findings.map((x) => [x.code, x.severity, x.object]), describeFindings(report)).toEqual([
+          [TEMP, 'notice', tenantRole],
+          [TEMP, 'notice', `role "${f.options.adminRole}"`],
+        ])
+        expect(report.ok).toBe(true) // a notice: reported, but no tenant reaches another through it
+        const [tenant, admin] = report.findings
+        expect(tenant?.message).toContain(`can create temporary tables in database "${db}" (TEMPORARY, through PUBLIC, as every role has it by default), which the migration cannot revoke`)
+        expect(tenant?.message).toContain('a session reset (DISCARD TEMP among it) sent with its COMMIT or ROLLBACK, so no temporary table outlives its scope')
+        expect(tenant?.message).toContain('while the scope is open tenant SQL can create tables that have no row-level security')
+        expect(admin?.message).toContain('while the scope is open withAdmin can create tables')
+        // The login is neither a superuser nor the database's owner: the fix says who may run it.
+        expect(tenant?.fix).toBe(
+          `-- as the database owner "${String(facts?.['owner'])}" (or a superuser):\n` +
+            `-- database-wide: afterwards only the roles granted TEMPORARY here may create temporary tables in "${db}"; grant it to each that needs it (the login, the owner of the tables, other apps)\n` +
+            `REVOKE TEMPORARY ON DATABASE "${db}" FROM PUBLIC;\n` +
+            `GRANT TEMPORARY ON DATABASE "${db}" TO "${f.owner}";`,
+        )
+        // A grant of its own is named, with its own REVOKE (a role's grant: harmless on the shared server).
+        await target().superExec(`GRANT TEMPORARY ON DATABASE "${db}" TO "${f.options.tenantRole}"`)
+        try {
+          const direct = (await uncheckedTemp()).findings.find((x) => x.object === tenantRole)
+          expect(direct?.message).toContain('(TEMPORARY, through PUBLIC, as every role has it by default; granted to it)')
+          expect(direct?.fix).toContain(`\nREVOKE TEMPORARY ON DATABASE "${db}" FROM "${f.options.tenantRole}";`)
+        } finally {
+          await target().superExec(`REVOKE TEMPORARY ON DATABASE "${db}" FROM "${f.options.tenantRole}"`)
+        }
+        if (target().name !== 'pglite') return // the fix is database-wide: on the server, see the next test
+        try {
+          for (const x of report.findings) await target().superExec(x.fix)
+          // Nothing left, not even DRIFT_NOT_CHECKED: the fix gave TEMPORARY back to the login.
+          const fixed = await uncheckedTemp()
+          expect(fixed.findings, describeFindings(fixed)).toEqual([])
+          expect(fixed.ok).toBe(true)
+          // And a tenant scope can no longer create one.
+          const manager = f.manager()
+          const refused = await manager
+            .withTenant('tempprobe', (tx) => tx.execute(sql`CREATE TEMP TABLE pgt_temp_probe (x int)`))
+            .then(() => undefined, (error: unknown) => error)
+          expect(sqlState(refused), String(refused)).toBe('42501')
+          await manager.deleteTenant('tempprobe')
+        } finally {
+          await target().superExec(`GRANT TEMPORARY ON DATABASE "${db}" TO PUBLIC; REVOKE TEMPORARY ON DATABASE "${db}" FROM "${f.owner}"`)
+        }
+        await expectClean()
+      })
+
+      it('ROLE_CAN_CREATE_TEMP: its fix, run in a database of its own on the server (it is database-wide)', async ({ skip }) => {
+        if (target().name !== 'node-postgres') skip()
+        const name = `pgt_temp_${randomBytes(4).toString('hex')}`
+        await target().superExec(`CREATE DATABASE "${name}" TEMPLATE template0`)
+        const at = (user: string) => {
+          const u = new URL(process.env['DATABASE_URL']!)
+          u.username = user
+          u.pathname = `/${name}`
+          const pool = new pg.Pool({ connectionString: u.toString(), max: 1 })
+          pool.on('error', () => undefined) // DROP DATABASE … WITH (FORCE) ends what is left
+          return pool
+        }
+        const owner = at(f.owner)
+        const superuser = at(new URL(process.env['DATABASE_URL']!).username)
+        try {
+          const temp = async () => (await checkDatabase(owner, f.options)).findings.filter((x) => x.code === TEMP)
+          const found = await temp()
+          expect(found.map((x) => x.object)).toEqual([`role "${f.options.tenantRole}"`, `role "${f.options.adminRole}"`])
+          expect(found[0]?.fix).toContain(`REVOKE TEMPORARY ON DATABASE "${name}" FROM PUBLIC;`)
+          for (const x of found) await superuser.query(x.fix)
+          expect(await temp()).toEqual([])
+          const { rows } = await owner.query<{ login: boolean; tenant: boolean }>(
+            `SELECT has_database_privilege(current_user, current_database(), 'TEMP') AS login, has_database_privilege($1, current_database(), 'TEMP') AS tenant`,
+            [f.options.tenantRole],
+          )
+          expect(rows[0]).toEqual({ login: true, tenant: false })
+        } finally {
+          await Promise.all([owner.end(), superuser.end()])
+          await target().superExec(`DROP DATABASE "${name}" WITH (FORCE)`)
+        }
+      })
+
       it('ignore leaves codes out of the report', async () => {
         await target().superExec(`DROP INDEX "${f.schema}"."pgt_items_uuid_tenant_idx"`)
         try {
@@ -487,7 +583,7 @@ describe('pg-tenants check (the CLI, in-process)', () => {
           `export const items = withRls(pgSchema(${JSON.stringify(f.schema)}).table('items_text', ` +
           `{ id: serial('id').primaryKey(), tenant: text('tenant').notNull(), title: text('title').notNull() }))\n`,
       )
-      common = ['--url', url, '--schema', 'schema.ts', '--db-schema', f.schema, '--tenant-role', f.options.tenantRole!, '--admin-role', f.options.adminRole!]
+      common = ['--url', url, '--schema', 'schema.ts', '--db-schema', f.schema, '--tenant-role', f.options.tenantRole!, '--admin-role', f.options.adminRole!, '--ignore', TEMP]
     })
     afterAll(async () => {
       await f?.cleanup()
@@ -498,7 +594,7 @@ describe('pg-tenants check (the CLI, in-process)', () => {
       const client = new pg.Client({ connectionString: url })
       await client.connect()
       try {
-        const report = await checkDatabase(client, { ...f.options, tables: [{ schema: f.schema, name: 'items_text', column: 'tenant', type: 'text' }] })
+        const report = await checkDatabase(client, { ...f.options, tables: [{ schema: f.schema, name: 'items_text', column: 'tenant', type: 'text' }], ignore: [TEMP] })
         expect(report.findings).toEqual([])
         expect(report.tables[0]).toEqual(`${f.schema}.items_text`)
         // The client is usable afterwards, outside any transaction.
@@ -515,7 +611,7 @@ describe('pg-tenants check (the CLI, in-process)', () => {
       try {
         // The name the check gives its first mirror is taken on this session: its CREATE fails (42P07).
         await client.query('CREATE TEMP TABLE pgt_check_mirror_1 (x int)')
-        const report = await checkDatabase(client, { ...f.options, tables: [{ schema: f.schema, name: 'items_text', column: 'tenant', type: 'text' }] })
+        const report = await checkDatabase(client, { ...f.options, tables: [{ schema: f.schema, name: 'items_text', column: 'tenant', type: 'text' }], ignore: [TEMP] })
         const hit = report.findings.find((x) => x.code === 'DRIFT_NOT_CHECKED')
         expect(hit?.severity, JSON.stringify(report.findings)).toBe('error')
         expect(hit?.object).toBe(`${f.schema}.items_text`)
@@ -529,6 +625,13 @@ describe('pg-tenants check (the CLI, in-process)', () => {
     })
 
     it('exits 0 on a clean database, 1 with the findings grouped by object, each with its fix', async () => {
+      // PUBLIC's TEMPORARY on the shared database: a notice, shown, that leaves the check passing.
+      const temp = await cli(['check', ...common.slice(0, -2)])
+      expect(temp, temp.err).toMatchObject({ code: 0, err: '' })
+      expect(temp.out).toContain(`ok: 2 notices on 5 tenant tables (${f.schema}.items_text, `)
+      const database = decodeURIComponent(new URL(DATABASE_URL!).pathname.slice(1))
+      expect(temp.out).toContain(`\nrole "${f.options.tenantRole}"\n  notice  ROLE_CAN_CREATE_TEMP: can create temporary tables in database "${database}"`)
+      expect(temp.out).toContain(`REVOKE TEMPORARY ON DATABASE "${database}" FROM PUBLIC;`)
       const clean = await cli(['check', ...common])
       expect(clean, clean.err).toMatchObject({ code: 0, err: '' })
       // The four tables the schema file leaves out are checked too: the tenant role may use them.
@@ -551,7 +654,7 @@ describe('pg-tenants check (the CLI, in-process)', () => {
         expect(report.findings.map((x) => x.code).sort()).toEqual(['DANGEROUS_GRANT', 'RLS_DISABLED'])
         expect(report.tables.length).toBe(5)
 
-        const ignored = await cli(['check', ...common, '--ignore', 'rls_disabled, DANGEROUS_GRANT'])
+        const ignored = await cli(['check', ...common, '--ignore', `rls_disabled, DANGEROUS_GRANT,${TEMP}`])
         expect(ignored.code).toBe(0)
 
         const discovered = await cli(['check', ...common.filter((x, i) => x !== 'schema.ts' && common[i + 1] !== 'schema.ts'), '--discover-in', f.schema, '--json'])

@@ -12,6 +12,7 @@ import { finding, MIGRATE, type Found } from './finding.js'
 import { checkPolicies } from './policies.js'
 import { checkLogin, checkRoles, checkSharedRoles, checkTenantRoles } from './roles.js'
 import { withCheckDb, type CheckDb } from './session.js'
+import { checkTemporary } from './temporary.js'
 import { checkFlags, checkKeys } from './structure.js'
 import { loadTables, type TenantTable } from './tables.js'
 import { CHECK_CODES, type CheckOptions, type CheckReport } from './types.js'
@@ -48,6 +49,7 @@ export async function checkDatabase(client: unknown, options: CheckOptions = {})
     const tables = await loadTables(db, o, specs, { column, schemas }, found)
     await checkRoles(db, o, tables, login, found)
     await checkSharedRoles(db, o, tables, login, found)
+    await checkTemporary(db, o, login, found)
     if (o.strategy === 'setting') await checkRegistry(db, o.schema, o.registryTable, found)
     for (const table of tables) checkFlags(table, login, found)
     let done = 0
@@ -62,7 +64,7 @@ export async function checkDatabase(client: unknown, options: CheckOptions = {})
   })
   const skip = new Set(ignore)
   const findings = Object.freeze(found.filter((f) => !skip.has(f.code)))
-  return Object.freeze({ ok: findings.length === 0, findings, tables: Object.freeze(tables.map((t) => t.label)) })
+  return Object.freeze({ ok: findings.every((f) => f.severity === 'notice'), findings, tables: Object.freeze(tables.map((t) => t.label)) })
 }
 
 /** A table left out of the given tables that the tenant role may use and that is not protected

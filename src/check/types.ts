@@ -29,6 +29,7 @@ export const CHECK_CODES = [
   'ROLE_BYPASSRLS',
   'ROLE_CREATEROLE',
   'ROLE_CAN_LOGIN',
+  'ROLE_CAN_CREATE_TEMP',
   'ROLE_OWNS_TABLE',
   'ROLE_SHARED',
   'DANGEROUS_GRANT',
@@ -45,8 +46,10 @@ export interface CheckFinding {
   /** Stable, to branch on or to `ignore`. */
   readonly code: CheckCode
   /** `error`: tenants can see or change each other's rows, or the setup is incomplete.
-   * `warning`: a weaker guarantee (existence leaks, unscoped code, speed). */
-  readonly severity: 'error' | 'warning'
+   * `warning`: a weaker guarantee (existence leaks, unscoped code, speed).
+   * `notice`: something the migration cannot enforce and no tenant can use to reach another's
+   * rows; reported, but it leaves `ok` true. */
+  readonly severity: 'error' | 'warning' | 'notice'
   /** What it is about: `public.todos`, `role "tenants_rls"`, `view public.todo_list`. */
   readonly object: string
   /** One line, plain words: what is wrong and why it matters. */
@@ -57,7 +60,7 @@ export interface CheckFinding {
 
 /** The result of {@link checkDatabase}. */
 export interface CheckReport {
-  /** True when there is no finding (after `ignore`). */
+  /** True when there is no finding but notices (after `ignore`). */
   readonly ok: boolean
   readonly findings: readonly CheckFinding[]
   /** The tenant tables checked, as `schema.table`. */

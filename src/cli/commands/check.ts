@@ -31,8 +31,8 @@ Checks a live database for what would let tenants see or change each other's row
 security off or not forced, pg-tenants policies missing or different from what it generates,
 permissive policies that widen access, superuser / BYPASSRLS / owning tenant and admin roles,
 TRUNCATE / TRIGGER / REFERENCES grants, missing tenant indexes, UNIQUE keys and foreign keys
-without the tenant column, views without security_invoker. Each finding comes with the SQL that
-fixes it. Read-only: it runs in one transaction that it rolls back, and locks no table.
+without the tenant column, views without security_invoker, tenant and admin roles that may create
+temporary tables. Each finding comes with the SQL that fixes it. Read-only: it runs in one transaction that it rolls back, and locks no table.
 
 ${DATABASE_HELP}
   --schema <file>             the module that exports your withRls tables (.ts, .js); tables
@@ -111,21 +111,27 @@ function ignoredCodes(value: string | undefined): CheckCode[] {
 /** The human report: a summary line, then the findings grouped by object, errors first. */
 export function render(report: CheckReport, style: Style): string {
   const tables = report.tables.length === 1 ? '1 tenant table' : `${report.tables.length} tenant tables`
-  if (report.ok) return `${style.green('ok')}: no findings, ${tables} checked${list(report.tables)}\n`
-  const errors = report.findings.filter((f) => f.severity === 'error').length
-  const warnings = report.findings.length - errors
-  const counts = [errors && `${errors} error${errors > 1 ? 's' : ''}`, warnings && `${warnings} warning${warnings > 1 ? 's' : ''}`]
+  if (report.findings.length === 0) return `${style.green('ok')}: no findings, ${tables} checked${list(report.tables)}\n`
+  const count = (severity: CheckFinding['severity']) => report.findings.filter((f) => f.severity === severity).length
+  const [errors, warnings, notices] = [count('error'), count('warning'), count('notice')]
+  const counts = [
+    errors && `${errors} error${errors > 1 ? 's' : ''}`,
+    warnings && `${warnings} warning${warnings > 1 ? 's' : ''}`,
+    notices && `${notices} notice${notices > 1 ? 's' : ''}`,
+  ]
     .filter(Boolean)
     .join(', ')
   const groups = new Map<string, CheckFinding[]>()
   for (const f of report.findings) groups.set(f.object, [...(groups.get(f.object) ?? []), f])
-  const rank = (fs: readonly CheckFinding[]) => (fs.some((f) => f.severity === 'error') ? 0 : 1)
+  const order = { error: 0, warning: 1, notice: 2 } as const
+  const rank = (fs: readonly CheckFinding[]) => Math.min(...fs.map((f) => order[f.severity]))
   const ordered = [...groups].sort(([, a], [, b]) => rank(a) - rank(b))
-  const lines = [`${style.red('FAIL')}: ${counts} on ${tables}${list(report.tables)}`, '']
+  const verdict = report.ok ? style.green('ok') : style.red('FAIL')
+  const lines = [`${verdict}: ${counts} on ${tables}${list(report.tables)}`, '']
   for (const [object, findings] of ordered) {
     lines.push(style.bold(object))
-    for (const f of [...findings].sort((a, b) => (a.severity === b.severity ? 0 : a.severity === 'error' ? -1 : 1))) {
-      const tag = f.severity === 'error' ? style.red('error  ') : style.yellow('warning')
+    for (const f of [...findings].sort((a, b) => order[a.severity] - order[b.severity])) {
+      const tag = f.severity === 'error' ? style.red('error  ') : f.severity === 'warning' ? style.yellow('warning') : style.dim('notice ')
       lines.push(`  ${tag} ${style.bold(f.code)}: ${f.message}`)
       const [first, ...rest] = f.fix.split('\n')
       lines.push(`          ${style.dim('fix:')} ${first ?? ''}`)
