@@ -10,7 +10,10 @@ export { TenantEngine, EngineSession, type EngineSettings, type ScopeRequest, ty
 export { scopeEndedError, type Connection, type Driver, type StatementResult } from './core/driver.js'
 export {
   beginStatement,
+  RESET_LOGIN_COLUMN,
+  RESET_ROLE_COLUMN,
   SESSION_RESET,
+  sessionResetTo,
   transactionModes,
   type IsolationLevel,
   type TransactionOptions,
