@@ -30,6 +30,15 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
   )
 }
 
+/** The `code`s of an error and its `cause` chain (Drizzle wraps driver and library errors). */
+function codes(error: unknown): string[] {
+  const out: string[] = []
+  for (let e = error as { code?: unknown; cause?: unknown } | undefined, i = 0; e && i < 6; e = e.cause as typeof e, i++) {
+    if (typeof e.code === 'string') out.push(e.code)
+  }
+  return out
+}
+
 /** Rows as the login sees them, outside any scope. */
 async function rows(login: Login, query: string): Promise<Row[]> {
   return login.exec(query)
@@ -150,10 +159,23 @@ describeTargets((target) => {
           },
           { name: 'LISTEN', leave: `LISTEN pg_tenants_test_channel` },
           { name: 'a session advisory lock', leave: `SELECT pg_advisory_lock(424242)` },
+          {
+            name: 'a statement made with SQL PREPARE',
+            leave: `PREPARE a_secret AS SELECT 'sk-a-secret' AS v`,
+            probe: `SELECT count(*)::int AS n FROM pg_prepared_statements WHERE from_sql`,
+            expectProbe: (r) => expect(r).toEqual([{ n: 0 }]),
+          },
+          {
+            name: 'a tiny statement_timeout with many temporary tables (the reset is not stopped by it)',
+            leave: `SELECT set_config('search_path', 'pg_temp', false); CREATE TEMP TABLE t0 (v text); ${Array.from({ length: 150 }, (_, i) => `CREATE TEMP TABLE x${i} (v text)`).join('; ')}; SET statement_timeout = 1`,
+          },
         ]
         for (const { name, leave, probe, expectProbe } of leftovers) {
           for (const ending of ['commit', 'rollback'] as const) {
-            it(`${name} (${ending})`, async () => {
+            it(`${name} (${ending})`, async (ctx) => {
+              // PGlite is one session whose own listeners (its listen(), live queries) must
+              // survive: a LISTEN is not undone there (documented).
+              if (name === 'LISTEN' && target().name === 'pglite') ctx.skip()
               const { login, m } = await single()
               const leaveSql = leave.replace('TENANT_ROLE', strategy === 'role' ? `${f.options.rolePrefix}lo-a` : f.options.tenantRole!)
               const before = await rows(login, SNAPSHOT)
@@ -179,6 +201,23 @@ describeTargets((target) => {
           }
         }
 
+        it('on PGlite, the session settings the app made before a scope survive it', async (ctx) => {
+          if (target().name !== 'pglite') ctx.skip() // a pooled connection goes back to its defaults (RESET ALL, documented)
+          const { login, m } = await single()
+          await login.exec(`SET search_path TO "${f.schema}", public; SET TimeZone = 'Asia/Tokyo'`)
+          try {
+            const before = await rows(login, SNAPSHOT + `, current_setting('TimeZone') AS tz`)
+            await m.withTenant('lo-a', async (tx) => {
+              await tx.execute(sql.raw(`SET search_path = pg_catalog`))
+              await tx.execute(sql.raw(`SET TimeZone = 'UTC'`))
+            })
+            expect(await rows(login, SNAPSHOT + `, current_setting('TimeZone') AS tz`)).toEqual(before)
+            expect(before[0]?.['search_path']).toContain(f.schema)
+          } finally {
+            await login.exec(`RESET search_path; RESET TimeZone`)
+          }
+        })
+
         it('a tenant session leaves nothing behind when closed', async () => {
           const { login, m } = await single()
           const before = await rows(login, SNAPSHOT)
@@ -198,6 +237,50 @@ describeTargets((target) => {
           await m.withTenant('lo-a', (tx) => tx.execute(sql`SELECT set_config('pg_tenants.tenant', 'lo-a', false)`))
           const outside = await rows(login, `SELECT count(*)::int AS n FROM "${f.schema}".items_text`)
           expect(outside).toEqual([{ n: 0 }])
+        })
+      })
+
+      describe('what only a superuser login could leave behind', () => {
+        /** The superuser on one connection (on PGlite: the instance, as the superuser). */
+        async function superSingle(): Promise<{ login: Login; m: Manager }> {
+          const login = await target().login(null, { max: 1 })
+          return { login, m: f.manager('text', login.db) }
+        }
+
+        it('SET SESSION AUTHORIZATION inside a scope does not outlive it', async () => {
+          const { login, m } = await superSingle()
+          const before = await rows(login, SNAPSHOT + ', session_user::text AS login')
+          await m.withTenant('su-a', (tx) => tx.execute(sql.raw(`SET SESSION AUTHORIZATION "${f.owner}"`)))
+          expect(await rows(login, SNAPSHOT + ', session_user::text AS login')).toEqual(before)
+          await m.withTenant('su-b', async (tx) => {
+            const [row] = (await tx.execute(sql`SELECT session_user::text AS login`)).rows
+            expect(row?.['login']).toBe(before[0]?.['login'])
+          })
+        })
+
+        it('a COMMIT or ROLLBACK sent by the callback ends the scope: nothing after it runs unscoped', async () => {
+          const { m } = await superSingle()
+          await m.withTenant('su-victim', (tx) => tx.insert(f.tables.text).values({ tenant: 'su-victim', title: 'victim-secret' }))
+          for (const end of ['ROLLBACK', 'COMMIT', 'ROLLBACK AND CHAIN']) {
+            let seen: unknown[] = []
+            const error = await rejection(
+              m.withTenant('su-attacker', async (tx) => {
+                await tx.execute(sql.raw(end)).catch(() => undefined) // a careless "undo"
+                seen = await tx.select().from(f.tables.text).catch(() => [])
+                await tx.insert(f.tables.text).values({ tenant: 'su-victim', title: 'planted' })
+              }),
+            )
+            expect(codes(error), end).toContain('SESSION_CLOSED') // later queries refused
+            expect(seen, end).toEqual([])
+          }
+          const planted = await m.withAdmin((tx) => tx.execute(sql`SELECT count(*)::int AS n FROM ${f.tables.text} WHERE title = 'planted'`))
+          expect(planted.rows[0]).toEqual({ n: 0 })
+          // A savepoint rolled back (tag ROLLBACK too) is not mistaken for the end of the scope.
+          const kept = await m.withTenant('su-attacker', async (tx) => {
+            await tx.transaction(async () => Promise.reject(new Error('inner'))).catch(() => undefined)
+            return (await tx.execute(sql`SELECT current_user::text AS r`)).rows[0]?.['r']
+          })
+          expect(kept).toBe(strategy === 'role' ? `${f.options.rolePrefix}su-attacker` : f.options.tenantRole)
         })
       })
 
@@ -279,13 +362,26 @@ describeTargets((target) => {
           expect(await m.withTenant('ns-a', async () => 'ok')).toBe('ok')
         })
 
-        it('on PGlite, a scope while a session is open', { timeout: 10_000 }, async (ctx) => {
+        it('check() inside a scope; a timer started in a scope may open scopes after it ended', { timeout: 10_000 }, async () => {
+          const { m } = await single()
+          await expect(m.withTenant('ns-a', () => m.check())).rejects.toMatchObject({ code: 'NESTED_SCOPE' })
+          let later: Promise<unknown> | undefined
+          await m.withTenant('ns-a', async () => {
+            later = new Promise((resolve) => setTimeout(resolve, 20)).then(() => m.withAdmin(async () => 'after'))
+          })
+          expect(await later).toBe('after')
+          await expect(m.withTenant('ns-a', async () => undefined, { createIfMissing: 'false' } as never)).rejects.toMatchObject({ code: 'INVALID_OPTIONS' })
+        })
+
+        it('on PGlite, a scope while a session is open (on any manager of the instance)', { timeout: 10_000 }, async (ctx) => {
           if (target().name !== 'pglite') ctx.skip() // a pool serves other scopes while a session holds one connection
           const m = f.manager()
           const session = await m.newTenantSession('ns-s')
           try {
             await expect(m.withTenant('ns-t', async () => undefined)).rejects.toMatchObject({ code: 'NESTED_SCOPE' })
             await expect(m.listTenants()).rejects.toMatchObject({ code: 'NESTED_SCOPE' })
+            await expect(f.manager().withTenant('ns-t', async () => undefined)).rejects.toMatchObject({ code: 'NESTED_SCOPE' })
+            await expect(m.check()).rejects.toMatchObject({ code: 'NESTED_SCOPE' })
           } finally {
             await session.close()
           }
@@ -331,6 +427,7 @@ describeTargets((target) => {
             faults.push((text) => (text === 'ROLLBACK' ? new Error('rollback failure') : undefined))
             const error = await rejection(m.createTenant('er-c'))
             expect((error as Error).message).toContain('first failure')
+            expect(pool.totalCount).toBe(0) // maybe still inside the failed transaction: destroyed
           } finally {
             await pool.end()
           }

@@ -8,17 +8,30 @@
 import { AsyncLocalStorage } from 'node:async_hooks'
 import { TenantError } from './errors.js'
 
-const inside = new AsyncLocalStorage<string>()
-
-/** Runs `fn` marked as inside `what` (e.g. `withTenant("acme")`). */
-export function runInside<T>(what: string, fn: () => Promise<T>): Promise<T> {
-  return inside.run(what, fn)
+/** The unit of work a call chain is in; `open` turns false when it ends, so that a timer or a
+ * promise started inside it and still running later is not taken for a nested call. */
+interface Marker {
+  readonly what: string
+  open: boolean
 }
 
-/** Throws `NESTED_SCOPE` when called inside a unit of work. */
+const inside = new AsyncLocalStorage<Marker>()
+
+/** Runs `fn` marked as inside `what` (e.g. `withTenant("acme")`). */
+export async function runInside<T>(what: string, fn: () => Promise<T>): Promise<T> {
+  const marker: Marker = { what, open: true }
+  try {
+    return await inside.run(marker, fn)
+  } finally {
+    marker.open = false
+  }
+}
+
+/** Throws `NESTED_SCOPE` when called inside a unit of work that is still running. */
 export function refuseNested(operation: string): void {
-  const outer = inside.getStore()
-  if (outer === undefined) return
+  const marker = inside.getStore()
+  if (marker === undefined || !marker.open) return
+  const outer = marker.what
   throw new TenantError(
     'NESTED_SCOPE',
     `${operation} was called inside ${outer}: it would need a second connection while this one is ` +

@@ -45,6 +45,16 @@ export interface Connection {
   exec(sql: string): Promise<StatementResult[]>
   /** One statement with bind parameters (management, or raw work inside a scope). */
   query(sql: string, params: readonly unknown[]): Promise<StatementResult>
+  /** Set by {@link abandon}: the scope's transaction was ended by the caller's own SQL. */
+  readonly abandoned: TenantError | undefined
+  /** The caller's own SQL ended the scope's transaction (a `COMMIT` or `ROLLBACK` it sent): from
+   * now on the connection is sealed, the unit of work fails with `reason`, and the connection is
+   * destroyed on release. */
+  abandon(reason: TenantError): void
+  /** Marks the connection as held by a long-lived session until released: a driver with one
+   * connection (see {@link Driver.exclusive}) then refuses `connect()` at once (`NESTED_SCOPE`)
+   * instead of letting it wait for a release that may never come. */
+  keep(): void
   /** From now on {@link assertUsable} throws, while the operations above still work: called
    * before the closing COMMIT or ROLLBACK, so that a query the caller forgot to await cannot run
    * after it, outside the scope. */
@@ -59,7 +69,7 @@ export interface Driver {
   /** A short name for messages and benchmarks: `node-postgres`, `pglite`, … */
   readonly name: string
   /** True when the driver has one connection only (PGlite): a second unit of work waits for
-   * the first, so one opened while a session holds it would wait forever. */
+   * the first, and `connect()` while a session {@link Connection.keep}s it throws `NESTED_SCOPE`. */
   readonly exclusive: boolean
   connect(): Promise<Connection>
 }

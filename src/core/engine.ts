@@ -95,7 +95,7 @@ class Pinned {
   }
 
   release(): Promise<void> {
-    return this.conn.release(!this.idle)
+    return this.conn.release(!this.idle || this.conn.abandoned !== undefined)
   }
 }
 
@@ -112,8 +112,6 @@ export class TenantEngine {
    * deletion never puts the tenant back into {@link #known}. */
   readonly #deletions = new Map<string, number>()
   readonly #deleting = new Map<string, number>()
-  /** Sessions open on this engine (an exclusive driver cannot serve a scope meanwhile). */
-  #openSessions = 0
 
   readonly #knownTtl: number
 
@@ -159,6 +157,12 @@ export class TenantEngine {
         throw error
       }
       pinned.conn.seal()
+      const abandoned = pinned.conn.abandoned
+      if (abandoned) {
+        await pinned.rollback().catch(() => undefined)
+        pinned.idle = false
+        throw abandoned
+      }
       await pinned.commit()
       return value
     } finally {
@@ -171,12 +175,19 @@ export class TenantEngine {
     const pinned = await this.#connect(request.kind === 'tenant' ? 'newTenantSession' : 'newSession', request)
     try {
       const open = await this.#open(pinned, request)
-      this.#openSessions++
-      return new EngineSession(pinned, this.options, open, () => this.#openSessions--)
+      pinned.conn.keep()
+      return new EngineSession(pinned, this.options, open)
     } catch (error) {
       await pinned.release()
       throw error
     }
+  }
+
+  /** The role a scope for `request` runs as (what `current_user` shows inside it). */
+  scopeRole(request: ScopeRequest): string {
+    const o = this.options
+    if (request.kind === 'admin') return o.adminRole
+    return o.strategy === 'role' ? o.rolePrefix + this.tenantText(request.id) : o.tenantRole
   }
 
   #label(request: ScopeRequest): string {
@@ -189,14 +200,6 @@ export class TenantEngine {
     if (request) {
       if (request.kind === 'tenant') this.tenantText(request.id)
       transactionModes(request.transaction)
-    }
-    if (this.driver.exclusive && this.#openSessions > 0) {
-      throw new TenantError(
-        'NESTED_SCOPE',
-        `${operation} cannot run while a session is open: ${this.driver.name} has one connection, and ` +
-          'the session holds it until you close() it (it would wait forever). Close the session first, ' +
-          'or do the work on the session.',
-      )
     }
     return new Pinned(await this.driver.connect())
   }
@@ -265,7 +268,7 @@ export class TenantEngine {
   /** Creates a tenant. Throws `TenantAlreadyExists` when it exists. */
   async createTenant(id: TenantId): Promise<void> {
     const text = this.tenantText(id)
-    await this.#withConnection('createTenant', (conn) => this.#create(conn, text, false))
+    await this.#withConnection('createTenant', (conn, doubt) => this.#create(conn, text, false, doubt))
   }
 
   /** Removes a tenant (its role or registry row), never its data. Throws `TenantNotFound`. */
@@ -331,7 +334,7 @@ export class TenantEngine {
 
   /** Creates the tenant; with `ifMissing`, an existing tenant is not an error. Runs outside any
    * transaction on `conn` and leaves none open (or throws, and the caller destroys it). */
-  async #create(conn: Connection, text: string, ifMissing: boolean): Promise<void> {
+  async #create(conn: Connection, text: string, ifMissing: boolean, doubt: () => void = () => undefined): Promise<void> {
     const o = this.options
     if (o.strategy === 'setting') {
       await this.#guarded(
@@ -357,9 +360,9 @@ export class TenantEngine {
     try {
       await conn.exec(statements.join('; '))
     } catch (error) {
-      // The original error is what the caller needs. If this ROLLBACK fails as well, it is
-      // rethrown below anyway and the connection, not idle, is destroyed by the caller.
-      await conn.exec('ROLLBACK').catch(() => undefined)
+      // The original error is what the caller needs; if this ROLLBACK fails as well, the
+      // connection may still be inside the failed transaction: it is destroyed, not pooled.
+      await conn.exec('ROLLBACK').catch(doubt)
       await this.#guarded(() => Promise.reject(error), text, ifMissing)
     }
   }
@@ -388,15 +391,16 @@ export class TenantEngine {
   }
 
   /** A connection for a management statement (autocommit), always returned clean or destroyed. */
-  async #withConnection<T>(operation: string, fn: (conn: Connection) => Promise<T>): Promise<T> {
+  async #withConnection<T>(operation: string, fn: (conn: Connection, doubt: () => void) => Promise<T>): Promise<T> {
     const pinned = await this.#connect(operation)
     let clean = false
+    let doubted = false
     try {
-      const value = await fn(pinned.conn)
-      clean = true
+      const value = await fn(pinned.conn, () => (doubted = true))
+      clean = !doubted
       return value
     } catch (error) {
-      clean = error instanceof TenantError // a typed error means we know what happened
+      clean = error instanceof TenantError && !doubted // a typed error means we know what happened
       throw error
     } finally {
       await pinned.conn.release(!clean)
@@ -422,14 +426,12 @@ export class EngineSession {
   readonly #pinned: Pinned
   readonly #options: ResolvedOptions
   readonly #open: OpenScope
-  readonly #onClose: () => void
   #closed = false
 
-  constructor(pinned: Pinned, options: ResolvedOptions, open: OpenScope, onClose: () => void) {
+  constructor(pinned: Pinned, options: ResolvedOptions, open: OpenScope) {
     this.#pinned = pinned
     this.#options = options
     this.#open = open
-    this.#onClose = onClose
   }
 
   get connection(): Connection {
@@ -455,7 +457,6 @@ export class EngineSession {
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true
-    this.#onClose()
     this.#pinned.conn.seal()
     try {
       await this.#pinned.rollback()
@@ -467,6 +468,11 @@ export class EngineSession {
   async #next(end: 'commit' | 'rollback'): Promise<void> {
     if (this.#closed) {
       throw new TenantError('SESSION_CLOSED', `This session is closed: open a new one to ${end}.`)
+    }
+    const abandoned = this.#pinned.conn.abandoned
+    if (abandoned) {
+      await this.close().catch(() => undefined)
+      throw abandoned
     }
     const { scope, modes } = this.#open
     let committed: boolean

@@ -5,8 +5,9 @@
  *
  * @module
  */
+import type { TenantError } from '../core/errors.js'
 import { scopeEndedError, type Connection, type Driver, type StatementResult } from '../core/driver.js'
-import { beginStatement, RESET_LOGIN_COLUMN, RESET_ROLE_COLUMN, SESSION_RESET } from '../core/transaction.js'
+import { beginStatement, RESET_LOGIN_COLUMN, RESET_PREPARED_COLUMN, RESET_ROLE_COLUMN, SESSION_RESET } from '../core/transaction.js'
 
 /** The part of a `pg` query result we read. */
 interface PgResult {
@@ -51,6 +52,7 @@ export function nodePostgresDriver(pool: PgPoolLike): Driver {
 function pinnedConnection(client: PgPoolClientLike): Connection {
   let released = false
   let sealed = false
+  let abandoned: TenantError | undefined
   // pg-pool stops listening for 'error' while a client is checked out; a backend that dies
   // between two queries (killed, idle-in-transaction timeout, restart) would then crash the
   // process. The next query fails with the error anyway, and the connection is destroyed.
@@ -64,17 +66,28 @@ function pinnedConnection(client: PgPoolClientLike): Connection {
     return client
   }
   const exec = async (sql: string) => results(await live().query(sql))
-  /** The reset's last row: a session-level `SET ROLE` left by the scope. The role goes back to
-   * the login's, for whoever gets this server connection next (PgBouncer keeps it), and this
-   * client is destroyed, so that the pool opens a fresh one (running its own connect hooks). */
+  /** The reset's row: a session-level `SET ROLE` (reset already by its closing SET SESSION
+   * AUTHORIZATION DEFAULT) or a statement left by SQL `PREPARE`. The server session is made
+   * clean for whoever gets it next (PgBouncer keeps it), and this client is destroyed, so that
+   * the pool opens a fresh one (running its own connect hooks). */
   const end = async (statement: 'COMMIT' | 'ROLLBACK') => {
     const all = await exec(`${statement}; ${SESSION_RESET}`)
-    const last = all[all.length - 1]?.rows[0]
-    if (last?.[RESET_ROLE_COLUMN] !== last?.[RESET_LOGIN_COLUMN]) {
+    const row = all.find((r) => r.rows[0] && RESET_ROLE_COLUMN in r.rows[0])?.rows[0]
+    if (row?.[RESET_PREPARED_COLUMN] === true) {
       broken = true
-      await exec('RESET ROLE')
+      await exec('DEALLOCATE ALL')
     }
+    if (row?.[RESET_ROLE_COLUMN] !== row?.[RESET_LOGIN_COLUMN]) broken = true
     return all[0]?.command !== 'ROLLBACK'
+  }
+  /** Before a connection in doubt is destroyed: end its server session too. Behind PgBouncer,
+   * closing our client leaves the server session to the next client, with whatever it holds. */
+  const terminate = async () => {
+    const ended = live().query('SELECT pg_terminate_backend(pg_backend_pid())').then(
+      () => undefined,
+      () => undefined,
+    )
+    await Promise.race([ended, new Promise((resolve) => setTimeout(resolve, 1000).unref())])
   }
   return {
     native: client,
@@ -98,13 +111,23 @@ function pinnedConnection(client: PgPoolClientLike): Connection {
       const [first] = results(await live().query(sql, [...params]))
       return first ?? { command: '', rows: [] }
     },
+    keep() {},
     seal() {
+      sealed = true
+    },
+    get abandoned() {
+      return abandoned
+    },
+    abandon(reason) {
+      abandoned ??= reason
       sealed = true
     },
     async release(destroy) {
       if (released) return
+      if (destroy) await terminate()
       released = true
-      client.off('error', onError)
+      // A terminated backend may still report its end: the listener stays on a destroyed client.
+      if (!destroy && !broken) client.off('error', onError)
       client.release(destroy || broken ? new Error('pg-tenants: connection state unknown, destroyed') : undefined)
     },
   }

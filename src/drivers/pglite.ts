@@ -17,7 +17,8 @@
  * @module
  */
 import { scopeEndedError, type Connection, type Driver, type StatementResult } from '../core/driver.js'
-import { beginStatement, SESSION_RESET, sessionResetTo } from '../core/transaction.js'
+import { TenantError } from '../core/errors.js'
+import { beginStatement, SESSION_BEFORE_COLUMNS, sessionBefore, sessionResetTo, type SessionBefore } from '../core/transaction.js'
 
 interface PgliteResults {
   command?: string
@@ -44,9 +45,9 @@ export function isPglite(client: unknown): client is PgliteLike {
   )
 }
 
-/** Columns of the role the session had when a scope began, and of its login. */
-const OUTER_ROLE = 'pg_tenants_outer_role'
-const LOGIN = 'pg_tenants_login'
+
+/** Sessions open per PGlite instance, over every manager and driver made on it. */
+const kept = new WeakMap<PgliteLike, number>()
 
 /** A driver over one PGlite instance; units of work on it are serialised by PGlite's lock. */
 export function pgliteDriver(db: PgliteLike): Driver {
@@ -54,13 +55,22 @@ export function pgliteDriver(db: PgliteLike): Driver {
     name: 'pglite',
     exclusive: true,
     connect() {
+      if ((kept.get(db) ?? 0) > 0) {
+        return Promise.reject(
+          new TenantError(
+            'NESTED_SCOPE',
+            'PGlite has one connection and an open session holds it until you close() it, so this would ' +
+              'wait forever: close the session first, or do the work on the session.',
+          ),
+        )
+      }
       return new Promise<Connection>((resolve, reject) => {
         let unlock!: () => void
         const held = new Promise<void>((r) => (unlock = r))
         let entered = false
         const ended: Promise<void> = db.transaction(async (tx) => {
           entered = true
-          resolve(pinnedConnection(tx, unlock, ended))
+          resolve(pinnedConnection(tx, unlock, ended, db))
           await held
         })
         // Before the connection exists, a failure is the caller's; after, the connection awaits
@@ -73,13 +83,20 @@ export function pgliteDriver(db: PgliteLike): Driver {
   }
 }
 
-function pinnedConnection(tx: PgliteTransactionLike, unlock: () => void, ended: Promise<void>): Connection {
+function pinnedConnection(tx: PgliteTransactionLike, unlock: () => void, ended: Promise<void>, db: PgliteLike): Connection {
   /** PGlite's BEGIN is open and nothing else was sent yet. */
   let fresh = true
   let released = false
   let sealed = false
-  /** The session's role before the current scope, and whether it was the login's own. */
-  let outer: { readonly before: string; readonly login: boolean } | undefined
+  let abandoned: TenantError | undefined
+  let keeping = false
+  const unkeep = () => {
+    if (!keeping) return
+    keeping = false
+    kept.set(db, (kept.get(db) ?? 1) - 1)
+  }
+  /** The session's state before the current scope, to put back when it ends. */
+  let before: SessionBefore | undefined
   const live = () => {
     if (released) throw scopeEndedError(false)
     return tx
@@ -91,12 +108,11 @@ function pinnedConnection(tx: PgliteTransactionLike, unlock: () => void, ended: 
     fresh = false
     await run('ROLLBACK')
   }
-  /** What undoes a scope's leftovers, the role included when a scope began. */
-  const reset = () => (outer ? sessionResetTo(outer) : SESSION_RESET)
+  /** Nothing of the caller's ran before a scope began, so only a begun scope needs the reset. */
   const rollback = async () => {
     fresh = false
-    await run(`ROLLBACK; ${reset()}`)
-    outer = undefined
+    await run(before ? `ROLLBACK; ${sessionResetTo(before, false)}` : 'ROLLBACK')
+    before = undefined
   }
   return {
     native: tx,
@@ -108,11 +124,9 @@ function pinnedConnection(tx: PgliteTransactionLike, unlock: () => void, ended: 
       // Inside PGlite's fresh BEGIN, modes go in a SET TRANSACTION (still before any query).
       const open = fresh ? (modes === '' ? '' : `SET TRANSACTION ${modes}; `) : `${beginStatement(modes)}; `
       fresh = false
-      const all = await run(`${open}SELECT current_user::text AS ${OUTER_ROLE}, session_user::text AS ${LOGIN}; ${prelude}`)
+      const all = await run(`${open}SELECT ${SESSION_BEFORE_COLUMNS}; ${prelude}`)
       const skip = open === '' ? 1 : 2
-      const row = all[skip - 1]?.rows[0]
-      const before = row?.[OUTER_ROLE]
-      outer = typeof before === 'string' ? { before, login: before === row?.[LOGIN] } : undefined
+      before = sessionBefore(all[skip - 1]?.rows[0])
       return all.slice(skip)
     },
     /** The reset goes inside the transaction and PGlite's own COMMIT ends it (and its lock):
@@ -120,14 +134,15 @@ function pinnedConnection(tx: PgliteTransactionLike, unlock: () => void, ended: 
      * then rolled back and reset here, and reported as not committed. */
     async commit() {
       try {
-        await run(reset())
+        if (before) await run(sessionResetTo(before, true))
       } catch (error) {
         if ((error as { code?: unknown }).code !== '25P02') throw error
         await rollback()
         return false
       }
-      outer = undefined
+      before = undefined
       released = true
+      unkeep()
       unlock()
       try {
         await ended
@@ -150,7 +165,19 @@ function pinnedConnection(tx: PgliteTransactionLike, unlock: () => void, ended: 
       await leaveFresh()
       return toResult(await live().query(sql, [...params]))
     },
+    keep() {
+      if (keeping) return
+      keeping = true
+      kept.set(db, (kept.get(db) ?? 0) + 1)
+    },
     seal() {
+      sealed = true
+    },
+    get abandoned() {
+      return abandoned
+    },
+    abandon(reason) {
+      abandoned ??= reason
       sealed = true
     },
     async release(destroy) {
@@ -158,6 +185,7 @@ function pinnedConnection(tx: PgliteTransactionLike, unlock: () => void, ended: 
       // An embedded session cannot be replaced: one in doubt gets the reset instead.
       if (destroy) await rollback().catch(() => undefined)
       released = true
+      unkeep()
       unlock()
     },
   }

@@ -15,6 +15,7 @@ import { checkDatabase } from '../check/check-database.js'
 import type { CheckOptions, CheckReport } from '../check/types.js'
 import { driverFor } from '../drivers/detect.js'
 import { attachEngine } from '../core/adapter.js'
+import { refuseNested } from '../core/context.js'
 import { bindTransaction, clientOf, type AnyPgDatabase, type DrizzleTransaction } from './bind.js'
 import { scopedClient } from './client.js'
 import { markConflict, readMark, specOf } from './mark.js'
@@ -113,7 +114,8 @@ export class PostgresManager<TDb extends AnyPgDatabase> {
    * }
    * ```
    */
-  check(options: Pick<CheckOptions, 'ignore' | 'column' | 'schemas' | 'onProgress'> = {}): Promise<CheckReport> {
+  async check(options: Pick<CheckOptions, 'ignore' | 'column' | 'schemas' | 'onProgress'> = {}): Promise<CheckReport> {
+    refuseNested('check')
     const { schema, strategy, rolePrefix, tenantRole, adminRole, registryTable } = this.options
     return checkDatabase(clientOf(this.#db), {
       ...options,
@@ -154,8 +156,10 @@ export class PostgresManager<TDb extends AnyPgDatabase> {
     fn: (tx: TenantTransaction<TDb, T>) => Promise<R>,
     options: TenantScopeOptions = {},
   ): Promise<R> {
-    return this.#engine.run(tenantRequest(tenant, options), (conn) => {
-      const tx = Object.defineProperty(bindTransaction(this.#db, scopedClient(conn)), 'tenant', { value: tenant, enumerable: true })
+    const request = tenantRequest(tenant, options)
+    return this.#engine.run(request, (conn) => {
+      const client = scopedClient(conn, this.#engine.scopeRole(request))
+      const tx = Object.defineProperty(bindTransaction(this.#db, client), 'tenant', { value: tenant, enumerable: true })
       return fn(tx as TenantTransaction<TDb, T>)
     })
   }
@@ -173,7 +177,8 @@ export class PostgresManager<TDb extends AnyPgDatabase> {
    * ```
    */
   async newTenantSession<T extends TenantId>(tenant: T, options: TenantScopeOptions = {}): Promise<TenantSession<TDb, T>> {
-    const session = this.#session(await this.#engine.open(tenantRequest(tenant, options)))
+    const request = tenantRequest(tenant, options)
+    const session = this.#session(await this.#engine.open(request), this.#engine.scopeRole(request))
     return Object.defineProperty(session, 'tenant', { value: tenant, enumerable: true }) as TenantSession<TDb, T>
   }
 
@@ -182,18 +187,18 @@ export class PostgresManager<TDb extends AnyPgDatabase> {
    * row): for back-office work across tenants.
    */
   async withAdmin<R>(fn: (tx: DrizzleTransaction<TDb>) => Promise<R>, options: TransactionOptions = {}): Promise<R> {
-    return this.#engine.run({ kind: 'admin', transaction: transactionOf(options) }, (conn) =>
-      fn(bindTransaction(this.#db, scopedClient(conn))),
-    )
+    const request: ScopeRequest = { kind: 'admin', transaction: transactionOf(options) }
+    return this.#engine.run(request, (conn) => fn(bindTransaction(this.#db, scopedClient(conn, this.#engine.scopeRole(request)))))
   }
 
   /** Opens an unrestricted session, like {@link newTenantSession} without a tenant. */
   async newSession(options: TransactionOptions = {}): Promise<AdminSession<TDb>> {
-    return this.#session(await this.#engine.open({ kind: 'admin', transaction: transactionOf(options) }))
+    const request: ScopeRequest = { kind: 'admin', transaction: transactionOf(options) }
+    return this.#session(await this.#engine.open(request), this.#engine.scopeRole(request))
   }
 
-  #session(engineSession: EngineSession): AdminSession<TDb> {
-    const tx = bindTransaction(this.#db, scopedClient(engineSession.connection))
+  #session(engineSession: EngineSession, scopeRole: string): AdminSession<TDb> {
+    const tx = bindTransaction(this.#db, scopedClient(engineSession.connection, scopeRole))
     const control: SessionControl = {
       commit: () => engineSession.commit(),
       rollback: () => engineSession.rollback(),
@@ -210,6 +215,9 @@ export class PostgresManager<TDb extends AnyPgDatabase> {
 /** The engine's request for a tenant scope with these options. */
 function tenantRequest(tenant: TenantId, options: TenantScopeOptions): ScopeRequest {
   const { createIfMissing = true, ...transaction } = options
+  if (typeof createIfMissing !== 'boolean') {
+    throw new TenantError('INVALID_OPTIONS', `createIfMissing must be true or false, got ${JSON.stringify(createIfMissing)}.`)
+  }
   return { kind: 'tenant', id: tenant, createIfMissing, transaction: transactionOf(transaction) }
 }
 
