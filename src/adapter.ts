@@ -11,7 +11,6 @@ export { scopeEndedError, type Connection, type Driver, type StatementResult } f
 export {
   beginStatement,
   RESET_LOGIN_COLUMN,
-  RESET_PREPARED_COLUMN,
   RESET_ROLE_COLUMN,
   RESTORED_SETTINGS,
   SESSION_BEFORE_COLUMNS,

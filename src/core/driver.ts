@@ -51,6 +51,9 @@ export interface Connection {
    * now on the connection is sealed, the unit of work fails with `reason`, and the connection is
    * destroyed on release. */
   abandon(reason: TenantError): void
+  /** The caller's SQL left session state that the reset cannot undo (the adapter saw a `PREPARE`
+   * tag): the connection is destroyed on release, not pooled. */
+  taint(): void
   /** Marks the connection as held by a long-lived session until released: a driver with one
    * connection (see {@link Driver.exclusive}) then refuses `connect()` at once (`NESTED_SCOPE`)
    * instead of letting it wait for a release that may never come. */

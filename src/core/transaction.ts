@@ -5,6 +5,7 @@
  * @module
  */
 import { TenantError } from './errors.js'
+import type { Connection } from './driver.js'
 import { quoteIdent, quoteLiteral } from './quote.js'
 
 /** PostgreSQL's isolation levels, as Drizzle's `db.transaction(fn, config)` names them. */
@@ -58,11 +59,10 @@ export function beginStatement(modes: string): string {
   return modes === '' ? 'BEGIN' : `BEGIN ${modes}`
 }
 
-/** Columns of the reset's row: the session's current role after the reset, the login (session
- * user), and whether SQL `PREPARE` left a statement behind. */
+/** Columns of the reset's row: the session's current role after the reset, and the login
+ * (session user). */
 export const RESET_ROLE_COLUMN = 'pg_tenants_current_role'
 export const RESET_LOGIN_COLUMN = 'pg_tenants_session_user'
-export const RESET_PREPARED_COLUMN = 'pg_tenants_sql_prepared'
 
 /**
  * What ends every unit of work on a pooled connection, after its `COMMIT` or `ROLLBACK` and in the
@@ -70,24 +70,23 @@ export const RESET_PREPARED_COLUMN = 'pg_tenants_sql_prepared'
  * defaults, so that nothing a scope left (a temporary table, a session-level `SET` or
  * `set_config(…, false)`, `SET SESSION AUTHORIZATION`, a `WITH HOLD` cursor, `LISTEN`, a session
  * advisory lock, `currval`) reaches the next unit of work on the connection — behind PgBouncer,
- * the next client. Timeouts the scope set cannot stop it (they are cleared first). Two things
- * cannot be reset without guessing, so its row reports them: a session-level `SET ROLE` (the
- * current role differs from the login) and statements left by SQL `PREPARE` (`DEALLOCATE ALL`
- * would also drop the driver's own named statements); the driver then destroys the connection.
+ * the next client. Timeouts the scope set cannot stop it (they are cleared first). A
+ * session-level `SET ROLE` is undone by the closing `SET SESSION AUTHORIZATION DEFAULT`, but the
+ * role may have been the connection's own (set on connect), so the row reports the role before
+ * it: the driver destroys a connection whose role differed from its login. A statement left by
+ * SQL `PREPARE` cannot go without `DEALLOCATE ALL`, which would drop the driver's own named
+ * statements too: adapters see its `PREPARE` tag and {@link Connection.taint} the connection.
  */
 export const SESSION_RESET =
   'SET statement_timeout = 0; SET lock_timeout = 0; CLOSE ALL; UNLISTEN *; DISCARD TEMP; DISCARD SEQUENCES; RESET ALL; ' +
-  `SELECT pg_advisory_unlock_all(), current_user::text AS ${RESET_ROLE_COLUMN}, session_user::text AS ${RESET_LOGIN_COLUMN}, ` +
-  `EXISTS (SELECT FROM pg_prepared_statements WHERE from_sql) AS ${RESET_PREPARED_COLUMN}; ` +
+  `SELECT pg_advisory_unlock_all(), current_user::text AS ${RESET_ROLE_COLUMN}, session_user::text AS ${RESET_LOGIN_COLUMN}; ` +
   'SET SESSION AUTHORIZATION DEFAULT'
 
 /** Settings that a driver which cannot reset everything (one embedded session whose own settings
- * must survive) puts back exactly as they were before the scope. */
-export const RESTORED_SETTINGS = [
-  'search_path', 'statement_timeout', 'lock_timeout', 'idle_in_transaction_session_timeout', 'TimeZone',
-  'DateStyle', 'IntervalStyle', 'default_transaction_isolation', 'default_transaction_read_only',
-  'default_transaction_deferrable', 'row_security', 'client_encoding', 'standard_conforming_strings', 'pg_tenants.tenant',
-] as const
+ * must survive) puts back exactly as they were before the scope: the tenant setting (fail
+ * closed), and those an application most often sets for its session. Reading each costs a few
+ * microseconds in PGlite at every scope, so the list is short. */
+export const RESTORED_SETTINGS = ['pg_tenants.tenant', 'search_path', 'TimeZone', 'statement_timeout'] as const
 
 /** The session's state before a scope, as a driver that restores it exactly captured it. */
 export interface SessionBefore {
@@ -98,17 +97,20 @@ export interface SessionBefore {
   readonly settings: readonly string[]
 }
 
-/** The SELECT list that captures {@link SessionBefore} (columns `r`, `l`, `s0`…). */
+const SEPARATOR = '\x1f'
+
+/** One SELECT column (`pg_tenants_before`) that captures {@link SessionBefore}, packed in one
+ * text value (one column parses faster than six). */
 export const SESSION_BEFORE_COLUMNS =
-  'current_user::text AS pg_tenants_r, session_user::text AS pg_tenants_l, ' +
-  RESTORED_SETTINGS.map((name, i) => `coalesce(current_setting(${quoteLiteral(name)}, true), '') AS pg_tenants_s${i}`).join(', ')
+  `concat_ws(chr(31), current_user, session_user, ${RESTORED_SETTINGS.map((name) => `coalesce(current_setting(${quoteLiteral(name)}, true), '')`).join(', ')}) AS pg_tenants_before`
 
 /** Reads {@link SESSION_BEFORE_COLUMNS} from a result row. */
 export function sessionBefore(row: Readonly<Record<string, unknown>> | undefined): SessionBefore | undefined {
-  const role = row?.['pg_tenants_r']
-  const login = row?.['pg_tenants_l']
-  if (typeof role !== 'string' || typeof login !== 'string') return undefined
-  return { role, login, settings: RESTORED_SETTINGS.map((_, i) => String(row?.[`pg_tenants_s${i}`] ?? '')) }
+  const packed = row?.['pg_tenants_before']
+  if (typeof packed !== 'string') return undefined
+  const [role, login, ...settings] = packed.split(SEPARATOR)
+  if (role === undefined || login === undefined || settings.length !== RESTORED_SETTINGS.length) return undefined
+  return { role, login, settings }
 }
 
 /**
@@ -125,7 +127,7 @@ export function sessionResetTo(before: SessionBefore, inTransaction: boolean): s
   return [
     ...(inTransaction ? ['SET CONSTRAINTS ALL IMMEDIATE', 'SET LOCAL statement_timeout = 0', 'SET LOCAL lock_timeout = 0'] : []),
     'CLOSE ALL', 'DISCARD TEMP', 'DISCARD SEQUENCES', 'DEALLOCATE ALL',
-    `SELECT pg_advisory_unlock_all(), ${settings.join(', ')}`,
+    `SELECT pg_advisory_unlock_all(), length(concat(${settings.join(', ')}))`,
     `SET SESSION AUTHORIZATION ${quoteIdent(before.login)}`,
     ...(before.role === before.login ? [] : [`SET ROLE ${quoteIdent(before.role)}`]),
   ].join('; ')

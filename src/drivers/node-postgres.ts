@@ -7,7 +7,7 @@
  */
 import type { TenantError } from '../core/errors.js'
 import { scopeEndedError, type Connection, type Driver, type StatementResult } from '../core/driver.js'
-import { beginStatement, RESET_LOGIN_COLUMN, RESET_PREPARED_COLUMN, RESET_ROLE_COLUMN, SESSION_RESET } from '../core/transaction.js'
+import { beginStatement, RESET_LOGIN_COLUMN, RESET_ROLE_COLUMN, SESSION_RESET } from '../core/transaction.js'
 
 /** The part of a `pg` query result we read. */
 interface PgResult {
@@ -53,6 +53,8 @@ function pinnedConnection(client: PgPoolClientLike): Connection {
   let released = false
   let sealed = false
   let abandoned: TenantError | undefined
+  /** Holds state only a new server session is rid of (SQL PREPARE): ended and destroyed. */
+  let tainted = false
   // pg-pool stops listening for 'error' while a client is checked out; a backend that dies
   // between two queries (killed, idle-in-transaction timeout, restart) would then crash the
   // process. The next query fails with the error anyway, and the connection is destroyed.
@@ -66,17 +68,12 @@ function pinnedConnection(client: PgPoolClientLike): Connection {
     return client
   }
   const exec = async (sql: string) => results(await live().query(sql))
-  /** The reset's row: a session-level `SET ROLE` (reset already by its closing SET SESSION
-   * AUTHORIZATION DEFAULT) or a statement left by SQL `PREPARE`. The server session is made
-   * clean for whoever gets it next (PgBouncer keeps it), and this client is destroyed, so that
-   * the pool opens a fresh one (running its own connect hooks). */
+  /** The reset's row: a role other than the login's (reset already by its closing SET SESSION
+   * AUTHORIZATION DEFAULT, but it may have been set on connect): this client is destroyed, so
+   * that the pool opens a fresh one, running its own connect hooks. */
   const end = async (statement: 'COMMIT' | 'ROLLBACK') => {
     const all = await exec(`${statement}; ${SESSION_RESET}`)
     const row = all.find((r) => r.rows[0] && RESET_ROLE_COLUMN in r.rows[0])?.rows[0]
-    if (row?.[RESET_PREPARED_COLUMN] === true) {
-      broken = true
-      await exec('DEALLOCATE ALL')
-    }
     if (row?.[RESET_ROLE_COLUMN] !== row?.[RESET_LOGIN_COLUMN]) broken = true
     return all[0]?.command !== 'ROLLBACK'
   }
@@ -112,6 +109,9 @@ function pinnedConnection(client: PgPoolClientLike): Connection {
       return first ?? { command: '', rows: [] }
     },
     keep() {},
+    taint() {
+      tainted = true
+    },
     seal() {
       sealed = true
     },
@@ -124,6 +124,7 @@ function pinnedConnection(client: PgPoolClientLike): Connection {
     },
     async release(destroy) {
       if (released) return
+      destroy ||= tainted
       if (destroy) await terminate()
       released = true
       // A terminated backend may still report its end: the listener stays on a destroyed client.

@@ -165,6 +165,8 @@ function pinnedConnection(tx: PgliteTransactionLike, unlock: () => void, ended: 
       await leaveFresh()
       return toResult(await live().query(sql, [...params]))
     },
+    // The reset deallocates SQL-prepared statements (PGlite names none of its own).
+    taint() {},
     keep() {
       if (keeping) return
       keeping = true

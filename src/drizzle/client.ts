@@ -20,6 +20,11 @@ interface Tagged {
  * `ROLLBACK TO SAVEPOINT`, so it is confirmed by asking for the current role. */
 const ENDS = new Set(['COMMIT', 'PREPARE TRANSACTION'])
 
+/** The command tags of a result (several for a multi-statement message). */
+function tagsOf(result: unknown): string[] {
+  return (Array.isArray(result) ? result : [result]).map((r) => String((r as Tagged | null)?.command ?? '').toUpperCase())
+}
+
 /** The client for Drizzle's session class: `query` (and PGlite's `exec`) of the pinned client. */
 export function scopedClient(conn: Connection, scopeRole: string): object {
   const native = conn.native as Record<string, unknown>
@@ -36,7 +41,7 @@ export function scopedClient(conn: Connection, scopeRole: string): object {
   }
   /** Whether the statements that just ran ended the scope's transaction. */
   const ended = async (result: unknown): Promise<boolean> => {
-    const tags = (Array.isArray(result) ? result : [result]).map((r) => String((r as Tagged | null)?.command ?? '').toUpperCase())
+    const tags = tagsOf(result)
     if (tags.some((t) => ENDS.has(t))) return true
     if (!tags.includes('ROLLBACK')) return false
     const probe = (await query.call(native, 'SELECT current_user::text AS pg_tenants_role')) as { rows?: { pg_tenants_role?: unknown }[] }
@@ -48,6 +53,7 @@ export function scopedClient(conn: Connection, scopeRole: string): object {
     client[name] = async (...args: unknown[]) => {
       conn.assertUsable()
       const result = await (method as Method).apply(native, args)
+      if (tagsOf(result).includes('PREPARE')) conn.taint()
       if (await ended(result)) {
         const reason = new TenantError(
           'UNSUPPORTED_OPERATION',
