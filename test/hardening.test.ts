@@ -273,6 +273,23 @@ describeTargets((target) => {
             expect(codes(error), end).toContain('SESSION_CLOSED') // later queries refused
             expect(seen, end).toEqual([])
           }
+          // A statement that ends the transaction and fails (no prepared transactions here), and a
+          // query sent beside a COMMIT instead of after it.
+          const failing = await rejection(
+            m.withTenant('su-attacker', async (tx) => {
+              await tx.execute(sql.raw(`PREPARE TRANSACTION 'pgt_x'`)).catch(() => undefined)
+              await tx.insert(f.tables.text).values({ tenant: 'su-victim', title: 'planted' })
+            }),
+          )
+          expect(codes(failing)).toContain('SESSION_CLOSED')
+          let beside: unknown
+          await rejection(
+            m.withTenant('su-attacker', async (tx) => {
+              const [, read] = await Promise.allSettled([tx.execute(sql.raw('COMMIT')), tx.select().from(f.tables.text)])
+              beside = read.status === 'fulfilled' ? read.value : []
+            }),
+          )
+          expect(beside).toEqual([])
           const planted = await m.withAdmin((tx) => tx.execute(sql`SELECT count(*)::int AS n FROM ${f.tables.text} WHERE title = 'planted'`))
           expect(planted.rows[0]).toEqual({ n: 0 })
           // A savepoint rolled back (tag ROLLBACK too) is not mistaken for the end of the scope.

@@ -20,8 +20,10 @@ export interface PgPoolClientLike {
   query(text: string, values?: unknown[]): Promise<PgResult | PgResult[]>
   query(config: object, values?: unknown[]): Promise<unknown>
   release(err?: Error | boolean): void
-  on(event: 'error', listener: (error: Error) => void): unknown
-  off(event: 'error', listener: (error: Error) => void): unknown
+  on(event: 'error' | 'end', listener: (error: Error) => void): unknown
+  off(event: 'error' | 'end', listener: (error: Error) => void): unknown
+  /** pg >= 8.12: the status of the last ReadyForQuery (`I` idle, `T` in a transaction, `E` failed). */
+  getTransactionStatus?(): string | null
 }
 
 /** The part of a `pg.Pool` we use. */
@@ -72,19 +74,31 @@ function pinnedConnection(client: PgPoolClientLike): Connection {
    * AUTHORIZATION DEFAULT, but it may have been set on connect): this client is destroyed, so
    * that the pool opens a fresh one, running its own connect hooks. */
   const end = async (statement: 'COMMIT' | 'ROLLBACK') => {
-    const all = await exec(`${statement}; ${SESSION_RESET}`)
+    // A statement left by SQL PREPARE goes in this same message (behind PgBouncer the server
+    // session is another client's right after it); the client is destroyed anyway, so pg's own
+    // record of its named statements no longer matters.
+    const all = await exec(`${statement}; ${tainted ? 'DEALLOCATE ALL; ' : ''}${SESSION_RESET}`)
     const row = all.find((r) => r.rows[0] && RESET_ROLE_COLUMN in r.rows[0])?.rows[0]
     if (row?.[RESET_ROLE_COLUMN] !== row?.[RESET_LOGIN_COLUMN]) broken = true
     return all[0]?.command !== 'ROLLBACK'
   }
-  /** Before a connection in doubt is destroyed: end its server session too. Behind PgBouncer,
-   * closing our client leaves the server session to the next client, with whatever it holds. */
+  /** Before a connection in doubt is destroyed while a transaction may still be open on it: end
+   * its server session too. Behind PgBouncer, closing our client leaves the server session to the
+   * next client, with whatever it holds; inside a transaction PgBouncer keeps the same server for
+   * us, so this reaches the right one (outside one it would reach any, and the reset in the
+   * closing message has already run on the right one). Waits for the client's end, so that the
+   * backend's last word is not reported to the pool as an error nobody listens to. */
   const terminate = async () => {
-    const ended = live().query('SELECT pg_terminate_backend(pg_backend_pid())').then(
-      () => undefined,
-      () => undefined,
+    if (broken || client.getTransactionStatus?.() === 'I') return
+    const gone = new Promise<void>((resolve) => {
+      client.on('end', () => resolve())
+      setTimeout(resolve, 1000).unref()
+    })
+    const answered = await live().query('SELECT pg_terminate_backend(pg_backend_pid())').then(
+      () => true,
+      () => false, // the backend's end came as the query's error: nothing more will follow
     )
-    await Promise.race([ended, new Promise((resolve) => setTimeout(resolve, 1000).unref())])
+    if (answered) await gone
   }
   return {
     native: client,
