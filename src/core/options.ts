@@ -10,6 +10,18 @@ import { TenantError } from './errors.js'
 /** How a tenant scope is expressed to PostgreSQL. See the README, "Strategies". */
 export type Strategy = 'setting' | 'role'
 
+/** What the tenant role may do on a shared table (one that is not tenant-scoped): read it
+ * (`SELECT`), write it (`SELECT, INSERT, UPDATE, DELETE`, and its own sequences), or nothing
+ * (every privilege revoked: the way to close a table an older setup granted). */
+export type SharedAccess = 'read' | 'write' | 'none'
+
+/** A shared table as declared in {@link TenantOptions.sharedTables}, resolved. */
+export interface SharedTable {
+  readonly schema: string
+  readonly name: string
+  readonly access: SharedAccess
+}
+
 /** Options of `PostgresManager` and `migrationSql`. */
 export interface TenantOptions {
   /** Schema of the registry table and of the default grants. Default `'public'`. */
@@ -27,6 +39,19 @@ export interface TenantOptions {
   adminRole?: string
   /** Registry table of the `setting` strategy (in `schema`). Default `'tenant_registry'`. */
   registryTable?: string
+  /** The tables that are not tenant-scoped but that tenant scopes may use, and how: keys are
+   * `table` (in `schema`) or `schema.table`. The migration grants the tenant role these and the
+   * tenant tables, nothing else; `check` reports any other table it can reach. Default none.
+   *
+   * The resolved form (a list of {@link SharedTable}) is accepted too.
+   *
+   * @example `{ plans: 'read', 'billing.invoices_archive': 'none' }` */
+  sharedTables?: Readonly<Record<string, SharedAccess>> | readonly SharedTable[]
+  /** Let the migration take over a tenant or admin role that already exists and is used by
+   * another database, or has members other than the migrating login. Default false: the
+   * migration refuses, because roles belong to the whole server and a shared role lets one
+   * database's login into another's tenants. */
+  adoptRoles?: boolean
 }
 
 /** Options after defaults and checks. */
@@ -37,6 +62,9 @@ export interface ResolvedOptions {
   readonly tenantRole: string
   readonly adminRole: string
   readonly registryTable: string
+  /** The declared shared tables, sorted by schema and name. */
+  readonly sharedTables: readonly SharedTable[]
+  readonly adoptRoles: boolean
   /** The transaction-local setting that carries the tenant id (`setting` strategy). */
   readonly settingKey: string
 }
@@ -53,6 +81,8 @@ export function resolveOptions(options: TenantOptions = {}): ResolvedOptions {
     tenantRole = 'tenants_rls',
     adminRole = 'tenants_admin',
     registryTable = 'tenant_registry',
+    sharedTables = {},
+    adoptRoles = false,
   } = options
   if (strategy !== 'setting' && strategy !== 'role') {
     throw new TenantError(
@@ -77,7 +107,47 @@ export function resolveOptions(options: TenantOptions = {}): ResolvedOptions {
       }
     }
   }
-  return Object.freeze({ schema, strategy, rolePrefix, tenantRole, adminRole, registryTable, settingKey: SETTING_KEY })
+  if (typeof adoptRoles !== 'boolean') {
+    throw new TenantError('INVALID_OPTIONS', `Option adoptRoles must be true or false, got ${JSON.stringify(adoptRoles)}.`)
+  }
+  const shared = resolveShared(sharedTables, schema)
+  return Object.freeze({ schema, strategy, rolePrefix, tenantRole, adminRole, registryTable, sharedTables: shared, adoptRoles, settingKey: SETTING_KEY })
+}
+
+const ACCESS: readonly SharedAccess[] = ['read', 'write', 'none']
+
+/** `{ 'plans': 'read', 'billing.x': 'none' }` → sorted, checked SharedTables. A key's first `.`
+ * separates the schema; names are quoted wherever they reach SQL. */
+function resolveShared(sharedTables: unknown, schema: string): readonly SharedTable[] {
+  if (Array.isArray(sharedTables)) {
+    const entries = sharedTables.map((t: Partial<SharedTable> | null) => {
+      if (typeof t?.schema !== 'string' || typeof t.name !== 'string' || t.name.includes('.')) {
+        throw new TenantError('INVALID_OPTIONS', `Option sharedTables: ${JSON.stringify(t)} is not { schema, name, access }.`)
+      }
+      return [`${t.schema}.${t.name}`, t.access] as const
+    })
+    return resolveShared(Object.fromEntries(entries), schema)
+  }
+  if (typeof sharedTables !== 'object' || sharedTables === null || Array.isArray(sharedTables)) {
+    throw new TenantError('INVALID_OPTIONS', `Option sharedTables must be an object such as { plans: 'read' }, got ${JSON.stringify(sharedTables)}.`)
+  }
+  const out: SharedTable[] = []
+  for (const [key, access] of Object.entries(sharedTables as Record<string, unknown>)) {
+    if (!(ACCESS as readonly unknown[]).includes(access)) {
+      throw new TenantError('INVALID_OPTIONS', `sharedTables[${JSON.stringify(key)}] must be 'read', 'write' or 'none', got ${JSON.stringify(access)}.`)
+    }
+    const dot = key.indexOf('.')
+    const table = dot < 0 ? { schema, name: key } : { schema: key.slice(0, dot), name: key.slice(dot + 1) }
+    if (table.schema === '' || table.name === '' || /[\u0000-\u001f\u007f$]/.test(key)) {
+      throw new TenantError('INVALID_OPTIONS', `sharedTables key ${JSON.stringify(key)} must be "table" or "schema.table", without control characters or $.`)
+    }
+    if (out.some((t) => t.schema === table.schema && t.name === table.name)) {
+      throw new TenantError('INVALID_OPTIONS', `sharedTables names ${table.schema}.${table.name} twice.`)
+    }
+    out.push(Object.freeze({ ...table, access: access as SharedAccess }))
+  }
+  out.sort((a, b) => (a.schema === b.schema ? (a.name < b.name ? -1 : 1) : a.schema < b.schema ? -1 : 1))
+  return Object.freeze(out)
 }
 
 /**

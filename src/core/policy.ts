@@ -17,8 +17,9 @@ export const POLICY_NAMES = {
   /** RESTRICTIVE, to the tenant role: the tenant condition, ANDed with any other policy. */
   isolation: 'pg_tenants_isolation',
   /** PERMISSIVE, to public: the same condition, the grant of access itself. To public so that it
-   * needs no role to exist (drizzle-kit creates it with the table); it allows nothing beyond the
-   * tenant condition, and the RESTRICTIVE policy still binds the tenant role. */
+   * needs no role to exist (drizzle-kit creates it with the table); the condition is true for
+   * our tenant roles only, so it gives no other role a row, and the RESTRICTIVE policy still
+   * binds the tenant role. */
   access: 'pg_tenants_access',
   /** PERMISSIVE, to the admin role: every row. */
   admin: 'pg_tenants_admin',
@@ -30,11 +31,15 @@ export function sqlType(type: TenantColumnType): string {
 }
 
 /** The expression that yields the current tenant id, typed like the column, or NULL outside a
- * scope. */
+ * scope and for every role but ours: the tenant role itself (`setting`), or a role with the
+ * tenant prefix that is a member of the tenant role (`role`). So a policy `TO public` with this
+ * condition still hands no row to a reporting role, or to PUBLIC, that has a grant on the table
+ * and sets `pg_tenants.tenant` itself. Read once per statement (an InitPlan). */
 export function currentTenantExpression(options: ResolvedOptions, type: TenantColumnType): string {
   const cast = sqlType(type)
+  const tenantRole = quoteLiteral(options.tenantRole)
   if (options.strategy === 'setting') {
-    return `(SELECT nullif(current_setting(${quoteLiteral(options.settingKey)}, true), '')::${cast})`
+    return `(SELECT CASE WHEN current_user = ${tenantRole} THEN nullif(current_setting(${quoteLiteral(options.settingKey)}, true), '')::${cast} END)`
   }
   // current_user is a `name` (collation "C"): compared as-is with a text column it cannot use
   // the column's index, so the text is re-collated (DESIGN.md §3, "role mode trap").
@@ -42,7 +47,7 @@ export function currentTenantExpression(options: ResolvedOptions, type: TenantCo
   const start = [...options.rolePrefix].length + 1
   const suffix = `substr(current_user::text, ${start})`
   const typed = cast === 'text' ? `${suffix} COLLATE "default"` : `${suffix}::${cast}`
-  return `(SELECT CASE WHEN starts_with(current_user::text, ${prefix}) THEN ${typed} END)`
+  return `(SELECT CASE WHEN starts_with(current_user::text, ${prefix}) AND pg_has_role(current_user, ${tenantRole}, 'MEMBER') THEN ${typed} END)`
 }
 
 /** `"column" = <current tenant>` */
@@ -79,7 +84,7 @@ export function tenantPolicies(options: ResolvedOptions, column: string, type: T
   return Object.freeze([
     policy(POLICY_NAMES.isolation, false, options.tenantRole, cond),
     // TO public, so that a migration tool can create this policy before the roles exist
-    // (drizzle-kit emits it from the table definition); it grants nothing beyond the condition.
+    // (drizzle-kit emits it from the table definition); the condition names our roles itself.
     policy(POLICY_NAMES.access, true, 'public', cond),
     policy(POLICY_NAMES.admin, true, options.adminRole, 'true'),
   ])

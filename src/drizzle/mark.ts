@@ -20,7 +20,10 @@ export interface RlsMark extends TableSpec {
   readonly strategy: Strategy
   /** The role prefix the table's drizzle-kit policy was built for (default `'tenant_'`). */
   readonly rolePrefix: string
-  /** True when `withRls` was given `strategy` or `rolePrefix`; a table that left both to their
+  /** The tenant role the policy's condition names (default `'tenants_rls'`). Absent in marks of
+   * pg-tenants before 0.2, whose policy named no role. */
+  readonly tenantRole?: string
+  /** True when `withRls` was given `strategy`, `rolePrefix` or `tenantRole`; a table that left both to their
    * defaults is accepted by a manager of either strategy (its migration rewrites the policy). */
   readonly explicit: boolean
 }
@@ -38,18 +41,25 @@ export function specOf(mark: RlsMark): TableSpec {
   return length === undefined ? { schema, name, column, type } : { schema, name, column, type, length }
 }
 
-/** Whether the policy a mark carries matches `options`: the strategy, and in the `role`
- * strategy the role prefix (the `setting` condition does not use it). */
-export function markAgrees(mark: RlsMark, options: Pick<ResolvedOptions, 'strategy' | 'rolePrefix'>): boolean {
-  return mark.strategy === options.strategy && (mark.strategy !== 'role' || mark.rolePrefix === options.rolePrefix)
+/** Whether the policy a mark carries matches `options`: the strategy, the tenant role, and in the
+ * `role` strategy the role prefix (the `setting` condition does not use it). */
+export function markAgrees(mark: RlsMark, options: Pick<ResolvedOptions, 'strategy' | 'rolePrefix' | 'tenantRole'>): boolean {
+  return (
+    mark.strategy === options.strategy &&
+    (mark.tenantRole ?? 'tenants_rls') === options.tenantRole &&
+    (mark.strategy !== 'role' || mark.rolePrefix === options.rolePrefix)
+  )
 }
 
 /** Refusal text for a mark that disagrees with the options, or undefined when it agrees (or made
  * no choice of its own, see {@link RlsMark.explicit}). */
-export function markConflict(mark: RlsMark, options: Pick<ResolvedOptions, 'strategy' | 'rolePrefix'>): string | undefined {
+export function markConflict(mark: RlsMark, options: Pick<ResolvedOptions, 'strategy' | 'rolePrefix' | 'tenantRole'>): string | undefined {
   if (!mark.explicit || markAgrees(mark, options)) return undefined
-  const said = mark.strategy === 'role' ? `strategy: 'role', rolePrefix: ${JSON.stringify(mark.rolePrefix)}` : `strategy: 'setting'`
-  const want = options.strategy === 'role' ? `strategy: 'role', rolePrefix: ${JSON.stringify(options.rolePrefix)}` : `strategy: 'setting'`
+  const describe = (o: { strategy: Strategy; rolePrefix: string; tenantRole?: string | undefined }) =>
+    (o.strategy === 'role' ? `strategy: 'role', rolePrefix: ${JSON.stringify(o.rolePrefix)}` : `strategy: 'setting'`) +
+    `, tenantRole: ${JSON.stringify(o.tenantRole ?? 'tenants_rls')}`
+  const said = describe(mark)
+  const want = describe(options)
   return (
     `Table ${mark.name} was declared with withRls(…, { ${said} }) but the options say otherwise: ` +
     `pass { ${want} } to its withRls, or the same options as its withRls here.`

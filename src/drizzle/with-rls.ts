@@ -23,6 +23,8 @@ export interface WithRlsOptions {
   strategy?: Strategy
   /** The per-tenant role prefix (`role` strategy); must match the manager's. Default `'tenant_'`. */
   rolePrefix?: string
+  /** The tenant role the policy is bound to; must match the manager's. Default `'tenants_rls'`. */
+  tenantRole?: string
 }
 
 type ExtraConfigBuilder = (columns: unknown) => unknown
@@ -47,7 +49,7 @@ const OWN_EXTRA_CONFIG = Symbol.for('pg-tenants.withRls.ownExtraConfig')
  * ```
  */
 export function withRls<TTable extends PgTable>(table: TTable, options: WithRlsOptions = {}): TTable {
-  const { column = 'tenant', strategy, rolePrefix } = options
+  const { column = 'tenant', strategy, rolePrefix, tenantRole } = options
   if (!is(table, PgTable)) {
     throw new TenantError(
       'INVALID_OPTIONS',
@@ -55,7 +57,7 @@ export function withRls<TTable extends PgTable>(table: TTable, options: WithRlsO
         "pgTable() (or a pgSchema's .table()) from drizzle-orm/pg-core.",
     )
   }
-  const policyOptions = policyOptionsOf(strategy, rolePrefix)
+  const policyOptions = policyOptionsOf(strategy, rolePrefix, tenantRole)
   const config = getTableConfig(table)
   const columns = Object.entries(table as unknown as Record<string, unknown>)
   const found =
@@ -88,7 +90,8 @@ export function withRls<TTable extends PgTable>(table: TTable, options: WithRlsO
     length: info.length,
     strategy: policyOptions.strategy,
     rolePrefix: policyOptions.rolePrefix,
-    explicit: strategy !== undefined || rolePrefix !== undefined,
+    tenantRole: policyOptions.tenantRole,
+    explicit: strategy !== undefined || rolePrefix !== undefined || tenantRole !== undefined,
   })
   attachPolicy(table, mark, policyOptions)
   Object.defineProperty(table, RLS_MARK, { value: mark, configurable: true })
@@ -97,11 +100,14 @@ export function withRls<TTable extends PgTable>(table: TTable, options: WithRlsO
 
 /** The strategy and prefix, checked like the manager's options (the role-name checks need the
  * manager's full options and are left to it). */
-function policyOptionsOf(strategy: Strategy | undefined, rolePrefix: string | undefined): ResolvedOptions {
+function policyOptionsOf(strategy: Strategy | undefined, rolePrefix: string | undefined, tenantRole: string | undefined): ResolvedOptions {
   if (strategy !== undefined && strategy !== 'setting' && strategy !== 'role') {
     throw new TenantError('INVALID_OPTIONS', `withRls: unknown strategy ${JSON.stringify(strategy)}: use 'setting' (default) or 'role'.`)
   }
-  return { ...resolveOptions(rolePrefix === undefined ? {} : { rolePrefix }), strategy: strategy ?? 'setting' }
+  return {
+    ...resolveOptions({ ...(rolePrefix === undefined ? {} : { rolePrefix }), ...(tenantRole === undefined ? {} : { tenantRole }) }),
+    strategy: strategy ?? 'setting',
+  }
 }
 
 /**
