@@ -82,27 +82,61 @@ export interface TableStatementsOptions {
 export function tableStatements(table: TableSpec, options?: TenantOptions, config: TableStatementsOptions = {}): MigrationStatements {
   const o = resolveOptions(options)
   checkSpec(table)
-  const up = [...(config.schemaGrants ? grants(o, table.schema) : []), ...tableGrants(o, table), ...tableUp(o, table)]
-  return Object.freeze({ up: single(up), down: single(tableDown(o, table)) })
+  refuseSharedTenantTables(o, [table])
+  const up = [LOCK, ...(config.schemaGrants ? grants(o, table.schema) : []), ...tableGrants(o, table), ...tableUp(o, table)]
+  return Object.freeze({ up: single(up), down: single([LOCK, ...tableDown(o, table)]) })
+}
+
+/**
+ * The grants of the declared {@link TenantOptions.sharedTables}, alone: for a migration tool that
+ * writes them when the declaration changes. `up` sets each table's privileges for the tenant role
+ * to exactly what is declared (`read`: SELECT; `write`: SELECT, INSERT, UPDATE, DELETE and the
+ * table's own sequences; `none`: nothing); `down` revokes them. Single statements.
+ *
+ * @example
+ * ```ts
+ * const { up } = sharedTableStatements({ sharedTables: { plans: 'read' } })
+ * ```
+ */
+export function sharedTableStatements(options?: TenantOptions): MigrationStatements {
+  const o = resolveOptions(options)
+  const down = o.sharedTables.map((t) => `REVOKE ALL ON ${qualified(t.schema, t.name)} FROM ${quoteIdent(o.tenantRole)};`)
+  return Object.freeze({ up: single(o.sharedTables.length > 0 ? [LOCK, ...sharedUp(o)] : []), down: single(down.length > 0 ? [LOCK, ...down] : []) })
+}
+
+/** Serialises migrations of one database: two `up` at once otherwise fail with "tuple
+ * concurrently updated" on the grants. Held to the end of the transaction the migration runs in
+ * (a multi-statement string sent at once is one transaction; drizzle's migrator runs one). The
+ * key is a constant of pg-tenants: "pgtenant" in ASCII. */
+const LOCK = 'SELECT pg_advisory_xact_lock(8099570433841524340);'
+
+function refuseSharedTenantTables(o: ResolvedOptions, tables: readonly TableSpec[]): void {
+  const both = o.sharedTables.find((s) => tables.some((t) => (t.schema || o.schema) === s.schema && t.name === s.name))
+  if (both) {
+    throw new TenantError('INVALID_OPTIONS', `${both.schema}.${both.name} is both a tenant table and in sharedTables: a table is one or the other; remove it from sharedTables (or from the tenant tables).`)
+  }
 }
 
 /** The migration as blocks of statements: what `buildMigration` prints a blank line between. */
 function blocks(tables: readonly TableSpec[], options: TenantOptions | undefined): { up: string[][]; down: string[][] } {
   const o = resolveOptions(options)
   for (const table of tables) checkSpec(table)
+  refuseSharedTenantTables(o, tables)
   const schemas = [...new Set([o.schema, ...tables.map((t) => t.schema)])]
+  const sharedSchemas = o.sharedTables.filter((t) => !schemas.includes(t.schema)).map((t) => t.schema)
   const up = [
-    [header(o, 'up')],
+    [header(o, 'up'), LOCK],
     [roles(o)],
     ...schemas.map((schema) => grants(o, schema)),
     ...(o.strategy === 'setting' ? [registry(o)] : []),
-    ...tables.map((table) => tableUp(o, table)),
+    ...tables.map((table) => [...tableGrants(o, table), ...tableUp(o, table)]),
+    ...(o.sharedTables.length > 0 ? [sharedUp(o)] : []),
   ]
   const down = [
-    [header(o, 'down')],
+    [header(o, 'down'), LOCK],
     ...tables.map((table) => tableDown(o, table)),
     ...(o.strategy === 'setting' ? [registryDown(o)] : []),
-    ...schemas.map((schema) => revokes(o, schema)),
+    ...[...schemas, ...new Set(sharedSchemas)].map((schema) => revokes(o, schema)),
     [rolesDown(o)],
   ]
   return { up, down }
@@ -160,17 +194,53 @@ function header(o: ResolvedOptions, direction: string): string {
   return sqlComment(`pg-tenants ${direction}: strategy '${o.strategy}', tenant role ${quoteIdent(o.tenantRole)}, admin role ${quoteIdent(o.adminRole)}`)
 }
 
-/** PostgreSQL 16 and later give a CREATEROLE creator only ADMIN on the roles it creates, so the
- * login must grant itself SET (and refuse INHERIT: it needs no privileges of the tenant role). */
+/**
+ * Creates the two roles, or takes over ones that exist. Roles belong to the whole server, so a
+ * `tenants_rls` made for another database would let that database's login into this one's
+ * tenants: unless `adoptRoles` is set, an existing role is refused when another database uses it
+ * (it has privileges, policies or objects there: pg_shdepend) or, when this database does not use
+ * it yet, when it has members other than the migrating login (and, role strategy, tenant roles).
+ *
+ * PostgreSQL 16 and later give a CREATEROLE creator only ADMIN on the roles it creates, so the
+ * login must grant itself SET (and refuse INHERIT: it needs no privileges of the tenant role).
+ */
 function roles(o: ResolvedOptions): string {
   const names = [o.tenantRole, o.adminRole]
-  const create = names
-    .map((r) => `  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = ${quoteLiteral(r)}) THEN\n    CREATE ROLE ${quoteIdent(r)} NOLOGIN;\n  END IF;`)
-    .join('\n')
   const list = names.map(quoteIdent).join(', ')
+  const tenantMembers =
+    o.strategy === 'role'
+      ? ` AND NOT (r = ${quoteLiteral(o.tenantRole)} AND starts_with(m.rolname::text, ${quoteLiteral(o.rolePrefix)}))`
+      : ''
+  const refuse = (why: string) =>
+    `RAISE EXCEPTION 'pg-tenants: role "%" already exists and ${why}: roles belong to the whole server, and sharing one lets another database''s login into this database''s tenants', r, used
+        USING ERRCODE = 'object_in_use',
+          HINT = 'Give this database role names of its own (options tenantRole and adminRole; CLI --tenant-role and --admin-role), or set adoptRoles: true (--adopt-roles) if the role is this app''s.';`
+  const adopt = o.adoptRoles
+    ? ''
+    : `
+    ELSE
+      SELECT string_agg(DISTINCT quote_ident(db.datname), ', ') INTO used FROM pg_shdepend d JOIN pg_database db ON db.oid = d.dbid
+      WHERE d.refclassid = 'pg_authid'::regclass AND d.refobjid = id AND db.datname <> current_database();
+      IF used IS NOT NULL THEN
+        ${refuse('database(s) % use it')}
+      END IF;
+      IF NOT EXISTS (SELECT FROM pg_shdepend d JOIN pg_database db ON db.oid = d.dbid
+                     WHERE d.refclassid = 'pg_authid'::regclass AND d.refobjid = id AND db.datname = current_database()) THEN
+        SELECT string_agg(quote_ident(m.rolname), ', ') INTO used FROM pg_auth_members a JOIN pg_roles m ON m.oid = a.member
+        WHERE a.roleid = id AND m.rolname <> current_user${tenantMembers};
+        IF used IS NOT NULL THEN
+          ${refuse('has members other than you (%), but this database does not use it yet')}
+        END IF;
+      END IF;`
   return `DO $pg_tenants$
+DECLARE r text; id oid; used text;
 BEGIN
-${create}
+  FOREACH r IN ARRAY ARRAY[${names.map(quoteLiteral).join(', ')}] LOOP
+    SELECT oid INTO id FROM pg_roles WHERE rolname = r;
+    IF id IS NULL THEN
+      EXECUTE format('CREATE ROLE %I NOLOGIN', r);${adopt}
+    END IF;
+  END LOOP;
   IF current_setting('server_version_num')::int >= 160000 THEN
     EXECUTE ${quoteLiteral(`GRANT ${list} TO CURRENT_USER WITH INHERIT FALSE, SET TRUE`)};
   ELSE
@@ -180,16 +250,41 @@ END
 $pg_tenants$;`
 }
 
+/** The schema's grants. The admin role may use every table of the schema, now and later. The
+ * tenant role gets USAGE only: its table grants are per tenant table and per declared shared
+ * table, so a table that is neither (`plans`, `api_keys`, a partition created later) is closed to
+ * tenants until it is declared. Older setups gave the tenant role default privileges on future
+ * tables: revoked here (existing grants on other tables are left alone; `check` reports them as
+ * SHARED_TABLE_UNDECLARED). */
 function grants(o: ResolvedOptions, schema: string): string[] {
   const s = quoteIdent(schema)
-  const to = `${quoteIdent(o.tenantRole)}, ${quoteIdent(o.adminRole)}`
+  const tenant = quoteIdent(o.tenantRole)
+  const admin = quoteIdent(o.adminRole)
   return [
-    `GRANT USAGE ON SCHEMA ${s} TO ${to};`,
-    `GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${s} TO ${to};`,
-    `GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA ${s} TO ${to};`,
-    `ALTER DEFAULT PRIVILEGES IN SCHEMA ${s} GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ${to};`,
-    `ALTER DEFAULT PRIVILEGES IN SCHEMA ${s} GRANT USAGE, SELECT ON SEQUENCES TO ${to};`,
+    `GRANT USAGE ON SCHEMA ${s} TO ${tenant}, ${admin};`,
+    `GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA ${s} TO ${admin};`,
+    `GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA ${s} TO ${admin};`,
+    `ALTER DEFAULT PRIVILEGES IN SCHEMA ${s} GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO ${admin};`,
+    `ALTER DEFAULT PRIVILEGES IN SCHEMA ${s} GRANT USAGE, SELECT ON SEQUENCES TO ${admin};`,
+    `ALTER DEFAULT PRIVILEGES IN SCHEMA ${s} REVOKE ALL ON TABLES FROM ${tenant};`,
+    `ALTER DEFAULT PRIVILEGES IN SCHEMA ${s} REVOKE ALL ON SEQUENCES FROM ${tenant};`,
   ]
+}
+
+/** Each declared shared table gets exactly its declared privileges for the tenant role. */
+function sharedUp(o: ResolvedOptions): string[] {
+  const tenant = quoteIdent(o.tenantRole)
+  const out: string[] = [sqlComment(`shared tables: what the tenant role may do on them`)]
+  for (const schema of new Set(o.sharedTables.filter((t) => t.access !== 'none').map((t) => t.schema))) {
+    out.push(`GRANT USAGE ON SCHEMA ${quoteIdent(schema)} TO ${tenant};`)
+  }
+  for (const table of o.sharedTables) {
+    const t = qualified(table.schema, table.name)
+    out.push(`REVOKE ALL ON ${t} FROM ${tenant};`)
+    if (table.access === 'read') out.push(`GRANT SELECT ON ${t} TO ${tenant};`)
+    if (table.access === 'write') out.push(`GRANT SELECT, INSERT, UPDATE, DELETE ON ${t} TO ${tenant};`, ownedSequences(t, [o.tenantRole]))
+  }
+  return out
 }
 
 /** The grants of one table and of the sequences it owns (serial, identity), as the schema-wide
@@ -199,18 +294,23 @@ function tableGrants(o: ResolvedOptions, table: TableSpec): string[] {
   const t = qualified(table.schema, table.name)
   return [
     `GRANT SELECT, INSERT, UPDATE, DELETE ON ${t} TO ${quoteIdent(o.tenantRole)}, ${quoteIdent(o.adminRole)};`,
-    `DO $pg_tenants$
+    ownedSequences(t, [o.tenantRole, o.adminRole]),
+  ]
+}
+
+/** USAGE, SELECT on the sequences `table` owns (serial, identity) to `roles`. */
+function ownedSequences(table: string, roles: readonly string[]): string {
+  return `DO $pg_tenants$
 DECLARE s regclass;
 BEGIN
   FOR s IN
     SELECT d.objid::regclass FROM pg_depend d JOIN pg_class c ON c.oid = d.objid
-    WHERE d.classid = 'pg_class'::regclass AND d.refobjid = ${quoteLiteral(t)}::regclass AND d.deptype IN ('a', 'i') AND c.relkind = 'S'
+    WHERE d.classid = 'pg_class'::regclass AND d.refobjid = ${quoteLiteral(table)}::regclass AND d.deptype IN ('a', 'i') AND c.relkind = 'S'
   LOOP
-    EXECUTE format('GRANT USAGE, SELECT ON SEQUENCE %s TO %I, %I', s, ${quoteLiteral(o.tenantRole)}, ${quoteLiteral(o.adminRole)});
+    EXECUTE format('GRANT USAGE, SELECT ON SEQUENCE %s TO ${roles.map(() => '%I').join(', ')}', s, ${roles.map(quoteLiteral).join(', ')});
   END LOOP;
 END
-$pg_tenants$;`,
-  ]
+$pg_tenants$;`
 }
 
 function revokes(o: ResolvedOptions, schema: string): string[] {
@@ -225,12 +325,14 @@ function revokes(o: ResolvedOptions, schema: string): string[] {
   ]
 }
 
-/** The tenant roles never see the registry: listing tenants is an admin's business. */
+/** The tenant roles never see the registry, nor does anyone else but its owner (the login, which
+ * checks a tenant in it as a scope opens) and the admin role: listing tenants is an admin's
+ * business. */
 function registry(o: ResolvedOptions): string[] {
   const table = qualified(o.schema, o.registryTable)
   return [
     `CREATE TABLE IF NOT EXISTS ${table} (\n  id text PRIMARY KEY CHECK (id <> ''),\n  created_at timestamptz NOT NULL DEFAULT now()\n);`,
-    `REVOKE ALL ON ${table} FROM ${quoteIdent(o.tenantRole)};`,
+    `REVOKE ALL ON ${table} FROM PUBLIC, ${quoteIdent(o.tenantRole)};`,
   ]
 }
 
@@ -306,12 +408,14 @@ function tableUp(o: ResolvedOptions, table: TableSpec): string[] {
     `ALTER TABLE ${t} FORCE ROW LEVEL SECURITY;`,
     // The same policies as data (policy.ts), which `check` compares the live ones with.
     ...tenantPolicies(o, table.column, table.type).flatMap((p) => [dropPolicySql(p, t), createPolicySql(p, t)]),
+    partitionsUp(o, table),
     // An index led by the tenant column already serves the policy; only add one when none does.
+    // A partial index serves only the queries its predicate covers, so it does not count.
     `DO $pg_tenants$
 BEGIN
   IF NOT EXISTS (
     SELECT FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-    WHERE i.indrelid = ${regclass}::regclass AND a.attname = ${quoteLiteral(table.column)}
+    WHERE i.indrelid = ${regclass}::regclass AND a.attname = ${quoteLiteral(table.column)} AND i.indpred IS NULL
   ) THEN
     CREATE INDEX ${quoteIdent(index)} ON ${t} (${quoteIdent(table.column)});
   END IF;
@@ -331,11 +435,51 @@ $pg_tenants$;`)
   return statements
 }
 
+/** `EXECUTE`s of `statements` (built for the table `@`) on every partition of `table`, at any
+ * depth, as a DO block; nothing for a table that is not partitioned. */
+function onPartitions(table: TableSpec, statements: readonly ((partition: string) => string)[]): string {
+  const marker = '\u0000'
+  const executes = statements.map((build) => {
+    const [before, after = ''] = build(marker).split(marker)
+    return `    EXECUTE ${quoteLiteral(before!)} || p::text || ${quoteLiteral(after)};`
+  })
+  return `DO $pg_tenants$
+DECLARE p regclass;
+BEGIN
+  FOR p IN SELECT relid FROM pg_partition_tree(${quoteLiteral(qualified(table.schema, table.name))}::regclass) WHERE level > 0 LOOP
+${executes.join('\n')}
+  END LOOP;
+END
+$pg_tenants$;`
+}
+
+/**
+ * A query on a partition is not subject to its parent's policies, so each partition (at any
+ * depth) gets row level security, FORCE and the same three policies. Partitions created later get
+ * none until the migration runs again, but no grant to the tenant role either (its grants are per
+ * table), so a tenant reaches them only through the parent, where the policies apply.
+ */
+function partitionsUp(o: ResolvedOptions, table: TableSpec): string {
+  return onPartitions(table, [
+    (p) => `ALTER TABLE ${p} ENABLE ROW LEVEL SECURITY`,
+    (p) => `ALTER TABLE ${p} FORCE ROW LEVEL SECURITY`,
+    ...tenantPolicies(o, table.column, table.type).flatMap((policy) => [
+      (p: string) => dropPolicySql(policy, p).replace(/;$/, ''),
+      (p: string) => createPolicySql(policy, p).replace(/;$/, ''),
+    ]),
+  ])
+}
+
 function tableDown(o: ResolvedOptions, table: TableSpec): string[] {
   const t = qualified(table.schema, table.name)
   const { index, check } = derivedNames(table)
   return [
     sqlComment(t),
+    onPartitions(table, [
+      ...Object.values(POLICY_NAMES).map((name) => (p: string) => `DROP POLICY IF EXISTS ${name} ON ${p}`),
+      (p) => `ALTER TABLE ${p} NO FORCE ROW LEVEL SECURITY`,
+      (p) => `ALTER TABLE ${p} DISABLE ROW LEVEL SECURITY`,
+    ]),
     ...Object.values(POLICY_NAMES).map((name) => `DROP POLICY IF EXISTS ${name} ON ${t};`),
     `ALTER TABLE ${t} NO FORCE ROW LEVEL SECURITY;`,
     `ALTER TABLE ${t} DISABLE ROW LEVEL SECURITY;`,
