@@ -14,7 +14,7 @@ import type { Connection, Driver } from './driver.js'
 import { TenantAlreadyExists, TenantError, TenantNotFound } from './errors.js'
 import { resolveOptions, type ResolvedOptions, type TenantOptions } from './options.js'
 import { qualified, quoteIdent } from './quote.js'
-import { explainSetupError, isMissingRole, scopeStatements, tenantFound, type Scope } from './scope.js'
+import { explainSetupError, isMissingRole, isSetupError, scopeStatements, SETUP_FACTS_SQL, tenantFound, type Scope, type SetupFacts } from './scope.js'
 import { tenantIdText, type TenantColumnInfo, type TenantId } from './tenant-id.js'
 import { transactionModes, type TransactionOptions } from './transaction.js'
 
@@ -229,6 +229,18 @@ export class TenantEngine {
     throw new TenantNotFound(text) // deleted again between creation and the scope
   }
 
+  /** For a setup error only: who the login is and which roles the migration used, read on the
+   * connection just rolled back (outside any scope). Undefined when they cannot be read. */
+  async #setupFacts(pinned: Pinned, error: unknown): Promise<SetupFacts | undefined> {
+    if (!pinned.idle || !isSetupError(error, this.options)) return undefined
+    try {
+      const [row] = (await pinned.conn.query(SETUP_FACTS_SQL, [])).rows
+      return { login: String(row?.['login']), policyRoles: (row?.['policy_roles'] as string[] | undefined) ?? [] }
+    } catch {
+      return undefined
+    }
+  }
+
   #isKnown(text: string): boolean {
     const seen = this.#known.get(text)
     return seen !== undefined && Date.now() - seen < this.#knownTtl
@@ -256,7 +268,7 @@ export class TenantEngine {
       // Keep the first error; a failed ROLLBACK leaves `idle` false: destroyed on release.
       await pinned.rollback().catch(() => undefined)
       if (scope.kind === 'tenant' && o.strategy === 'role' && isMissingRole(error)) return false
-      throw explainSetupError(error, o)
+      throw explainSetupError(error, o, await this.#setupFacts(pinned, error))
     }
     if (scope.kind === 'tenant' && checked && !tenantFound(results)) {
       await pinned.rollback()

@@ -118,8 +118,18 @@ export function sqlState(error: unknown): string | undefined {
   return undefined
 }
 
-/** True when the error (or its cause) is PostgreSQL's `insufficient_privilege` (42501), which is
- * what a row-level security policy raises for a write outside the tenant. */
+/** True when the error (or its cause) is a write that row-level security rejected: PostgreSQL's
+ * `insufficient_privilege` (42501) for a row that a policy's WITH CHECK refused ("new row violates
+ * row-level security policy"). False for the other 42501s, such as a missing grant ("permission
+ * denied for table"), and for a `TenantError` (a setup problem pg-tenants explained, whatever its
+ * cause): check `sqlState(error) === '42501'` for every "permission denied". */
 export function isRlsViolation(error: unknown): boolean {
-  return sqlState(error) === '42501'
+  let current: unknown = error
+  for (let depth = 0; depth < 10 && current !== null && typeof current === 'object'; depth++) {
+    if (current instanceof TenantError) return false
+    const { code, message } = current as { code?: unknown; message?: unknown }
+    if (code === '42501') return typeof message === 'string' && message.includes('row-level security')
+    current = (current as { cause?: unknown }).cause
+  }
+  return false
 }

@@ -60,31 +60,66 @@ export function isMissingRole(error: unknown): boolean {
   return e?.code === '22023' && typeof e.message === 'string' && /role .* does not exist/s.test(e.message)
 }
 
-/** Turns "the migration was not run" errors into a hint that says so. */
-export function explainSetupError(error: unknown, o: ResolvedOptions): unknown {
+/** What a setup error's message can name, when the engine could read it (see
+ * {@link SETUP_FACTS_SQL}). */
+export interface SetupFacts {
+  /** The login (`current_user` outside a scope). */
+  readonly login: string
+  /** The roles the `pg_tenants_isolation` and `pg_tenants_admin` policies in this database are
+   * for: the names the migration was run with. */
+  readonly policyRoles: readonly string[]
+}
+
+/** Reads {@link SetupFacts}, outside any scope, after a scope failed to open for a setup error. */
+export const SETUP_FACTS_SQL = `SELECT current_user::text AS login, ARRAY(
+  SELECT DISTINCT r.rolname::text FROM pg_policy p JOIN pg_roles r ON r.oid = ANY (p.polroles)
+  WHERE p.polname IN ('pg_tenants_isolation', 'pg_tenants_admin') ORDER BY 1)::text[] AS policy_roles`
+
+/** True for the errors {@link explainSetupError} explains: worth reading {@link SetupFacts} for. */
+export function isSetupError(error: unknown, o: ResolvedOptions): boolean {
+  return explainSetupError(error, o) !== error
+}
+
+const MIGRATE_HINT =
+  'run the migration against this database first, as this login (drizzle-kit: `npx pg-tenants generate --schema <file> --out <drizzle dir> && npx drizzle-kit migrate`; otherwise migrationSql(tables).up)'
+
+/** Turns "the migration was not run" (or "was run with other names, or by another login") errors
+ * into a SETUP_MISSING that says who must run what. `facts`, when the engine could read them,
+ * name the login and the role names the migration used. */
+export function explainSetupError(error: unknown, o: ResolvedOptions, facts?: SetupFacts): unknown {
   const e = error as { code?: unknown; message?: unknown }
   const message = typeof e?.message === 'string' ? e.message : ''
+  const login = facts ? `"${facts.login}"` : 'the login'
+  const registry = `${o.schema}.${o.registryTable}`
+  const setup = (text: string) => new TenantError('SETUP_MISSING', text, { cause: error })
   if (e?.code === '42P01' && message.includes(o.registryTable)) {
-    return new TenantError(
-      'SETUP_MISSING',
-      `The tenant registry ${o.schema}.${o.registryTable} does not exist: run migrationSql(tables).up ` +
-        '(or your migrations) against this database first.',
-      { cause: error },
-    )
+    return setup(`The tenant registry ${registry} does not exist: ${MIGRATE_HINT}.`)
   }
   if (e?.code === '22023' && /role .* does not exist/s.test(message)) {
-    return new TenantError(
-      'SETUP_MISSING',
-      `${message}: run migrationSql(tables).up (or your migrations) against this database first.`,
-      { cause: error },
-    )
+    const ours = [o.tenantRole, o.adminRole]
+    const others = facts?.policyRoles.filter((r) => !ours.includes(r)) ?? []
+    if (others.length > 0) {
+      return setup(
+        `${message}, but the pg-tenants policies in this database are for ${others.map((r) => `"${r}"`).join(', ')}: ` +
+          `the manager's options (tenantRole ${JSON.stringify(o.tenantRole)}, adminRole ${JSON.stringify(o.adminRole)}) differ from the ` +
+          "migration's. Give the manager the options the migration was run with.",
+      )
+    }
+    return setup(`${message}: ${MIGRATE_HINT}.`)
   }
   if (e?.code === '42501' && /permission denied to set role/.test(message)) {
-    return new TenantError(
-      'SETUP_MISSING',
-      `${message}: the login role must be a member of it. Run migrationSql(tables).up as the login ` +
-        'role, or GRANT the role TO the login role (WITH SET TRUE on PostgreSQL 16+).',
-      { cause: error },
+    const role = /set role "?([^"]+)"?/.exec(message)?.[1] ?? o.tenantRole
+    return setup(
+      `${message}: ${login} is not a member of it, so no scope can open; most likely the migration was run by another ` +
+        `login (a superuser, say). Run the migration as ${login} (it grants itself the roles), or as a superuser: ` +
+        `GRANT "${role}" TO ${facts ? login : '<login>'} WITH INHERIT FALSE, SET TRUE (PostgreSQL 16+; a plain GRANT on 15).`,
+    )
+  }
+  if (e?.code === '42501' && message.includes(`permission denied for table ${o.registryTable}`)) {
+    return setup(
+      `${message}: ${login} checks tenants in the registry ${registry} as a scope opens, and creates and deletes them there. ` +
+        `Run the migration as ${login} (the registry is then its own), or as the registry's owner: ` +
+        `GRANT SELECT, INSERT, DELETE ON ${qualified(o.schema, o.registryTable)} TO ${facts ? login : '<login>'}.`,
     )
   }
   return error
