@@ -15,15 +15,17 @@ export {
   type TenantErrorCode,
 } from './core/errors.js'
 export { MAX_TENANT_ID_BYTES, type TenantColumnType, type TenantId } from './core/tenant-id.js'
-export { SETTING_KEY, type ResolvedOptions, type Strategy, type TenantOptions } from './core/options.js'
+export { SETTING_KEY, type ResolvedOptions, type SharedAccess, type SharedTable, type Strategy, type TenantOptions } from './core/options.js'
 export { POLICY_NAMES } from './core/policy.js'
 export {
   buildMigration,
   migrationStatements,
+  sharedTableStatements,
   tableStatements,
   type MigrationSql,
   type MigrationStatements,
   type TableSpec,
   type TableStatementsOptions,
 } from './core/migration.js'
+export { leaveSuperuser, type LeaveSuperuserOptions } from './drivers/leave-superuser.js'
 export { CHECK_CODES, checkDatabase, type CheckCode, type CheckFinding, type CheckOptions, type CheckReport } from './check/index.js'

@@ -13,5 +13,6 @@ export {
   type TenantTransaction,
 } from './manager.js'
 export { migrationSql } from './migration.js'
+export { leaveSuperuser, type LeaveSuperuserOptions } from '../drivers/leave-superuser.js'
 export type { DrizzleTransaction } from './bind.js'
 export type { TenantScopeOptions } from '../core/engine.js'
