@@ -15,8 +15,9 @@ import { PgTransaction, type PgDatabase, type PgQueryResultHKT } from 'drizzle-o
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyPgDatabase = PgDatabase<any, any, any>
 
-/** The transaction type `db.transaction(...)` hands to its callback. */
-export type DrizzleTransaction<TDb extends AnyPgDatabase> = Parameters<Parameters<TDb['transaction']>[0]>[0]
+/** The transaction type `db.transaction(...)` hands to its callback. For `any` (a manager typed
+ * `PostgresManager<any>`), that of {@link AnyPgDatabase}: queries typed loosely, not `never`. */
+export type DrizzleTransaction<TDb extends AnyPgDatabase> = Parameters<Parameters<(0 extends 1 & TDb ? AnyPgDatabase : TDb)['transaction']>[0]>[0]
 
 /** The session internals of a Drizzle database that a bound transaction reuses. */
 interface SessionInternals {

@@ -6,6 +6,7 @@
 export { withRls, type WithRlsOptions } from './with-rls.js'
 export {
   PostgresManager,
+  type AnyPostgresManager,
   type AdminSession,
   type ManagerOptions,
   type SessionControl,
@@ -14,5 +15,5 @@ export {
 } from './manager.js'
 export { migrationSql } from './migration.js'
 export { leaveSuperuser, type LeaveSuperuserOptions } from '../drivers/leave-superuser.js'
-export type { DrizzleTransaction } from './bind.js'
+export type { AnyPgDatabase, DrizzleTransaction } from './bind.js'
 export type { TenantScopeOptions } from '../core/engine.js'

@@ -54,6 +54,21 @@ export type TenantSession<TDb extends AnyPgDatabase, T extends TenantId = Tenant
 }
 
 /**
+ * A manager of any Drizzle PostgreSQL database: the type to use for a manager passed between
+ * modules that do not know its database's schema (`PostgresManager<typeof db>` keeps the
+ * schema's types where `db` is in reach).
+ *
+ * @example
+ * ```ts
+ * import type { AnyPostgresManager } from 'pg-tenants/drizzle'
+ * export async function countTodos(manager: AnyPostgresManager, tenant: string) {
+ *   return manager.withTenant(tenant, (tx) => tx.select().from(todos))
+ * }
+ * ```
+ */
+export type AnyPostgresManager = PostgresManager<AnyPgDatabase>
+
+/**
  * Multi-tenancy over a Drizzle database on a node-postgres `Pool` or a PGlite instance.
  *
  * @example
