@@ -131,10 +131,10 @@ export class PostgresManager<TDb extends AnyPgDatabase> {
    */
   async check(options: Pick<CheckOptions, 'ignore' | 'column' | 'schemas' | 'onProgress'> = {}): Promise<CheckReport> {
     refuseNested('check')
-    const { schema, strategy, rolePrefix, tenantRole, adminRole, registryTable } = this.options
+    const { schema, strategy, rolePrefix, tenantRole, adminRole, registryTable, sharedTables } = this.options
     return checkDatabase(clientOf(this.#db), {
       ...options,
-      schema, strategy, rolePrefix, tenantRole, adminRole, registryTable,
+      schema, strategy, rolePrefix, tenantRole, adminRole, registryTable, sharedTables,
       ...(this.#tables.length > 0 ? { tables: this.#tables } : {}),
     })
   }
