@@ -79,7 +79,7 @@ describeTargets((target) => {
           tables: [entry('text'), entry('varchar'), entry('integer'), entry('bigint')],
         })
         expect(summary.tables).toEqual(['text', 'varchar', 'integer', 'bigint'].map((t) => `${f.schema}.items_${t}`))
-        expect(summary.checks).toBe(1 + 4 * 5 + 1 + 4)
+        expect(summary.checks).toBe(1 + 4 * 7 + 1 + 4)
         expect(summary.tenants[0]).not.toBe(summary.tenants[1])
         const withUuid = await assertTenantIsolation(m, { tables: [entry('uuid'), entry('text')] })
         expect(withUuid.tenants[0]).toMatch(/^[0-9a-f-]{36}$/)
@@ -167,7 +167,7 @@ describeTargets((target) => {
             tables: [specOf('text'), specOf('varchar'), specOf('integer'), specOf('bigint')],
           })
           expect(summary.tables).toEqual(['text', 'varchar', 'integer', 'bigint'].map((t) => `${f.schema}.items_${t}`))
-          expect(summary.checks).toBe(1 + 4 * 5 + 1 + 4)
+          expect(summary.checks).toBe(1 + 4 * 7 + 1 + 4)
           const withUuid = await assertTenantIsolation(m, { tables: [specOf('uuid'), specOf('text')] })
           expect(withUuid.tenants[0]).toMatch(/^[0-9a-f-]{36}$/)
           expect(await m.listTenants()).toEqual(before)

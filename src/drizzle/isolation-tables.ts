@@ -9,16 +9,19 @@
 import { getTableColumns, is, type Column } from 'drizzle-orm'
 import { PgTable } from 'drizzle-orm/pg-core'
 import { TenantError } from '../core/errors.js'
-import type { IsolationRow, IsolationTableSpec } from '../testing/isolation-spec.js'
+import type { ConvertedTableSpec, IsolationRow } from '../testing/isolation-spec.js'
 import { requireRlsSpec } from './with-rls.js'
 
 /**
- * A Drizzle `withRls` table to check, with a builder of one valid row keyed by property.
+ * A Drizzle `withRls` table to check, with a builder of one valid row keyed by property. The
+ * builder's second argument holds the rows already seeded for the same tenant, keyed by table
+ * name, each keyed by property (as `db.insert(t).values(…).returning()` would give it).
  *
  * @example
  * ```ts
  * const entry: IsolationTable = { table: todos, row: (tenant) => ({ title: 'probe', tenant }) }
- * await assertTenantIsolation(manager, { tables: [entry, tags] })
+ * const child: IsolationTable = { table: comments, row: (tenant, seeded) => ({ tenant, postId: seeded.posts?.id, body: 'probe' }) }
+ * await assertTenantIsolation(manager, { tables: [entry, tags, posts, child] })
  * ```
  */
 export interface IsolationTable<TTable extends PgTable = PgTable> {
@@ -30,8 +33,9 @@ export interface IsolationTable<TTable extends PgTable = PgTable> {
 export type DrizzleIsolationEntry = PgTable | IsolationTable
 
 /** The spec of a Drizzle entry, with a row builder that returns what Drizzle's insert would
- * send: keyed by column name, each value through its column's `mapToDriverValue`. */
-export function isolationTableSpec(entry: DrizzleIsolationEntry, defaultSchema: string): IsolationTableSpec {
+ * send (keyed by column name, each value through its column's `mapToDriverValue`), and the
+ * seeded row read back as Drizzle would read it (keyed by property). */
+export function isolationTableSpec(entry: DrizzleIsolationEntry, defaultSchema: string): ConvertedTableSpec {
   const bare = is(entry, PgTable)
   const table: unknown = bare ? entry : (entry as Partial<IsolationTable> | null)?.table
   if (!is(table, PgTable)) {
@@ -50,12 +54,28 @@ export function isolationTableSpec(entry: DrizzleIsolationEntry, defaultSchema: 
   const bigintMode = column.columnType === 'PgBigInt64'
   const build: IsolationRow = bare ? (tenant) => ({ [key]: tenant }) : (entry as IsolationTable).row
   if (typeof build !== 'function') {
-    throw new TenantError('INVALID_OPTIONS', `assertTenantIsolation: the row of table ${spec.name} must be a function (tenant) => row.`)
+    throw new TenantError('INVALID_OPTIONS', `assertTenantIsolation: the row of table ${spec.name} must be a function (tenant, seeded) => row.`)
   }
   return {
     spec,
-    row: (tenant) => driverRow(spec.name, columns, build(bigintMode ? BigInt(tenant) : tenant)),
+    row: (tenant, seeded) => driverRow(spec.name, columns, build(bigintMode ? BigInt(tenant) : tenant, seeded)),
+    reported: (row) => propertyRow(columns, row),
   }
+}
+
+/** A returned row keyed by property. A text or number goes through the column's
+ * `mapFromDriverValue` (a bigint column's digits become a bigint); a value the driver has already
+ * parsed (a Date, an object, an array) is left as it is, as Drizzle's own drivers would hand it
+ * over. */
+function propertyRow(columns: Record<string, Column>, row: Readonly<Record<string, unknown>>): Record<string, unknown> {
+  const out: Record<string, unknown> = {}
+  for (const [key, column] of Object.entries(columns)) {
+    if (!Object.hasOwn(row, column.name)) continue
+    const value = row[column.name]
+    const raw = typeof value === 'string' || typeof value === 'number' || typeof value === 'bigint'
+    out[key] = raw ? column.mapFromDriverValue(value) : value
+  }
+  return out
 }
 
 /** Mirrors Drizzle's insert: unknown keys and generated columns are left out, a missing value

@@ -1,7 +1,8 @@
 /**
  * `assertTenantIsolation(manager, { tables })`: a check users run from their own test suite
- * against their real schema. Two throwaway tenants, one row each per table, then every way a
- * tenant could reach the other's rows is tried; the rows and tenants are removed afterwards.
+ * against their real schema. Two throwaway tenants, one row each per table (parents first), then
+ * every way a tenant could reach the other's rows is tried, through the tables, their partitions
+ * and the views over them; the rows and tenants are removed afterwards.
  *
  * It talks to the engine behind the manager with plain SQL, so it works for every adapter; tables
  * come as ORM-neutral `{ spec, row }` (Drizzle `withRls` tables are converted by a file loaded
@@ -12,13 +13,16 @@
  */
 import { engineOf } from '../core/adapter.js'
 import { refuseNested } from '../core/context.js'
-import type { Connection } from '../core/driver.js'
-import type { ScopeRequest, TenantEngine } from '../core/engine.js'
-import { sqlState, TenantError, TenantNotFound } from '../core/errors.js'
+import type { TenantEngine } from '../core/engine.js'
+import { sqlState, TenantError } from '../core/errors.js'
 import type { DrizzleIsolationEntry } from '../drizzle/isolation-tables.js'
 import { checkTenants } from './check-tenants.js'
-import { TenantIsolationError, type IsolationCheck, type IsolationFailure } from './isolation-error.js'
-import { isolationTarget, isSpecEntry, type IsolationTableSpec, type IsolationTarget, type Statement } from './isolation-spec.js'
+import { cleanup } from './cleanup.js'
+import { describe, send, tenantScope, unscoped, type Row } from './connections.js'
+import { TenantIsolationError, type IsolationFailure } from './isolation-error.js'
+import { isolationTarget, isSpecEntry, type IsolationTableSpec, type IsolationTarget, type SeededRows } from './isolation-spec.js'
+import { outsideScope, partitionProbe, SCOPED_CHECKS, scopedChecks, viewProbe, type Fail, type Probe } from './probes.js'
+import { schemaGraph } from './schema-graph.js'
 
 /** A table to check: ORM-neutral `{ spec, row? }`, or a Drizzle `withRls` table, bare or as
  * `{ table, row }`. */
@@ -40,32 +44,25 @@ export interface IsolationSummary {
   readonly checks: number
 }
 
-type Row = Readonly<Record<string, unknown>>
-/** A probe's outcome: the rows its statement returned, or the error it failed with. */
-type Outcome = { readonly rows: readonly Row[] } | { readonly error: unknown }
-type Fail = (target: IsolationTarget | undefined, check: IsolationCheck, message: string) => void
-
-/** Carries a probe's outcome out of a scope that must not commit. */
-class Rollback {
-  constructor(readonly outcome: Outcome) {}
-}
-
 /**
  * Proves, against the live database, that row-level security keeps tenants apart for each of
  * `tables`. It creates two throwaway tenants, seeds one row per tenant per table in that tenant's
- * scope, and then, as tenant A, tries to read, insert, update, delete and take over tenant B's
- * rows; it also checks that a pooled connection carries no tenant state after the scopes and that
- * a query outside any scope sees no tenant row. The seeded rows and the two tenants are removed in
- * every case.
+ * scope (parents before children, by the foreign keys between the tables), and then, as tenant A,
+ * tries to read, insert, update, delete and take over tenant B's rows, with and without a WHERE;
+ * reads every partition of the tables and every view over them; and checks that a pooled
+ * connection carries no tenant state after the scopes and that a query outside any scope sees no
+ * tenant row. The seeded rows (children first) and the two tenants are removed in every case.
  *
  * `manager` is the manager of any pg-tenants adapter. A table is `{ spec, row? }` (row keyed by
  * column name), or, for Drizzle, a `withRls` table, bare or as `{ table, row }` (row keyed by
- * property). Without a row builder the row holds only the tenant column.
+ * property). Without a row builder the row holds only the tenant column. A row builder gets the
+ * rows already seeded for the same tenant as its second argument ({@link SeededRows}).
  *
  * Throws a {@link TenantIsolationError} (code `'ISOLATION_FAILED'`) listing every check that did
- * not hold; `INVALID_OPTIONS` for no tables, a bad spec, or uuid and integer tenant columns in one
- * call; `NESTED_SCOPE` inside a scope. Resolves to a summary otherwise. Use a database you test
- * against, not production: it writes and deletes rows.
+ * not hold, and anything it could not remove (check `cleanup`); `INVALID_OPTIONS` for no tables,
+ * a bad spec, uuid and integer tenant columns in one call, or foreign keys between the tables
+ * that form a cycle; `NESTED_SCOPE` inside a scope. Resolves to a summary otherwise. Use a
+ * database you test against, not production: it writes and deletes rows.
  *
  * @example
  * ```ts
@@ -74,7 +71,11 @@ class Rollback {
  * it('keeps tenants apart', async () => {
  *   await assertTenantIsolation(manager, {
  *     tables: [
- *       { spec: { schema: 'public', name: 'todos', column: 'tenant', type: 'text' }, row: (tenant) => ({ tenant, title: 'x' }) },
+ *       { spec: { schema: 'public', name: 'posts', column: 'tenant', type: 'text' }, row: (tenant) => ({ tenant, title: 'x' }) },
+ *       {
+ *         spec: { schema: 'public', name: 'comments', column: 'tenant', type: 'text' },
+ *         row: (tenant, seeded) => ({ tenant, post_id: seeded.posts?.id, body: 'x' }),
+ *       },
  *       { spec: { schema: 'public', name: 'tags', column: 'tenant', type: 'text' } },
  *     ],
  *   })
@@ -91,12 +92,21 @@ export async function assertTenantIsolation(manager: object, options: AssertTena
     throw new TenantError('INVALID_OPTIONS', 'assertTenantIsolation: pass at least one table in { tables }.')
   }
   const { a, b } = checkTenants(targets.map((t) => t.spec))
+  const graph = await schemaGraph(engine, targets)
   const failures: IsolationFailure[] = []
-  const fail: Fail = (target, check, message) => failures.push({ table: target?.name, check, message })
+  const fail: Fail = (table, check, message) => failures.push({ table, check, message })
+  const seeds = new Map<string, Map<IsolationTarget, Row>>([[a, new Map()], [b, new Map()]])
+  const probe: Probe = {
+    engine,
+    graph,
+    a,
+    b,
+    fail,
+    seeded: (tenant, target) => seededRows(targets, graph.order, seeds.get(tenant), target),
+    raw: (tenant, target) => seeds.get(tenant)?.get(target),
+  }
   let checks = 0
   const created: string[] = []
-  const checked: IsolationTarget[] = []
-  const cleanupErrors: unknown[] = []
   const key = engine.options.settingKey
 
   const baseline = await connectionState(engine)
@@ -104,22 +114,41 @@ export async function assertTenantIsolation(manager: object, options: AssertTena
   if (baseline.tenant !== '') {
     fail(undefined, 'pool', `before any scope, a pooled connection already carries tenant ${JSON.stringify(baseline.tenant)} in ${key}`)
   }
+  let stopped: { error: unknown } | undefined
   try {
     for (const id of [a, b]) {
       await engine.createTenant(id)
       created.push(id)
     }
-    for (const target of targets) {
+    const seeded = new Set<IsolationTarget>()
+    for (const target of graph.order) {
       try {
-        for (const id of [a, b]) await engine.run(tenantScope(id), async (conn) => send(conn, target.insert(id)))
-        checked.push(target)
+        for (const id of [a, b]) {
+          const insert = (returning: boolean) =>
+            engine.run(tenantScope(id), async (conn) => (await send(conn, target.insert(id, probe.seeded(id, target), returning))).rows[0])
+          // RETURNING needs SELECT on the row: a table the tenant may only write is seeded without.
+          const row = await insert(true).catch((error: unknown) => (sqlState(error) === '42501' ? insert(false) : Promise.reject(error)))
+          seeds.get(id)?.set(target, row ?? {})
+        }
+        seeded.add(target)
       } catch (error) {
-        fail(target, 'seed', `seeding one row per tenant failed (${describe(error)}), so this table was not checked; pass ${target.hint} with a valid row`)
+        const missing = graph.parents(target).filter((t) => !seeded.has(t)).map((t) => t.name)
+        const why = missing.length > 0 ? `; it references ${missing.join(', ')}, which could not be seeded` : ''
+        fail(target.name, 'seed', `seeding one row per tenant failed (${describe(error)})${why}, so this table was not checked; pass ${target.hint} with a valid row`)
       }
     }
+    const checked = targets.filter((t) => seeded.has(t))
     for (const target of checked) {
-      checks += 5
-      await scopedChecks(engine, target, a, b, fail)
+      checks += SCOPED_CHECKS
+      await scopedChecks(probe, target)
+    }
+    const partitions = graph.partitions.filter((x) => seeded.has(x.of))
+    for (const partition of partitions) {
+      checks++
+      await partitionProbe(probe, partition)
+    }
+    for (const view of graph.views) {
+      if (await viewProbe(probe, view)) checks++
     }
 
     checks++
@@ -131,24 +160,19 @@ export async function assertTenantIsolation(manager: object, options: AssertTena
       fail(undefined, 'pool', `after the scopes, a pooled connection still carries tenant ${JSON.stringify(after.tenant)} in ${key}`)
     }
 
-    for (const target of checked) {
+    for (const { name, table, column } of [...checked, ...partitions.map((x) => ({ ...x, column: x.of.column }))]) {
       checks++
-      await outsideScope(engine, target, a, b, fail)
+      await outsideScope(probe, name, table, column, baseline.bypass)
     }
-  } finally {
-    for (const target of targets) {
-      await engine
-        .run({ kind: 'admin' }, (conn) => conn.query(`DELETE FROM ${target.table} WHERE ${target.column} IN ($1, $2)`, [a, b]))
-        .catch((error: unknown) => cleanupErrors.push(error))
-    }
-    for (const id of created) {
-      await engine.deleteTenant(id).catch((error: unknown) => {
-        if (!(error instanceof TenantNotFound)) cleanupErrors.push(error)
-      })
-    }
+  } catch (error) {
+    stopped = { error }
   }
-  if (failures.length > 0) throw new TenantIsolationError(failures)
-  if (cleanupErrors.length > 0) throw cleanupErrors[0]
+  const left = await cleanup(engine, graph.order, created, a, b)
+  if (stopped) {
+    if (left.length === 0) throw stopped.error
+    throw new TenantIsolationError([...failures, ...left], { cause: stopped.error })
+  }
+  if (failures.length > 0 || left.length > 0) throw new TenantIsolationError([...failures, ...left])
   return Object.freeze({ tenants: [a, b] as const, tables: targets.map((t) => t.name), checks })
 }
 
@@ -175,122 +199,35 @@ async function resolveTargets(entries: readonly IsolationEntry[], defaultSchema:
   return targets
 }
 
-function tenantScope(id: string): ScopeRequest {
-  return { kind: 'tenant', id, createIfMissing: false }
+/** The rows of one tenant seeded before `target` (in seed order), keyed by table name (unless
+ * two tables share it) and by `schema.table`. */
+function seededRows(
+  targets: readonly IsolationTarget[],
+  order: readonly IsolationTarget[],
+  rows: ReadonlyMap<IsolationTarget, Row> | undefined,
+  target: IsolationTarget,
+): SeededRows {
+  const out: Record<string, Row> = {}
+  for (const earlier of order.slice(0, order.indexOf(target))) {
+    const row = rows?.get(earlier)
+    if (!row) continue
+    const reported = earlier.report(row)
+    out[earlier.name] = reported
+    if (targets.filter((t) => t.spec.name === earlier.spec.name).length === 1) out[earlier.spec.name] = reported
+  }
+  return Object.freeze(out)
 }
 
-function send(conn: Connection, statement: Statement) {
-  return conn.query(statement.sql, statement.params)
-}
-
-/** The five checks a tenant runs against the other tenant's row, each in a rolled-back scope. */
-async function scopedChecks(engine: TenantEngine, target: IsolationTarget, a: string, b: string, fail: Fail): Promise<void> {
-  const { table, column } = target
-  const attempt = async (check: IsolationCheck, statement: () => Statement): Promise<Outcome | undefined> => {
-    try {
-      await engine.run(tenantScope(a), async (conn) => {
-        const outcome = await Promise.resolve()
-          .then(() => send(conn, statement()))
-          .then((result): Outcome => ({ rows: result.rows }), (error: unknown): Outcome => ({ error }))
-        throw new Rollback(outcome)
-      })
-    } catch (thrown) {
-      if (thrown instanceof Rollback) return thrown.outcome
-      fail(target, check, `the scope itself failed (${describe(thrown)}), so the check could not run`)
-    }
-    return undefined
-  }
-  const counted = (check: IsolationCheck, outcome: Outcome | undefined, what: string) => {
-    if (!outcome) return
-    if ('error' in outcome) {
-      // Refused outright is as good as touching nothing.
-      if (sqlState(outcome.error) !== '42501') fail(target, check, `failed with ${describe(outcome.error)} instead of touching 0 rows`)
-      return
-    }
-    const n = outcome.rows.length
-    if (n > 0) fail(target, check, `tenant A ${what} ${n} of tenant B's rows (expected 0)`)
-  }
-  const refused = (check: IsolationCheck, outcome: Outcome | undefined, what: string) => {
-    if (!outcome) return
-    if ('error' in outcome) {
-      if (sqlState(outcome.error) !== '42501') fail(target, check, `failed with ${describe(outcome.error)} instead of SQLSTATE 42501 (row-level security)`)
-      return
-    }
-    fail(target, check, `tenant A ${what} (expected SQLSTATE 42501)`)
-  }
-
-  const seen = await attempt('select', () => ({
-    sql: `SELECT count(*) FILTER (WHERE ${column}::text IS DISTINCT FROM $1) AS "foreign", count(*) FILTER (WHERE ${column}::text = $2) AS "ofB" FROM ${table}`,
-    params: [a, b],
-  }))
-  if (seen && 'error' in seen) {
-    fail(target, 'select', `failed with ${describe(seen.error)}`)
-  } else if (seen) {
-    const foreign = Number(seen.rows[0]?.['foreign'] ?? 0)
-    const ofB = Number(seen.rows[0]?.['ofB'] ?? 0)
-    if (foreign > 0) fail(target, 'select', `tenant A sees ${foreign} row(s) of other tenants, ${ofB} of them tenant B's (expected none)`)
-  }
-  refused('insert', await attempt('insert', () => target.insert(b)), 'inserted a row for tenant B')
-  const returning = `RETURNING ${column}::text AS "t"`
-  counted('update', await attempt('update', () => ({ sql: `UPDATE ${table} SET ${column} = $1 WHERE ${column} = $2 ${returning}`, params: [b, b] })), 'updated')
-  counted('delete', await attempt('delete', () => ({ sql: `DELETE FROM ${table} WHERE ${column} = $1 ${returning}`, params: [b] })), 'deleted')
-  const moved = await attempt('move', () => ({ sql: `UPDATE ${table} SET ${column} = $1 WHERE ${column} = $2 ${returning}`, params: [b, a] }))
-  if (moved && 'rows' in moved && moved.rows.length === 0) {
-    fail(target, 'move', 'touched 0 rows: tenant A cannot see its own row, so moving it could not be tried')
-  } else {
-    refused('move', moved, `moved its own row to tenant B by updating ${JSON.stringify(target.spec.column)}`)
-  }
-}
-
-/** Outside any scope, the login must see none of the seeded rows. */
-async function outsideScope(engine: TenantEngine, target: IsolationTarget, a: string, b: string, fail: Fail): Promise<void> {
-  try {
-    const result = await unscoped(engine, (conn) =>
-      conn.query(`SELECT count(*) AS "n" FROM ${target.table} WHERE ${target.column} IN ($1, $2)`, [a, b]),
-    )
-    const n = Number(result.rows[0]?.['n'] ?? 0)
-    if (n > 0) {
-      fail(
-        target,
-        'outside-scope',
-        `a query outside any scope sees ${n} of the seeded rows (expected none): FORCE ROW LEVEL ` +
-          'SECURITY is off while the login owns the table, RLS is disabled, or the login is superuser or BYPASSRLS',
-      )
-    }
-  } catch (error) {
-    // No privilege on the table at all also means no row is visible.
-    if (sqlState(error) !== '42501') fail(target, 'outside-scope', `failed with ${describe(error)}`)
-  }
-}
-
-/** The role and tenant setting of a pooled connection, outside any scope. */
-async function connectionState(engine: TenantEngine): Promise<{ user: string; tenant: string }> {
+/** The role, its power over row-level security, and the tenant setting of a pooled connection,
+ * outside any scope. */
+async function connectionState(engine: TenantEngine): Promise<{ user: string; tenant: string; bypass: boolean }> {
   const result = await unscoped(engine, (conn) =>
-    conn.query(`SELECT current_user::text AS "user", coalesce(current_setting($1, true), '') AS "tenant"`, [engine.options.settingKey]),
+    conn.query(
+      `SELECT current_user::text AS "user", coalesce(current_setting($1, true), '') AS "tenant",
+         coalesce((SELECT rolsuper OR rolbypassrls FROM pg_roles WHERE rolname = current_user), false) AS "bypass"`,
+      [engine.options.settingKey],
+    ),
   )
   const row = result.rows[0]
-  return { user: String(row?.['user']), tenant: String(row?.['tenant'] ?? '') }
-}
-
-/** Runs `fn` on a connection of the engine's driver with no scope and no transaction, as a query
- * on the pool would; a connection whose statement failed unexpectedly is not reused. */
-async function unscoped<T>(engine: TenantEngine, fn: (conn: Connection) => Promise<T>): Promise<T> {
-  const conn = await engine.driver.connect()
-  let clean = false
-  try {
-    const value = await fn(conn)
-    clean = true
-    return value
-  } catch (error) {
-    clean = sqlState(error) === '42501' // refused before it ran: the connection is as it was
-    throw error
-  } finally {
-    await conn.release(!clean)
-  }
-}
-
-function describe(error: unknown): string {
-  const state = sqlState(error)
-  const message = error instanceof Error ? error.message : String(error)
-  return state ? `SQLSTATE ${state}: ${message}` : message
+  return { user: String(row?.['user']), tenant: String(row?.['tenant'] ?? ''), bypass: row?.['bypass'] === true }
 }

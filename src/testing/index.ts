@@ -11,7 +11,7 @@ export {
   type IsolationEntry,
   type IsolationSummary,
 } from './assert-tenant-isolation.js'
-export type { IsolationRow, IsolationTableSpec } from './isolation-spec.js'
+export type { IsolationRow, IsolationTableSpec, SeededRows } from './isolation-spec.js'
 export type { DrizzleIsolationEntry, IsolationTable } from '../drizzle/isolation-tables.js'
 export type { TableSpec } from '../core/migration.js'
 export { TenantIsolationError, type IsolationCheck, type IsolationFailure } from './isolation-error.js'

@@ -1,5 +1,6 @@
 /**
- * `TenantIsolationError`: what `assertTenantIsolation` throws when a check goes red.
+ * `TenantIsolationError`: what `assertTenantIsolation` throws when a check goes red, or when it
+ * could not remove everything it created.
  *
  * @module
  */
@@ -19,14 +20,28 @@ export type IsolationCheck =
   | 'delete'
   /** As tenant A, moving its own row to B (updating the tenant column) must fail with 42501. */
   | 'move'
-  /** Outside any scope, the login must see none of the seeded rows. */
+  /** As tenant A, an UPDATE with no WHERE and no RETURNING (it reads no column, so no SELECT
+   * policy filters it) must touch no more rows than A sees. */
+  | 'update-all'
+  /** As tenant A, a DELETE with no WHERE and no RETURNING must delete no more rows than A sees. */
+  | 'delete-all'
+  /** As tenant A, reading a partition (or inheritance child) directly must return no row of
+   * another tenant. */
+  | 'partition'
+  /** As tenant A, reading a view over a checked table or its partitions must return none of B's
+   * probe rows. */
+  | 'view'
+  /** Outside any scope, the login must see none of the seeded rows (tables and partitions). */
   | 'outside-scope'
   /** After the scopes, a pooled connection must be back to the login role with no tenant set. */
   | 'pool'
+  /** Not an isolation check: a probe row or throwaway tenant could not be removed afterwards. */
+  | 'cleanup'
 
 /** One check that did not hold. */
 export interface IsolationFailure {
-  /** `schema.table`, or undefined for the `pool` check. */
+  /** `schema.table` (or partition, or view); undefined for the `pool` check and a tenant left
+   * behind. */
   readonly table?: string | undefined
   readonly check: IsolationCheck
   /** What happened instead. */
@@ -36,8 +51,9 @@ export interface IsolationFailure {
 /**
  * Thrown by `assertTenantIsolation` with code `'ISOLATION_FAILED'` when at least one check did
  * not hold: tenant A saw, wrote or moved rows of tenant B, the login saw tenant rows outside any
- * scope, or a pooled connection kept tenant state. The message lists every failure, one a line
- * (`schema.table check: what happened`); `failures` holds them as data.
+ * scope, or a pooled connection kept tenant state; and when the kit could not remove a probe row
+ * or throwaway tenant (check `cleanup`, what is left behind). The message lists every failure,
+ * one a line (`schema.table check: what happened`); `failures` holds them as data.
  *
  * @example
  * ```ts
@@ -53,15 +69,27 @@ export class TenantIsolationError extends TenantError {
   override name = 'TenantIsolationError'
   readonly failures: readonly IsolationFailure[]
 
-  constructor(failures: readonly IsolationFailure[]) {
-    const lines = failures.map((f) => `  - ${f.table ?? '(connection)'} ${f.check}: ${f.message}`)
-    super(
-      'ISOLATION_FAILED',
-      `Tenant isolation does not hold (${failures.length} failed check${failures.length === 1 ? '' : 's'}):\n` +
-        `${lines.join('\n')}\n` +
-        'Run the migration for these tables (migrationSql(tables).up, or buildMigration(specs).up), and connect as a login that is neither ' +
-        'superuser nor BYPASSRLS.',
-    )
+  /** `cause`: the error that stopped the check early, when it did. */
+  constructor(failures: readonly IsolationFailure[], options?: { cause?: unknown }) {
+    const line = (f: IsolationFailure) => `  - ${f.table ?? '(connection)'} ${f.check}: ${f.message}`
+    const checks = failures.filter((f) => f.check !== 'cleanup')
+    const left = failures.filter((f) => f.check === 'cleanup')
+    const parts: string[] = []
+    if (options && 'cause' in options) {
+      const cause = options.cause instanceof Error ? options.cause.message : String(options.cause)
+      parts.push(`The tenant isolation check stopped early: ${cause}`)
+    }
+    if (checks.length > 0) {
+      parts.push(
+        `Tenant isolation does not hold (${checks.length} failed check${checks.length === 1 ? '' : 's'}):\n${checks.map(line).join('\n')}\n` +
+          'Run the migration for these tables (migrationSql(tables).up, or buildMigration(specs).up), and connect as a login that is neither ' +
+          "superuser nor BYPASSRLS (on PGlite, call leaveSuperuser(db) from 'pg-tenants' once before migrating).",
+      )
+    }
+    if (left.length > 0) {
+      parts.push(`The check could not remove everything it created; left behind:\n${left.map(line).join('\n')}`)
+    }
+    super('ISOLATION_FAILED', parts.join('\n'), options)
     this.failures = Object.freeze([...failures])
   }
 }

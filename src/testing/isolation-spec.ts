@@ -12,17 +12,29 @@ import type { TenantColumnType, TenantId } from '../core/tenant-id.js'
 import { columnValue } from './check-tenants.js'
 
 /**
+ * The probe rows already seeded for the same tenant, one per table, as the database returned
+ * them (`RETURNING *`): keyed by table name (`seeded.posts`) and by `schema.table`
+ * (`seeded['public.posts']`; a name two tables share is only there). A `{ spec, row }` table's row
+ * is keyed by column name; a Drizzle table's row by property, its values read back through the
+ * columns. Parents are seeded before their children (foreign keys between the checked tables
+ * decide the order; otherwise the order given), so a child's row can use its parent's keys.
+ */
+export type SeededRows = Readonly<Record<string, Readonly<Record<string, unknown>>>>
+
+/**
  * Builds one valid row of a table for `tenant`. With `{ spec, row }` the keys are column names
  * and `tenant` is a number for an integer or bigint tenant column, a string otherwise; with a
  * Drizzle `{ table, row }` the keys are the table's property keys and a `mode: 'bigint'` column
  * gets a bigint. A value left `undefined` is left out, so the column's default applies.
+ * `seeded` holds the rows seeded so far for the same tenant ({@link SeededRows}).
  *
  * @example
  * ```ts
  * const row: IsolationRow = (tenant) => ({ tenant_id: tenant, title: 'probe' })
+ * const comment: IsolationRow = (tenant, seeded) => ({ tenant_id: tenant, post_id: seeded.posts?.id, body: 'probe' })
  * ```
  */
-export type IsolationRow = (tenant: TenantId) => Record<string, unknown>
+export type IsolationRow = (tenant: TenantId, seeded: SeededRows) => Record<string, unknown>
 
 /**
  * A table to check, described without any ORM: its {@link TableSpec} (an empty `schema` means the
@@ -42,6 +54,12 @@ export interface IsolationTableSpec {
   readonly row?: IsolationRow | undefined
 }
 
+/** A spec entry as the Drizzle conversion makes it: rows read back keyed by property. */
+export interface ConvertedTableSpec extends IsolationTableSpec {
+  /** The seeded row as the row builders of other tables get it. */
+  readonly reported: (row: Readonly<Record<string, unknown>>) => Record<string, unknown>
+}
+
 /** One SQL statement and its bind parameters. */
 export interface Statement {
   readonly sql: string
@@ -59,8 +77,11 @@ export interface IsolationTarget {
   readonly column: string
   /** How to pass a row builder, for the seed failure's hint. */
   readonly hint: string
-  /** The INSERT of one row for the tenant whose canonical text is `tenant`. */
-  insert(tenant: string): Statement
+  /** The INSERT of one row for the tenant whose canonical text is `tenant`; `RETURNING *` when
+   * `returning` (the seed, not the probe: RETURNING would bring SELECT policies into play). */
+  insert(tenant: string, seeded: SeededRows, returning?: boolean): Statement
+  /** A returned row as the row builders get it. */
+  report(row: Readonly<Record<string, unknown>>): Readonly<Record<string, unknown>>
 }
 
 const TYPES: readonly TenantColumnType[] = ['text', 'varchar', 'integer', 'bigint', 'uuid']
@@ -73,21 +94,24 @@ export function isSpecEntry(entry: unknown): entry is IsolationTableSpec {
 }
 
 /** Checks an entry and builds its probe SQL; `hint` names the form it came in. */
-export function isolationTarget(entry: IsolationTableSpec, defaultSchema: string, hint = '{ spec, row }'): IsolationTarget {
+export function isolationTarget(entry: IsolationTableSpec | ConvertedTableSpec, defaultSchema: string, hint = '{ spec, row }'): IsolationTarget {
   const spec = checkedSpec(entry.spec, defaultSchema)
   const row = entry.row
   if (row !== undefined && typeof row !== 'function') {
-    throw new TenantError('INVALID_OPTIONS', `assertTenantIsolation: the row of table ${spec.name} must be a function (tenant) => row.`)
+    throw new TenantError('INVALID_OPTIONS', `assertTenantIsolation: the row of table ${spec.name} must be a function (tenant, seeded) => row.`)
   }
   const table = qualified(spec.schema, spec.name)
   const build: IsolationRow = row ?? ((tenant) => ({ [spec.column]: tenant }))
+  const reported = 'reported' in entry ? entry.reported : (r: Readonly<Record<string, unknown>>) => ({ ...r })
   return {
     spec,
     name: `${spec.schema}.${spec.name}`,
     table,
     column: quoteIdent(spec.column),
     hint,
-    insert: (tenant) => insertStatement(table, spec.name, build(columnValue(tenant, spec, false))),
+    insert: (tenant, seeded, returning = false) =>
+      insertStatement(table, spec.name, build(columnValue(tenant, spec, false), seeded), returning),
+    report: (r) => Object.freeze(reported(r)),
   }
 }
 
@@ -111,13 +135,14 @@ function checkedSpec(spec: unknown, defaultSchema: string): TableSpec {
   return full
 }
 
-function insertStatement(table: string, name: string, row: unknown): Statement {
+function insertStatement(table: string, name: string, row: unknown, returning: boolean): Statement {
   if (typeof row !== 'object' || row === null || Array.isArray(row)) {
     throw new TypeError(`the row builder of ${name} returned ${row === null ? 'null' : typeof row}, not an object of column values`)
   }
+  const tail = returning ? ' RETURNING *' : ''
   const entries = Object.entries(row).filter(([, value]) => value !== undefined)
-  if (entries.length === 0) return { sql: `INSERT INTO ${table} DEFAULT VALUES`, params: [] }
+  if (entries.length === 0) return { sql: `INSERT INTO ${table} DEFAULT VALUES${tail}`, params: [] }
   const columns = entries.map(([column]) => quoteIdent(column)).join(', ')
   const values = entries.map((_, i) => `$${i + 1}`).join(', ')
-  return { sql: `INSERT INTO ${table} (${columns}) VALUES (${values})`, params: entries.map(([, value]) => value) }
+  return { sql: `INSERT INTO ${table} (${columns}) VALUES (${values})${tail}`, params: entries.map(([, value]) => value) }
 }
