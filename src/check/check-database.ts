@@ -8,7 +8,9 @@
 import { TenantError } from '../core/errors.js'
 import { resolveOptions } from '../core/options.js'
 import { qualified, quoteIdent } from '../core/quote.js'
+import { checkExposure } from './exposure.js'
 import { finding, MIGRATE, type Found } from './finding.js'
+import { checkPartitions, loadPartitions } from './partitions.js'
 import { checkPolicies } from './policies.js'
 import { checkLogin, checkRoles, checkSharedRoles, checkTenantRoles } from './roles.js'
 import { withCheckDb, type CheckDb } from './session.js'
@@ -57,9 +59,12 @@ export async function checkDatabase(client: unknown, options: CheckOptions = {})
       progress(++done, tables.length, table.label),
     )
     await checkKeys(db, tables, login, found)
-    await checkViews(db, tables, o.tenantRole, login, found)
+    const partitions = await loadPartitions(db, o, tables)
+    await checkPartitions(db, o, partitions, login, found)
+    await checkViews(db, [...tables, ...partitions], o.tenantRole, login, found)
     if (o.strategy === 'role') await checkTenantRoles(db, o, tables, login, found, progress)
     undeclared(tables, o.tenantRole, found)
+    await checkExposure(db, o, tables, login, found)
     return tables
   })
   const skip = new Set(ignore)

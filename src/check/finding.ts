@@ -24,8 +24,12 @@ export function roleObject(role: string): string {
   return `role "${role}"`
 }
 
-/** How to (re-)apply the migration, for fixes that need it. */
-export const MIGRATE = 're-apply the migration: migrationSql(tables, options).up (`npx pg-tenants sql --schema <file>` prints it)'
+/** The migration's SQL and the command that prints it. */
+export const MIGRATION_SQL = 'migrationSql(tables, options).up (`npx pg-tenants sql --schema <file>` prints it)'
+
+/** How to (re-)apply the migration, for fixes that need it: one line, for both ways to run it. */
+export const MIGRATE =
+  `re-apply the migration: ${MIGRATION_SQL}; with drizzle-kit: \`npx pg-tenants generate --schema <file> --out <drizzle dir> && npx drizzle-kit migrate\``
 
 /** Who must run a fix that the login itself cannot: `-- as a superuser:` before the SQL. */
 export function runAs(who: string | undefined, sql: string): string {

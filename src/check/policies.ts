@@ -81,9 +81,47 @@ export async function checkPolicies(
   }
   if (noTemp !== undefined) {
     found.push(finding('DRIFT_NOT_CHECKED', 'warning', 'check',
-      `could not create a temporary table to compare policies with (${noTemp}), so policy conditions were not compared (missing policies were)`,
+      `could not create a temporary table to compare policies with (${noTemp}), so policy conditions were not compared (missing policies were), and a CHECK constraint on a text tenant column is taken to reject the empty tenant without trying it`,
       'GRANT TEMPORARY ON DATABASE <database> TO <login>; -- or run the check as a login that has it'))
   }
+}
+
+/** What keeps a table's pg-tenants policies from being what the migration generates. */
+export interface PolicyGaps {
+  /** By policy name: `is missing`, or how it differs. */
+  readonly wrong: ReadonlyMap<string, string>
+  /** Set when the comparison failed: then only missing policies are known. */
+  readonly error?: string
+  /** The failure was the login's want of TEMPORARY (which checkPolicies reports once). */
+  readonly noTemp?: boolean
+}
+
+/**
+ * The gaps of each table's three pg-tenants policies, by table oid, compared as checkPolicies
+ * does: for tables that are no tenant tables of their own, such as partitions, whose findings
+ * say what is missing in one line.
+ */
+export async function policyGaps(db: CheckDb, o: ResolvedOptions, tables: readonly TenantTable[]): Promise<Map<string, PolicyGaps>> {
+  const out = new Map<string, PolicyGaps>()
+  const results = await compareAll(db, o, tables)
+  for (const table of tables) {
+    const result = results.get(table.oid)
+    if (!result) continue
+    const wrong = new Map<string, string>()
+    if ('error' in result) {
+      for (const name of Object.values(POLICY_NAMES)) if (!result.names.includes(name)) wrong.set(name, 'is missing')
+      out.set(table.oid, { wrong, error: result.error, noTemp: result.noTemp })
+      continue
+    }
+    for (const [name, want] of result.expected) {
+      const have = result.live.find((p) => p.name === name)
+      const differences = have ? differ(have, want) : []
+      if (!have) wrong.set(name, 'is missing')
+      else if (differences.length > 0) wrong.set(name, `differs: ${differences.join('; ')}`)
+    }
+    out.set(table.oid, { wrong })
+  }
+  return out
 }
 
 type Compared =

@@ -7,7 +7,7 @@
  * @module
  */
 import type { ResolvedOptions } from '../core/options.js'
-import { quoteIdent } from '../core/quote.js'
+import { qualified, quoteIdent, quoteLiteral } from '../core/quote.js'
 import { asOwner, asSuperuser, finding, MIGRATE, roleObject, runAs, type Found } from './finding.js'
 import type { CheckDb, Row } from './session.js'
 import type { TenantTable } from './tables.js'
@@ -30,21 +30,26 @@ const ATTRIBUTES = `r.rolname::text AS name, r.rolsuper AS superuser, r.rolbypas
   ARRAY(SELECT s.rolname::text FROM privileged s WHERE NOT r.rolsuper AND s.oid <> r.oid AND s.rolsuper AND pg_has_role(r.oid, s.oid, 'MEMBER') ORDER BY 1)::text[] AS super_groups,
   ARRAY(SELECT s.rolname::text FROM privileged s WHERE NOT r.rolsuper AND s.oid <> r.oid AND NOT s.rolsuper AND pg_has_role(r.oid, s.oid, 'MEMBER') ORDER BY 1)::text[] AS bypass_groups`
 
-/** Reads the login; reports it when it is superuser or BYPASSRLS. Not on PGlite, whose only
- * login is its superuser: there is no other to connect as, and every scope drops privileges
- * with SET LOCAL ROLE. */
+/** On PGlite, the one session is the superuser's unless it was made to leave that role. */
+const LEAVE_SUPERUSER = 'await leaveSuperuser(db) once, before migrating (pg-tenants): code outside a scope is then bound by row-level security'
+
+/** Reads the login; reports it when it is superuser or BYPASSRLS. On PGlite too, whose session
+ * is its superuser's until `leaveSuperuser` switches it to an ordinary role. */
 export async function checkLogin(db: CheckDb, found: Found): Promise<Login> {
   const [row] = await db.rows(`${PRIVILEGED} SELECT ${ATTRIBUTES} FROM pg_roles r WHERE r.rolname = current_user`)
   const login = { name: String(row?.['name']), superuser: row?.['superuser'] === true, bypassrls: row?.['bypassrls'] === true }
   const object = `${roleObject(login.name)} (the login)`
   const outside = 'tenant scopes stay isolated (they switch to the tenant role), but code outside a scope sees and writes every row, and views it creates bypass row-level security'
-  if (login.superuser && db.driver === 'pglite') return login
+  const pglite = db.driver === 'pglite'
   if (login.superuser) {
-    found.push(finding('ROLE_SUPERUSER', 'warning', object, `the login is a superuser: ${outside}`,
-      `-- connect as an ordinary role: CREATE ROLE app LOGIN CREATEROLE PASSWORD '…'; ALTER TABLE … OWNER TO app; then ${MIGRATE}`))
+    found.push(finding('ROLE_SUPERUSER', 'warning', object, `the login is a superuser${pglite ? ' (PGlite\'s own)' : ''}: ${outside}`,
+      pglite
+        ? `-- ${LEAVE_SUPERUSER}`
+        : `-- connect as an ordinary role: CREATE ROLE app LOGIN CREATEROLE PASSWORD '…'; ALTER TABLE … OWNER TO app; then ${MIGRATE}`))
   } else if (login.bypassrls) {
     found.push(finding('ROLE_BYPASSRLS', 'warning', object, `the login has BYPASSRLS: ${outside}`,
-      asSuperuser(login, `ALTER ROLE ${quoteIdent(login.name)} NOBYPASSRLS;`)))
+      asSuperuser(login, `ALTER ROLE ${quoteIdent(login.name)} NOBYPASSRLS;`) +
+        (pglite ? `\n-- or run as a role without it: ${LEAVE_SUPERUSER}` : '')))
   }
   return login
 }
@@ -66,9 +71,84 @@ export async function checkRoles(db: CheckDb, o: ResolvedOptions, tables: readon
     }
     attributeFindings(row, tenant ? 'tenant' : 'admin', login, found)
   }
+  await checkScopes(db, o, login, found)
   if (tables.length === 0) return
   await ownership(db, [o.tenantRole, o.adminRole], tables, login, found)
   await grants(db, [o.tenantRole, o.adminRole], tables, login, found)
+}
+
+/**
+ * LOGIN_CANNOT_SCOPE: what every scope needs of the login. It must be able to SET ROLE to the
+ * tenant and admin roles (membership on PostgreSQL 15; the SET option on 16+, which a CREATEROLE
+ * creator does not get by itself) and, in the setting strategy, read the registry; in the role
+ * strategy, SET ROLE to each tenant role. The migration and createTenant grant the login what
+ * they create, so this is what a migration run by another login (a superuser, say) leaves:
+ * every scope fails with 42501. SET ROLE is decided by the session user (the one that
+ * connected, which a superuser session keeps after SET ROLE), the registry read by the login.
+ */
+async function checkScopes(db: CheckDb, o: ResolvedOptions, login: Login, found: Found): Promise<void> {
+  if (login.superuser) return
+  const [row] = await db.rows(
+    `WITH v AS (SELECT current_setting('server_version_num')::int AS version),
+       priv AS (SELECT CASE WHEN version >= 160000 THEN 'SET' ELSE 'MEMBER' END AS p FROM v),
+       reg AS (SELECT c.oid, n.oid AS schema, pg_get_userbyid(c.relowner)::text AS owner FROM pg_class c
+               JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $5 AND c.relname = $6),
+       strays AS (
+         SELECT r.rolname::text AS name FROM pg_roles r JOIN pg_roles g ON g.rolname = $1, priv
+         WHERE $4 AND starts_with(r.rolname::text, $3)
+           AND EXISTS (SELECT FROM pg_auth_members m WHERE m.member = r.oid AND m.roleid = g.oid)
+           AND NOT pg_has_role(session_user, r.oid, priv.p))
+     SELECT v.version, session_user::text AS session,
+       ARRAY(SELECT r.rolname::text FROM pg_roles r, priv WHERE r.rolname IN ($1, $2)
+             AND NOT pg_has_role(session_user, r.oid, priv.p) ORDER BY r.rolname = $2, 1)::text[] AS cannot_set,
+       (SELECT has_schema_privilege(current_user, reg.schema, 'USAGE') FROM reg) AS registry_usage,
+       (SELECT has_table_privilege(current_user, reg.oid, 'SELECT') FROM reg) AS registry_select,
+       (SELECT owner FROM reg) AS registry_owner,
+       (SELECT count(*)::int FROM strays) AS strays,
+       ARRAY(SELECT name FROM strays ORDER BY name COLLATE "C" LIMIT 3)::text[] AS sample
+     FROM v`,
+    [o.tenantRole, o.adminRole, o.rolePrefix, o.strategy === 'role', o.schema, o.registryTable],
+  )
+  if (!row) return
+  const modern = Number(row['version']) >= 160000
+  const cannotSet = (row['cannot_set'] as string[] | null) ?? []
+  const usage = row['registry_usage'] !== false
+  const registry = o.strategy === 'setting' && (!usage || row['registry_select'] === false)
+  const strays = Number(row['strays'] ?? 0)
+  if (cannotSet.length === 0 && !registry && strays === 0) return
+  const session = quoteIdent(String(row['session']))
+  const q = quoteIdent(login.name)
+  const setOption = modern ? ' WITH INHERIT FALSE, SET TRUE' : ''
+  const what: string[] = []
+  const fix: string[] = ['-- run the migration as this login (it grants itself the roles it creates), or:']
+  if (cannotSet.length > 0) {
+    what.push(`cannot SET ROLE to ${cannotSet.map((r) => `"${r}"`).join(' and ')}${modern ? ' (no membership WITH SET TRUE)' : ' (it is not a member)'}`)
+    fix.push(asAdminOf(cannotSet.join('", "'), login, `GRANT ${cannotSet.map(quoteIdent).join(', ')} TO ${session}${setOption};`))
+  }
+  if (registry) {
+    const table = qualified(o.schema, o.registryTable)
+    what.push(`cannot read the tenant registry ${o.schema}.${o.registryTable}, in which every tenant scope looks its tenant up`)
+    // Owning it, as the login that runs the migration does: a grant to the login would be one
+    // more role that may list every tenant.
+    fix.push(asSuperuser(login, `${usage ? '' : `GRANT USAGE ON SCHEMA ${quoteIdent(o.schema)} TO ${q}; `}ALTER TABLE ${table} OWNER TO ${q}; -- its owner now: "${String(row['registry_owner'])}"`))
+  }
+  if (strays > 0) {
+    const sample = ((row['sample'] as string[] | null) ?? []).map((r) => `"${r}"`).join(', ')
+    what.push(`cannot SET ROLE to ${strays} tenant role${strays > 1 ? 's' : ''} (${sample}${strays > 3 ? ', …' : ''}), created by another login: withTenant fails for ${strays > 1 ? 'those tenants' : 'that tenant'}`)
+    fix.push(runAs('a superuser, or the login that created them (createTenant)',
+      `DO $pg_tenants$
+DECLARE r text;
+BEGIN
+  FOR r IN SELECT t.rolname FROM pg_roles t JOIN pg_auth_members m ON m.member = t.oid JOIN pg_roles g ON g.oid = m.roleid
+           WHERE g.rolname = ${quoteLiteral(o.tenantRole)} AND starts_with(t.rolname::text, ${quoteLiteral(o.rolePrefix)}) LOOP
+    EXECUTE format('GRANT %I TO %I${setOption}', r, ${quoteLiteral(String(row['session']))});
+  END LOOP;
+END
+$pg_tenants$;`))
+  }
+  found.push(finding('LOGIN_CANNOT_SCOPE', 'error', `${roleObject(login.name)} (the login)`,
+    `the login ${what.join('; ')}: tenant scopes${cannotSet.includes(o.adminRole) ? ' and withAdmin' : ''} fail with permission denied (42501). This is what a migration${o.strategy === 'role' ? ' (or createTenant)' : ''} run by another login, a superuser say, leaves behind: it grants what it creates to the login that runs it`,
+    fix.join('\n')))
 }
 
 type RoleKind = 'tenant' | 'admin' | 'per-tenant'

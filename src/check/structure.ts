@@ -6,7 +6,7 @@
  * @module
  */
 import { derivedNames } from '../core/migration.js'
-import { quoteIdent } from '../core/quote.js'
+import { quoteIdent, quoteLiteral } from '../core/quote.js'
 import { asOwner, finding, type Found } from './finding.js'
 import type { Login } from './roles.js'
 import type { CheckDb } from './session.js'
@@ -47,10 +47,12 @@ export async function checkKeys(db: CheckDb, tables: readonly TenantTable[], log
 type Tables = ReadonlyMap<string, TenantTable>
 
 async function indexes(db: CheckDb, oids: string, byOid: Tables, found: Found): Promise<void> {
-  // The same test as the migration's: any index whose first key is the tenant column.
+  // The same test as the migration's: an index whose first key is the tenant column itself (not
+  // an expression over it), and not partial: a partial index serves only the queries whose
+  // condition implies its predicate, which a tenant scope's queries need not.
   const rows = await db.rows(
     `SELECT i.indrelid::text AS table_oid, i.indkey[0]::int AS first FROM pg_index i
-     WHERE i.indrelid IN (SELECT json_array_elements_text($1::json)::oid)`,
+     WHERE i.indrelid IN (SELECT json_array_elements_text($1::json)::oid) AND i.indpred IS NULL`,
     [oids],
   )
   for (const table of byOid.values()) {
@@ -62,21 +64,75 @@ async function indexes(db: CheckDb, oids: string, byOid: Tables, found: Found): 
   }
 }
 
+/**
+ * A CHECK constraint on the tenant column alone counts when it rejects the empty tenant: its
+ * expression is tried with the column bound to `''` (false, or a data exception such as a failed
+ * cast, rejects it; NULL and true let it through). The expression is deparsed against a temporary
+ * mirror (the tenant column at its position): deparsing against the table would lock it.
+ */
 async function emptyChecks(db: CheckDb, oids: string, byOid: Tables, found: Found): Promise<void> {
   const textual = [...byOid.values()].filter((t) => t.spec.type === 'text' || t.spec.type === 'varchar')
   if (textual.length === 0) return
   const rows = await db.rows(
-    `SELECT conrelid::text AS table_oid, conkey::int[] AS keys FROM pg_constraint
+    `SELECT oid::text AS oid, conrelid::text AS table_oid, conkey::int[] AS keys FROM pg_constraint
      WHERE contype = 'c' AND conrelid IN (SELECT json_array_elements_text($1::json)::oid)`,
     [oids],
   )
+  const candidates = rows
+    .map((r) => ({ oid: String(r['oid']), table: byOid.get(String(r['table_oid'])), keys: (r['keys'] as number[] | null) ?? [] }))
+    .filter((c): c is { oid: string; table: TenantTable; keys: number[] } =>
+      c.table !== undefined && textual.includes(c.table) && c.keys.length === 1 && c.keys[0] === c.table.attnum)
+  const rejecting = await rejectsEmpty(db, candidates)
   for (const table of textual) {
-    if (rows.some((r) => r['table_oid'] === table.oid && (r['keys'] as number[] | null)?.includes(table.attnum))) continue
+    if (candidates.some((c) => c.table === table && rejecting.has(c.oid))) continue
     const { check } = derivedNames(table.spec)
+    const what = candidates.some((c) => c.table === table)
+      ? `the CHECK constraints on the tenant column "${table.spec.column}" all let an empty tenant ('') through`
+      : `no CHECK constraint on the tenant column "${table.spec.column}"`
     found.push(finding('EMPTY_TENANT_ALLOWED', 'warning', table.label,
-      `no CHECK constraint on the tenant column "${table.spec.column}": a row with an empty tenant can be stored, which is what an unset tenant looks like`,
+      `${what}: a row with an empty tenant can be stored, which is what an unset tenant looks like`,
       `ALTER TABLE ${table.sql} ADD CONSTRAINT ${quoteIdent(check)} CHECK (${quoteIdent(table.spec.column)} <> '');`))
   }
+}
+
+/** The constraints (by oid) whose expression rejects `''`. Without a temporary mirror (no
+ * TEMPORARY privilege), every candidate is taken on trust, as DRIFT_NOT_CHECKED says. */
+async function rejectsEmpty(db: CheckDb, candidates: readonly { oid: string; table: TenantTable }[]): Promise<Set<string>> {
+  if (candidates.length === 0) return new Set()
+  const tables = [...new Set(candidates.map((c) => c.table))]
+  const mirrors = tables.map((table, i) => {
+    const column = table.spec.column
+    const pads = Array.from({ length: table.attnum - 1 }, (_, n) => `${quoteIdent(`pgt_pad_${n + 1}` === column ? `pgt_pad_${n + 1}_` : `pgt_pad_${n + 1}`)} int`)
+    return { table, name: `pgt_check_empty_${i + 1}`, sql: `CREATE TEMP TABLE pgt_check_empty_${i + 1} (${[...pads, `${quoteIdent(column)} ${table.columnType}`].join(', ')});` }
+  })
+  const attempt = await db.sandbox(async () => {
+    await db.exec(mirrors.map((m) => m.sql).join('\n'))
+    const deparsed = await db.rows(
+      `SELECT c.oid::text AS oid, pg_get_expr(c.conbin, m.mirror) AS expr
+       FROM json_to_recordset($1::json) AS m(con oid, mirror regclass) JOIN pg_constraint c ON c.oid = m.con`,
+      [JSON.stringify(candidates.map((c) => ({ con: c.oid, mirror: `pg_temp.${mirrors.find((m) => m.table === c.table)!.name}` })))],
+    )
+    const tries = deparsed.map((row) => {
+      const table = candidates.find((c) => c.oid === row['oid'])!.table
+      return {
+        oid: String(row['oid']),
+        sql: `SELECT ${quoteLiteral(String(row['oid']))}::text AS oid, (${String(row['expr'])})::boolean AS ok FROM (SELECT ''::${table.columnType} AS ${quoteIdent(table.spec.column)}) AS pgt_empty`,
+      }
+    })
+    const rejected = new Set<string>()
+    // All at once; should one fail, one by one, each in a savepoint of its own.
+    const all = await db.sandbox(() => db.rows(tries.map((t) => t.sql).join('\nUNION ALL\n')))
+    if (all.ok) {
+      for (const row of all.value) if (row['ok'] === false) rejected.add(String(row['oid']))
+      return rejected
+    }
+    for (const t of tries) {
+      const one = await db.sandbox(() => db.rows(t.sql))
+      if (one.ok ? one.value[0]?.['ok'] === false : /^22/.test(String((one.error as { code?: unknown })?.code))) rejected.add(t.oid)
+    }
+    return rejected
+  })
+  return attempt.ok ? attempt.value : new Set(candidates.map((c) => c.oid))
 }
 
 /**

@@ -11,7 +11,7 @@ import { POLICY_NAMES } from '../core/policy.js'
 import { qualified, quoteIdent } from '../core/quote.js'
 import type { TenantColumnType } from '../core/tenant-id.js'
 import type { CheckDb } from './session.js'
-import { finding, MIGRATE, type Found } from './finding.js'
+import { finding, MIGRATE, MIGRATION_SQL, type Found } from './finding.js'
 
 /** A tenant table as found in the database. */
 export interface TenantTable {
@@ -34,10 +34,18 @@ export interface TenantTable {
   /** Found by discovery although tables were given: the tenant role may use it, and it has a
    * tenant column or pg_tenants policies, but it is not among them. */
   readonly undeclared: boolean
+  /** The tables it is a partition of, nearest first (none for a table that is no partition). */
+  readonly ancestors: readonly string[]
 }
 
 const COLUMNS = `c.oid::text AS oid, n.nspname AS schema, c.relname AS name, c.relrowsecurity AS rls,
-  c.relforcerowsecurity AS force, pg_get_userbyid(c.relowner)::text AS owner`
+  c.relforcerowsecurity AS force, pg_get_userbyid(c.relowner)::text AS owner,
+  ARRAY(WITH RECURSIVE up(oid, depth) AS (
+          SELECT i.inhparent, 1 FROM pg_inherits i WHERE i.inhrelid = c.oid AND c.relispartition
+          UNION ALL
+          SELECT i.inhparent, up.depth + 1 FROM up JOIN pg_inherits i ON i.inhrelid = up.oid JOIN pg_class p ON p.oid = up.oid
+          WHERE p.relispartition AND up.depth < 64)
+        SELECT oid::text FROM up ORDER BY depth)::text[] AS ancestors`
 
 /**
  * Resolves the given specs (reporting the missing ones) or discovers tenant tables. With specs,
@@ -55,7 +63,9 @@ export async function loadTables(
   const declared = await resolveSpecs(db, o, specs, found)
   const columns = [...new Set([discovery.column, ...specs.map((s) => s.column)])]
   const undeclared = await discover(db, { ...discovery, columns, usedBy: o.tenantRole, except: declared.map((t) => t.oid) }, found)
-  return [...declared, ...undeclared]
+  // A declared partition of another tenant table is checked as that table's partition.
+  const oids = new Set([...declared, ...undeclared].map((t) => t.oid))
+  return [...declared.filter((t) => !t.ancestors.some((a) => oids.has(a))), ...undeclared]
 }
 
 /** Discovery's options: with `usedBy`, only tables that role has a DML privilege on, other than
@@ -88,7 +98,7 @@ async function resolveSpecs(db: CheckDb, o: ResolvedOptions, specs: readonly Tab
     if (row['oid'] === null) {
       found.push(finding('TABLE_MISSING', 'error', label,
         `the schema declares this tenant table but the database has no such table, so nothing protects it yet`,
-        `-- create the table and its part of the migration: with drizzle-kit, \`npx drizzle-kit generate && npx pg-tenants generate --schema <file> --out <drizzle folder> && npx drizzle-kit migrate\`; otherwise create it (your ORM's migration), then ${MIGRATE}`))
+        `-- create the table and its part of the migration: with drizzle-kit, \`npx drizzle-kit generate && npx pg-tenants generate --schema <file> --out <drizzle folder> && npx drizzle-kit migrate\`; otherwise create it (your ORM's migration), then apply ${MIGRATION_SQL}`))
       continue
     }
     if (row['attnum'] === null) {
@@ -131,13 +141,15 @@ async function discover(db: CheckDb, discovery: Discovery, found: Found): Promis
        WHERE att.attrelid = c.oid AND att.attname IN (SELECT json_array_elements_text($1::json)) AND att.attnum > 0 AND NOT att.attisdropped
        ORDER BY att.attnum LIMIT 1
      ) a ON true
-     WHERE c.relkind IN ('r', 'p') AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'
+     WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'
        AND ($2::json IS NULL OR n.nspname IN (SELECT json_array_elements_text($2::json)))
        AND (a.attnum IS NOT NULL OR pa.attnum IS NOT NULL
          OR EXISTS (SELECT FROM pg_policy p WHERE p.polrelid = c.oid AND starts_with(p.polname::text, 'pg_tenants_')))
        AND ($5::text IS NULL OR (
          c.oid NOT IN (SELECT json_array_elements_text($6::json)::oid)
-         AND EXISTS (SELECT FROM pg_roles u WHERE u.rolname = $5 AND has_table_privilege(u.oid, c.oid, 'SELECT, INSERT, UPDATE, DELETE'))))
+         AND EXISTS (SELECT FROM pg_roles u WHERE u.rolname = $5 AND (has_table_privilege(u.oid, c.oid, 'SELECT, INSERT, UPDATE, DELETE')
+           -- a grant on some columns only is as much a way in
+           OR has_any_column_privilege(u.oid, c.oid, 'SELECT, INSERT, UPDATE')))))
      ORDER BY n.nspname, c.relname`,
     [JSON.stringify(discovery.columns), discovery.schemas ? JSON.stringify(discovery.schemas) : null, POLICY_NAMES.isolation, POLICY_NAMES.access,
       discovery.usedBy ?? null, JSON.stringify(discovery.except ?? [])],
@@ -189,6 +201,7 @@ function toTable(row: Record<string, unknown>, spec: TableSpec, comparable: bool
     force: row['force'] === true,
     comparable,
     undeclared,
+    ancestors: (row['ancestors'] as string[] | null) ?? [],
   }
 }
 

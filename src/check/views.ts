@@ -13,8 +13,11 @@ import type { Login } from './roles.js'
 import type { CheckDb } from './session.js'
 import type { TenantTable } from './tables.js'
 
-/** Reports views (direct or through other views) over the tenant tables. */
-export async function checkViews(db: CheckDb, tables: readonly TenantTable[], tenantRole: string, login: Login, found: Found): Promise<void> {
+/** What a view can be over: a tenant table, or a partition of one (with its `root`). */
+type Base = Pick<TenantTable, 'oid' | 'label' | 'owner' | 'force'> & { readonly root?: Pick<TenantTable, 'label'> }
+
+/** Reports views (direct or through other views) over the tenant tables and their partitions. */
+export async function checkViews(db: CheckDb, tables: readonly Base[], tenantRole: string, login: Login, found: Found): Promise<void> {
   if (tables.length === 0) return
   const rows = await db.rows(
     `WITH RECURSIVE over(view, base) AS (
@@ -43,7 +46,7 @@ export async function checkViews(db: CheckDb, tables: readonly TenantTable[], te
     const label = `${String(row['schema'])}.${String(row['name'])}`
     const sql = `${quoteIdent(String(row['schema']))}.${quoteIdent(String(row['name']))}`
     const bases = (row['bases'] as string[]).map((oid) => tables.find((t) => t.oid === oid))
-    const over = bases.map((t) => t?.label).filter(Boolean).join(', ')
+    const over = bases.map((t) => t && (t.root ? `${t.label} (a partition of ${t.root.label})` : t.label)).filter(Boolean).join(', ')
     const owner = String(row['owner'])
     const bypass = row['owner_super'] === true || row['owner_bypass'] === true
     if (row['kind'] === 'm') {
