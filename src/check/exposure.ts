@@ -267,7 +267,8 @@ async function checkSecurityDefiner(db: CheckDb, o: ResolvedOptions, login: Logi
      FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_roles w ON w.oid = p.proowner CROSS JOIN t
      WHERE p.prosecdef AND n.nspname NOT IN ('pg_catalog', 'information_schema')
        AND (w.rolsuper OR w.rolbypassrls OR EXISTS (SELECT FROM privileged s WHERE pg_has_role(w.oid, s.oid, 'MEMBER')))
-       AND has_function_privilege(t.oid, p.oid, 'EXECUTE')
+       -- a function in a schema the tenant role cannot use cannot be called by it
+       AND has_function_privilege(t.oid, p.oid, 'EXECUTE') AND has_schema_privilege(t.oid, n.oid, 'USAGE')
      ORDER BY 1, 2, 3`,
     [o.tenantRole],
   )
