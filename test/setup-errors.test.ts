@@ -97,5 +97,10 @@ describe('isRlsViolation', () => {
     expect(isRlsViolation(new Error('Failed query', { cause: rls }))).toBe(true)
     expect(isRlsViolation(new Error('Failed query', { cause: grant }))).toBe(false)
     expect(isRlsViolation(new TenantError('SETUP_MISSING', 'x', { cause: rls }))).toBe(false)
+    // The routine is not translated: a German server's rejection still counts, row_security = off does not.
+    const german = Object.assign(new Error('neue Zeile verletzt Policy für Sicherheit auf Zeilenebene für Tabelle »todos«'), { code: '42501', routine: 'ExecWithCheckOptions' })
+    const rowSecurityOff = Object.assign(new Error('query would be affected by row-level security policy for table "todos"'), { code: '42501', routine: 'check_enable_rls' })
+    expect(isRlsViolation(german)).toBe(true)
+    expect(isRlsViolation(rowSecurityOff)).toBe(false)
   })
 })

@@ -52,7 +52,7 @@ async function indexes(db: CheckDb, oids: string, byOid: Tables, found: Found): 
   // condition implies its predicate, which a tenant scope's queries need not.
   const rows = await db.rows(
     `SELECT i.indrelid::text AS table_oid, i.indkey[0]::int AS first FROM pg_index i
-     WHERE i.indrelid IN (SELECT json_array_elements_text($1::json)::oid) AND i.indpred IS NULL`,
+     WHERE i.indrelid IN (SELECT json_array_elements_text($1::json)::oid) AND i.indpred IS NULL AND i.indisvalid`,
     [oids],
   )
   for (const table of byOid.values()) {

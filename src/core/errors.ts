@@ -127,8 +127,13 @@ export function isRlsViolation(error: unknown): boolean {
   let current: unknown = error
   for (let depth = 0; depth < 10 && current !== null && typeof current === 'object'; depth++) {
     if (current instanceof TenantError) return false
-    const { code, message } = current as { code?: unknown; message?: unknown }
-    if (code === '42501') return typeof message === 'string' && message.includes('row-level security')
+    const { code, message, routine } = current as { code?: unknown; message?: unknown; routine?: unknown }
+    if (code === '42501') {
+      // The server function that raised it, which is not translated (lc_messages); the message
+      // only when a driver does not pass it on.
+      if (typeof routine === 'string' && routine !== '') return routine === 'ExecWithCheckOptions'
+      return typeof message === 'string' && message.includes('row-level security')
+    }
     current = (current as { cause?: unknown }).cause
   }
   return false

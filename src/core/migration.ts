@@ -52,7 +52,9 @@ export interface MigrationStatements {
  * @example
  * ```ts
  * const { up } = migrationStatements([{ schema: 'public', name: 'todos', column: 'tenant', type: 'text' }])
+ * await client.query('BEGIN') // one transaction: the first statement's lock serialises migrations
  * for (const statement of up) await client.query(statement)
+ * await client.query('COMMIT')
  * ```
  */
 export function migrationStatements(tables: readonly TableSpec[], options?: TenantOptions): MigrationStatements {
@@ -214,11 +216,12 @@ function roles(o: ResolvedOptions): string {
   const refuse = (why: string) =>
     `RAISE EXCEPTION 'pg-tenants: role "%" already exists and ${why}: roles belong to the whole server, and sharing one lets another database''s login into this database''s tenants', r, used
         USING ERRCODE = 'object_in_use',
-          HINT = 'Give this database role names of its own (options tenantRole and adminRole; CLI --tenant-role and --admin-role), or set adoptRoles: true (--adopt-roles) if the role is this app''s.';`
+          HINT = 'Give this database role names of its own (options tenantRole and adminRole; CLI --tenant-role and --admin-role), or set adoptRoles: true (--adopt-roles) if the role is this app''s (a database cloned from this one with CREATE DATABASE … TEMPLATE carries its grants: adopt there).';`
   const adopt = o.adoptRoles
     ? ''
     : `
     ELSE
+      -- (A database cloned from this one with CREATE DATABASE … TEMPLATE carries its grants too.)
       SELECT string_agg(DISTINCT quote_ident(db.datname), ', ') INTO used FROM pg_shdepend d JOIN pg_database db ON db.oid = d.dbid
       WHERE d.refclassid = 'pg_authid'::regclass AND d.refobjid = id AND db.datname <> current_database();
       IF used IS NOT NULL THEN
@@ -232,13 +235,27 @@ function roles(o: ResolvedOptions): string {
           ${refuse('has members other than you (%), but this database does not use it yet')}
         END IF;
       END IF;`
+  const prefixedLogin =
+    o.strategy === 'role'
+      ? `
+  IF starts_with(current_user::text, ${quoteLiteral(o.rolePrefix)}) THEN
+    RAISE EXCEPTION 'pg-tenants: the login "%" starts with the tenant role prefix %, so it would be taken for a tenant', current_user, ${quoteLiteral(o.rolePrefix)}
+      USING ERRCODE = 'invalid_parameter_value', HINT = 'Pick another rolePrefix (--role-prefix), or run the migration as a login with another name.';
+  END IF;`
+      : ''
   return `DO $pg_tenants$
-DECLARE r text; id oid; used text;
-BEGIN
+DECLARE r text; id oid; used text; privileged boolean;
+BEGIN${prefixedLogin}
   FOREACH r IN ARRAY ARRAY[${names.map(quoteLiteral).join(', ')}] LOOP
-    SELECT oid INTO id FROM pg_roles WHERE rolname = r;
+    SELECT oid, rolsuper OR rolbypassrls OR rolcanlogin INTO id, privileged FROM pg_roles WHERE rolname = r;
     IF id IS NULL THEN
-      EXECUTE format('CREATE ROLE %I NOLOGIN', r);${adopt}
+      EXECUTE format('CREATE ROLE %I NOLOGIN', r);
+    ELSIF privileged THEN
+      -- Row-level security never binds a superuser or BYPASSRLS role, and a LOGIN role can be
+      -- connected to directly, past the application: never taken over, adoptRoles or not.
+      RAISE EXCEPTION 'pg-tenants: role "%" already exists and is SUPERUSER, BYPASSRLS or LOGIN, which a tenant or admin role must never be', r
+        USING ERRCODE = 'object_in_use',
+          HINT = 'Give this database role names of its own (options tenantRole and adminRole; CLI --tenant-role and --admin-role), or, if the role is this app''s, ALTER ROLE … NOSUPERUSER NOBYPASSRLS NOLOGIN first.';${adopt}
     END IF;
   END LOOP;
   IF current_setting('server_version_num')::int >= 160000 THEN
@@ -280,6 +297,11 @@ function sharedUp(o: ResolvedOptions): string[] {
   }
   for (const table of o.sharedTables) {
     const t = qualified(table.schema, table.name)
+    if (table.access === 'none') {
+      // A table declared closed may be gone already: nothing to revoke then.
+      out.push(`DO $pg_tenants$\nBEGIN\n  IF to_regclass(${quoteLiteral(t)}) IS NOT NULL THEN\n    EXECUTE ${quoteLiteral(`REVOKE ALL ON ${t} FROM ${tenant}`)};\n  END IF;\nEND\n$pg_tenants$;`)
+      continue
+    }
     out.push(`REVOKE ALL ON ${t} FROM ${tenant};`)
     if (table.access === 'read') out.push(`GRANT SELECT ON ${t} TO ${tenant};`)
     if (table.access === 'write') out.push(`GRANT SELECT, INSERT, UPDATE, DELETE ON ${t} TO ${tenant};`, ownedSequences(t, [o.tenantRole]))
@@ -298,7 +320,7 @@ function tableGrants(o: ResolvedOptions, table: TableSpec): string[] {
   ]
 }
 
-/** USAGE, SELECT on the sequences `table` owns (serial, identity) to `roles`. */
+/** USAGE, SELECT on the sequences `table` owns (serial, identity) or its defaults use, to `roles`. */
 function ownedSequences(table: string, roles: readonly string[]): string {
   return `DO $pg_tenants$
 DECLARE s regclass;
@@ -306,6 +328,10 @@ BEGIN
   FOR s IN
     SELECT d.objid::regclass FROM pg_depend d JOIN pg_class c ON c.oid = d.objid
     WHERE d.classid = 'pg_class'::regclass AND d.refobjid = ${quoteLiteral(table)}::regclass AND d.deptype IN ('a', 'i') AND c.relkind = 'S'
+    UNION -- and the sequences its column defaults use (DEFAULT nextval('ids')) without owning them
+    SELECT d.refobjid::regclass FROM pg_attrdef ad JOIN pg_depend d ON d.classid = 'pg_attrdef'::regclass AND d.objid = ad.oid
+    JOIN pg_class c ON c.oid = d.refobjid
+    WHERE ad.adrelid = ${quoteLiteral(table)}::regclass AND d.refclassid = 'pg_class'::regclass AND c.relkind = 'S'
   LOOP
     EXECUTE format('GRANT USAGE, SELECT ON SEQUENCE %s TO ${roles.map(() => '%I').join(', ')}', s, ${roles.map(quoteLiteral).join(', ')});
   END LOOP;
@@ -415,7 +441,7 @@ function tableUp(o: ResolvedOptions, table: TableSpec): string[] {
 BEGIN
   IF NOT EXISTS (
     SELECT FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
-    WHERE i.indrelid = ${regclass}::regclass AND a.attname = ${quoteLiteral(table.column)} AND i.indpred IS NULL
+    WHERE i.indrelid = ${regclass}::regclass AND a.attname = ${quoteLiteral(table.column)} AND i.indpred IS NULL AND i.indisvalid
   ) THEN
     CREATE INDEX ${quoteIdent(index)} ON ${t} (${quoteIdent(table.column)});
   END IF;
@@ -457,10 +483,14 @@ $pg_tenants$;`
  * A query on a partition is not subject to its parent's policies, so each partition (at any
  * depth) gets row level security, FORCE and the same three policies. Partitions created later get
  * none until the migration runs again, but no grant to the tenant role either (its grants are per
- * table), so a tenant reaches them only through the parent, where the policies apply.
+ * table, and the migration revokes any a partition has), so a tenant reaches them only through
+ * the parent, where the policies apply.
  */
 function partitionsUp(o: ResolvedOptions, table: TableSpec): string {
   return onPartitions(table, [
+    // A table attached as a partition may carry a grant of its own (an older setup's default
+    // privileges): tenants go through the parent.
+    (p) => `REVOKE ALL ON ${p} FROM ${quoteIdent(o.tenantRole)}`,
     (p) => `ALTER TABLE ${p} ENABLE ROW LEVEL SECURITY`,
     (p) => `ALTER TABLE ${p} FORCE ROW LEVEL SECURITY`,
     ...tenantPolicies(o, table.column, table.type).flatMap((policy) => [

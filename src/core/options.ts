@@ -119,32 +119,30 @@ const ACCESS: readonly SharedAccess[] = ['read', 'write', 'none']
 /** `{ 'plans': 'read', 'billing.x': 'none' }` → sorted, checked SharedTables. A key's first `.`
  * separates the schema; names are quoted wherever they reach SQL. */
 function resolveShared(sharedTables: unknown, schema: string): readonly SharedTable[] {
-  if (Array.isArray(sharedTables)) {
-    const entries = sharedTables.map((t: Partial<SharedTable> | null) => {
-      if (typeof t?.schema !== 'string' || typeof t.name !== 'string' || t.name.includes('.')) {
-        throw new TenantError('INVALID_OPTIONS', `Option sharedTables: ${JSON.stringify(t)} is not { schema, name, access }.`)
-      }
-      return [`${t.schema}.${t.name}`, t.access] as const
-    })
-    return resolveShared(Object.fromEntries(entries), schema)
-  }
-  if (typeof sharedTables !== 'object' || sharedTables === null || Array.isArray(sharedTables)) {
+  if (typeof sharedTables !== 'object' || sharedTables === null) {
     throw new TenantError('INVALID_OPTIONS', `Option sharedTables must be an object such as { plans: 'read' }, got ${JSON.stringify(sharedTables)}.`)
   }
+  // The list form names schema and table apart, so a table name may hold a dot there.
+  const entries: [Partial<SharedTable>, unknown, string][] = Array.isArray(sharedTables)
+    ? sharedTables.map((t: Partial<SharedTable> | null) => [{ schema: t?.schema, name: t?.name }, t?.access, JSON.stringify(t)] as [Partial<SharedTable>, unknown, string])
+    : Object.entries(sharedTables as Record<string, unknown>).map(([key, access]) => {
+        const dot = key.indexOf('.')
+        const table = dot < 0 ? { schema, name: key } : { schema: key.slice(0, dot), name: key.slice(dot + 1) }
+        return [table, access, JSON.stringify(key)] as [Partial<SharedTable>, unknown, string]
+      })
   const out: SharedTable[] = []
-  for (const [key, access] of Object.entries(sharedTables as Record<string, unknown>)) {
+  for (const [table, access, shown] of entries) {
     if (!(ACCESS as readonly unknown[]).includes(access)) {
-      throw new TenantError('INVALID_OPTIONS', `sharedTables[${JSON.stringify(key)}] must be 'read', 'write' or 'none', got ${JSON.stringify(access)}.`)
+      throw new TenantError('INVALID_OPTIONS', `sharedTables ${shown} must be 'read', 'write' or 'none', got ${JSON.stringify(access)}.`)
     }
-    const dot = key.indexOf('.')
-    const table = dot < 0 ? { schema, name: key } : { schema: key.slice(0, dot), name: key.slice(dot + 1) }
-    if (table.schema === '' || table.name === '' || /[\u0000-\u001f\u007f$]/.test(key)) {
-      throw new TenantError('INVALID_OPTIONS', `sharedTables key ${JSON.stringify(key)} must be "table" or "schema.table", without control characters or $.`)
+    const { schema: s, name } = table
+    if (typeof s !== 'string' || typeof name !== 'string' || s === '' || name === '' || /[\u0000-\u001f\u007f$]/.test(s + name)) {
+      throw new TenantError('INVALID_OPTIONS', `sharedTables ${shown} must name a table as "table" or "schema.table" (or { schema, name, access }), without control characters or $.`)
     }
-    if (out.some((t) => t.schema === table.schema && t.name === table.name)) {
-      throw new TenantError('INVALID_OPTIONS', `sharedTables names ${table.schema}.${table.name} twice.`)
+    if (out.some((t) => t.schema === s && t.name === name)) {
+      throw new TenantError('INVALID_OPTIONS', `sharedTables names ${s}.${name} twice.`)
     }
-    out.push(Object.freeze({ ...table, access: access as SharedAccess }))
+    out.push(Object.freeze({ schema: s, name, access: access as SharedAccess }))
   }
   out.sort((a, b) => (a.schema === b.schema ? (a.name < b.name ? -1 : 1) : a.schema < b.schema ? -1 : 1))
   return Object.freeze(out)

@@ -47,7 +47,8 @@ export function currentTenantExpression(options: ResolvedOptions, type: TenantCo
   const start = [...options.rolePrefix].length + 1
   const suffix = `substr(current_user::text, ${start})`
   const typed = cast === 'text' ? `${suffix} COLLATE "default"` : `${suffix}::${cast}`
-  return `(SELECT CASE WHEN starts_with(current_user::text, ${prefix}) AND pg_has_role(current_user, ${tenantRole}, 'MEMBER') THEN ${typed} END)`
+  // Not the login itself (current_user <> session_user): a login named with the prefix is no tenant.
+  return `(SELECT CASE WHEN starts_with(current_user::text, ${prefix}) AND current_user <> session_user AND pg_has_role(current_user, ${tenantRole}, 'MEMBER') THEN ${typed} END)`
 }
 
 /** `"column" = <current tenant>` */

@@ -37,7 +37,7 @@ export function scopeStatements(o: ResolvedOptions, scope: Scope, checked: boole
     const check = checked
       ? `SELECT 1 AS ${FOUND} FROM pg_roles r JOIN pg_auth_members m ON m.member = r.oid ` +
         `JOIN pg_roles g ON g.oid = m.roleid WHERE r.rolname = ${quoteLiteral(role)} ` +
-        `AND g.rolname = ${quoteLiteral(o.tenantRole)} AND NOT r.rolsuper AND NOT r.rolbypassrls; `
+        `AND g.rolname = ${quoteLiteral(o.tenantRole)} AND NOT r.rolsuper AND NOT r.rolbypassrls AND NOT r.rolcanlogin; `
       : ''
     return `${check}SET LOCAL ROLE ${quoteIdent(role)}`
   }
@@ -109,6 +109,16 @@ export function explainSetupError(error: unknown, o: ResolvedOptions, facts?: Se
   }
   if (e?.code === '42501' && /permission denied to set role/.test(message)) {
     const role = /set role "?([^"]+)"?/.exec(message)?.[1] ?? o.tenantRole
+    const ours = [o.tenantRole, o.adminRole]
+    const others = facts?.policyRoles.filter((r) => !ours.includes(r)) ?? []
+    if (others.length > 0 && !facts?.policyRoles.some((r) => ours.includes(r))) {
+      // Granting the role named would join a role this database's policies do not use (maybe
+      // another database's): the names differ from the migration's.
+      return setup(
+        `${message}, and the pg-tenants policies in this database are for ${others.map((r) => `"${r}"`).join(', ')}, not for the manager's ` +
+          `roles (tenantRole ${JSON.stringify(o.tenantRole)}, adminRole ${JSON.stringify(o.adminRole)}): give the manager the options the migration was run with.`,
+      )
+    }
     return setup(
       `${message}: ${login} is not a member of it, so no scope can open; most likely the migration was run by another ` +
         `login (a superuser, say). Run the migration as ${login} (it grants itself the roles), or as a superuser: ` +
