@@ -11,7 +11,7 @@
 import { sql } from 'drizzle-orm'
 import { pgSchema, serial, text } from 'drizzle-orm/pg-core'
 import pg from 'pg'
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { sqlState, TenantError } from '../src/core/errors.js'
 import { buildMigration } from '../src/core/migration.js'
 import type { TenantOptions } from '../src/core/options.js'
@@ -204,6 +204,12 @@ describeTargets((target) => {
       })
 
       describe('roles that exist already', () => {
+        // Some tests migrate with other role names: put the world's own back after each.
+        afterEach(async () => {
+          await w.login.activate()
+          await w.up()
+        })
+
         it('refuses a role with members other than the login that this database does not use yet, unless adoptRoles', async () => {
           const name = `pgt_lp_other_${w.options.rolePrefix!.slice(6, -1)}_m`
           const member = `${name}_login`
