@@ -23,6 +23,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Io } from '../src/cli/io.js'
 import { main } from '../src/cli/main.js'
 import { sqlState } from '../src/core/errors.js'
+import { migrationStatements, type TableSpec } from '../src/core/migration.js'
 import { resolveOptions, type TenantOptions } from '../src/core/options.js'
 import { POLICY_NAMES, tenantCondition } from '../src/core/policy.js'
 import type { AnyPgDatabase } from '../src/drizzle/bind.js'
@@ -94,20 +95,31 @@ afterAll(() => rmSync(BASE, { recursive: true, force: true }))
 // ---------------------------------------------------------------------------------------------
 // End to end
 
+const roles = { tenantRole: `pgt_dk_rls_${uniqueSuffix()}`, adminRole: `pgt_dk_admin_${uniqueSuffix()}` }
+const options: TenantOptions = roles
+// The tenant role comes from the tables' withRls (their drizzle-kit policy names it); the admin
+// role from the flag.
+const roleFlags = ['--admin-role', roles.adminRole]
+
 const HEAD = `import { index, pgTable, serial, text, varchar } from 'drizzle-orm/pg-core'
 import { withRls } from 'pg-tenants/drizzle'
+const RLS = { tenantRole: '${roles.tenantRole}' }
 `
 const TWO_TABLES = `${HEAD}
-export const todos = withRls(pgTable('todos', { id: serial('id').primaryKey(), title: text('title').notNull(), tenant: text('tenant').notNull() }))
+export const todos = withRls(pgTable('todos', { id: serial('id').primaryKey(), title: text('title').notNull(), tenant: text('tenant').notNull() }), RLS)
 export const projects = withRls(
   pgTable('projects', { id: serial('id').primaryKey(), name: text('name').notNull(), org: varchar('org', { length: 40 }).notNull() }, (t) => [index('projects_org_idx').on(t.org)]),
-  { column: 'org' },
+  { column: 'org', ...RLS },
 )
 export const countries = pgTable('countries', { code: text('code').primaryKey() })
 `
 const THREE_TABLES = `${TWO_TABLES}
-export const notes = withRls(pgTable('notes', { id: serial('id').primaryKey(), body: text('body').notNull(), tenant: text('tenant').notNull() }))
+export const notes = withRls(pgTable('notes', { id: serial('id').primaryKey(), body: text('body').notNull(), tenant: text('tenant').notNull() }), RLS)
 `
+const NOTES_WRAPPED = "withRls(pgTable('notes', { id: serial('id').primaryKey(), body: text('body').notNull(), tenant: text('tenant').notNull() }), RLS)"
+/** THREE_TABLES with notes taken out of withRls. */
+const NOTES_LEFT = THREE_TABLES.replace(NOTES_WRAPPED, NOTES_WRAPPED.slice('withRls('.length, -', RLS)'.length))
+const TODOS = "export const todos = withRls(pgTable('todos', { id: serial('id').primaryKey(), title: text('title').notNull(), tenant: text('tenant').notNull() }), RLS)\n"
 /** How to insert one row for a tenant into each table, and its tenant column. */
 const TABLES: Record<string, { column: string; insert: (tenant: string) => string }> = {
   todos: { column: 'tenant', insert: (t) => `INSERT INTO todos (title, tenant) VALUES ('x', '${t}')` },
@@ -247,10 +259,6 @@ function rowsOf(result: unknown): Row[] {
   return Array.isArray(result) ? (result as Row[]) : ((result as { rows: Row[] }).rows ?? [])
 }
 
-const roles = { tenantRole: `pgt_dk_rls_${uniqueSuffix()}`, adminRole: `pgt_dk_admin_${uniqueSuffix()}` }
-const options: TenantOptions = roles
-const roleFlags = ['--tenant-role', roles.tenantRole, '--admin-role', roles.adminRole]
-
 for (const target of kitTargets((name) => join(BASE, name), roles)) {
   describe(`drizzle-kit flow on ${target.name}`, () => {
     const dir = join(BASE, target.name)
@@ -365,9 +373,16 @@ for (const target of kitTargets((name) => join(BASE, name), roles)) {
     }, STEP)
 
     it('a table taken out of withRls stays closed to tenants (drizzle-kit turns its RLS off; pg-tenants on again)', async () => {
-      const wrapped = "withRls(pgTable('notes', { id: serial('id').primaryKey(), body: text('body').notNull(), tenant: text('tenant').notNull() }))"
-      expect(THREE_TABLES).toContain(wrapped)
-      writeFileSync(join(dir, 'src', 'db', 'schema.ts'), THREE_TABLES.replace(wrapped, wrapped.slice('withRls('.length, -1)))
+      expect(NOTES_LEFT).not.toBe(THREE_TABLES)
+      writeFileSync(join(dir, 'src', 'db', 'schema.ts'), NOTES_LEFT)
+      // Before drizzle-kit has seen the table leave, pg-tenants refuses, and writes nothing: its
+      // migration would come first, and drizzle-kit's (turning RLS off) after it.
+      const before = tree(join(dir, 'drizzle'))
+      const early = await node(PG_TENANTS, generate, dir)
+      expect(early.code).toBe(2)
+      expect(early.err).toMatch(/^pg-tenants: Table public\.notes left withRls, but drizzle-kit's latest snapshot .* still has its pg_tenants_access policy: run drizzle-kit generate first, then this command\.\n$/)
+      expect(tree(join(dir, 'drizzle'))).toEqual(before)
+
       await ok(DRIZZLE_KIT, ['generate'], dir)
       const kitTag = journal().entries.at(-1)!.tag
       expect(migration(kitTag)).toContain('ALTER TABLE "notes" DISABLE ROW LEVEL SECURITY')
@@ -400,6 +415,119 @@ for (const target of kitTargets((name) => join(BASE, name), roles)) {
       expect(again.out).toMatch(/^Nothing to write: .*\(0005_pg_tenants\)/)
       expect(again.err).toBe('')
     }, STEP)
+
+    it('a table dropped, migrated, then added back gets its whole part again', async () => {
+      expect(NOTES_LEFT).toContain(TODOS)
+      writeFileSync(join(dir, 'src', 'db', 'schema.ts'), NOTES_LEFT.replace(TODOS, ''))
+      await ok(DRIZZLE_KIT, ['generate'], dir)
+      expect(migration(journal().entries.at(-1)!.tag)).toContain('DROP TABLE "todos"')
+      const gone = await ok(PG_TENANTS, generate, dir)
+      expect(gone.out).toMatch(/^Nothing to write: .*\(0005_pg_tenants\)/)
+      await ok(DRIZZLE_KIT, ['migrate'], dir)
+
+      writeFileSync(join(dir, 'src', 'db', 'schema.ts'), NOTES_LEFT)
+      await ok(DRIZZLE_KIT, ['generate'], dir)
+      expect(migration(journal().entries.at(-1)!.tag)).toContain('CREATE TABLE "todos"')
+      const back = await ok(PG_TENANTS, generate, dir)
+      expect(back.out).toMatch(/^Wrote drizzle\/0008_pg_tenants\.sql/)
+      const text = migration('0008_pg_tenants')
+      expect(text).toContain('ALTER TABLE "public"."todos" FORCE ROW LEVEL SECURITY;')
+      expect(text).toContain(`GRANT SELECT, INSERT, UPDATE, DELETE ON "public"."todos" TO "${roles.tenantRole}", "${roles.adminRole}";`)
+      expect(text).toContain('CREATE POLICY pg_tenants_isolation ON "public"."todos"')
+      await ok(DRIZZLE_KIT, ['check'], dir)
+
+      await ok(DRIZZLE_KIT, ['migrate'], dir)
+      const login = await target.owner()
+      try {
+        await expectIsolated(login, options, ['todos'])
+      } finally {
+        await login.close()
+      }
+      expect((await ok(PG_TENANTS, generate, dir)).out).toMatch(/^Nothing to write: .*\(0008_pg_tenants\)/)
+    }, STEP)
+
+    it('widening the tenant column (varchar(40) to varchar(80)): the policies make way for the ALTER, and tenants stay isolated', async () => {
+      const wide = NOTES_LEFT.replace("varchar('org', { length: 40 })", "varchar('org', { length: 80 })")
+      expect(wide).not.toBe(NOTES_LEFT)
+      writeFileSync(join(dir, 'src', 'db', 'schema.ts'), wide)
+      // Before drizzle-kit has seen the change, pg-tenants refuses, and writes nothing.
+      const before = tree(join(dir, 'drizzle'))
+      const early = await node(PG_TENANTS, generate, dir)
+      expect(early.code).toBe(2)
+      expect(early.err).toMatch(/^pg-tenants: Table public\.projects changed since drizzle-kit's latest snapshot .*run drizzle-kit generate first/)
+      expect(tree(join(dir, 'drizzle'))).toEqual(before)
+
+      await ok(DRIZZLE_KIT, ['generate'], dir)
+      const kitTag = journal().entries.at(-1)!.tag
+      const alter = 'ALTER TABLE "projects" ALTER COLUMN "org" SET DATA TYPE varchar(80);'
+      const kitBefore = migration(kitTag)
+      expect(kitBefore).toContain(alter)
+
+      const run = await ok(PG_TENANTS, generate, dir)
+      expect(run.out).toMatch(/^Wrote drizzle\/0010_pg_tenants\.sql/)
+      expect(run.err).toBe(`pg-tenants: edited drizzle/${kitTag}.sql: a tenant column changes type there, so the pg-tenants policies are dropped before that ALTER and put back after it (PostgreSQL cannot change the type of a column a policy uses).\n`)
+      const kitAfter = migration(kitTag)
+      const [head, tail] = kitAfter.split(alter) as [string, string]
+      for (const name of Object.values(POLICY_NAMES)) {
+        expect(head).toContain(`DROP POLICY IF EXISTS ${name} ON "public"."projects";--> statement-breakpoint\n`)
+        expect(tail).toContain(`CREATE POLICY ${name} ON "public"."projects"`)
+      }
+      // drizzle-kit's own statements are all still there, in their order.
+      expect(kitAfter.split('--> statement-breakpoint\n').filter((c) => kitBefore.split('--> statement-breakpoint\n').includes(c))).toEqual(
+        kitBefore.split('--> statement-breakpoint\n'),
+      )
+      expect(migration('0010_pg_tenants')).toContain('CREATE POLICY pg_tenants_isolation ON "public"."projects"')
+      await ok(DRIZZLE_KIT, ['check'], dir)
+      expect((await ok(DRIZZLE_KIT, ['generate'], dir)).out).toMatch(/No schema changes/)
+
+      await ok(DRIZZLE_KIT, ['migrate'], dir)
+      const login = await target.owner()
+      try {
+        const [column] = await login.exec(
+          `SELECT character_maximum_length AS n FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'projects' AND column_name = 'org'`,
+        )
+        expect(column).toEqual({ n: 80 })
+        await expectIsolated(login, options, ['projects'])
+        // The wider column takes an id longer than 40 characters, within its tenant.
+        const long = `tenant-${'x'.repeat(50)}`
+        const manager = PostgresManager.fromDrizzle(login.db, options)
+        await manager.withTenant(long, (tx) => tx.execute(sql.raw(TABLES['projects']!.insert(long))))
+        const rows = await manager.withTenant(long, async (tx) => rowsOf(await tx.execute(sql`SELECT org FROM projects`)))
+        expect(rows).toEqual([{ org: long }])
+      } finally {
+        await login.close()
+      }
+      expect((await ok(PG_TENANTS, generate, dir)).out).toMatch(/^Nothing to write: .*\(0010_pg_tenants\)/)
+    }, STEP)
+
+    it('a shared table: --shared countries=read lets tenants read it; the same flag again writes nothing; dropping it revokes', async () => {
+      const readCountries = async () => {
+        const login = await target.owner()
+        try {
+          await login.exec(`INSERT INTO countries (code) VALUES ('fr') ON CONFLICT DO NOTHING`)
+          const manager = PostgresManager.fromDrizzle(login.db, options)
+          const read = await manager.withTenant('acme', async (tx) => rowsOf(await tx.execute(sql`SELECT code FROM countries`))).catch((e: unknown) => e)
+          const write = await manager.withTenant('acme', (tx) => tx.execute(sql`INSERT INTO countries (code) VALUES ('de')`)).then(() => undefined, (e: unknown) => e)
+          return { read: Array.isArray(read) ? read : sqlState(read), write: sqlState(write) }
+        } finally {
+          await login.close()
+        }
+      }
+      expect(await readCountries()).toEqual({ read: '42501', write: '42501' }) // not declared: closed
+
+      const shared = await ok(PG_TENANTS, [...generate, '--shared', 'countries=read'], dir)
+      expect(shared.out).toMatch(/^Wrote drizzle\/0011_pg_tenants\.sql/)
+      expect(migration('0011_pg_tenants')).toContain('GRANT SELECT ON "public"."countries" TO')
+      expect((await ok(PG_TENANTS, [...generate, '--shared', 'countries=read'], dir)).out).toMatch(/^Nothing to write: .*\(0011_pg_tenants\)/)
+      await ok(DRIZZLE_KIT, ['check'], dir)
+      await ok(DRIZZLE_KIT, ['migrate'], dir)
+      expect(await readCountries()).toEqual({ read: [{ code: 'fr' }], write: '42501' })
+
+      const undeclared = await ok(PG_TENANTS, generate, dir)
+      expect(undeclared.out).toMatch(/^Wrote drizzle\/0012_pg_tenants\.sql/)
+      await ok(DRIZZLE_KIT, ['migrate'], dir)
+      expect(await readCountries()).toEqual({ read: '42501', write: '42501' })
+    }, STEP)
   })
 }
 
@@ -410,7 +538,8 @@ describe('pg-tenants generate, in-process', () => {
   const dir = join(BASE, 'inproc')
   let n = 0
   /** A fresh project: a schema importing pg-tenants from the sources, and a drizzle folder whose
-   * latest snapshot holds `tables` as drizzle-kit would have them (or no folder at all). */
+   * latest snapshot holds `tables` as drizzle-kit would have them, each with the using clause of
+   * its pg_tenants_access policy ('' for a table without one), or no folder at all. */
   function project(opts: { schema?: string; snapshotTables?: Record<string, string>; tag?: string; migrations?: Record<string, string> } = {}): string {
     const cwd = join(dir, String(++n))
     mkdirSync(join(cwd, 'drizzle', 'meta'), { recursive: true })
@@ -423,7 +552,10 @@ describe('pg-tenants generate, in-process', () => {
     writeFileSync(join(cwd, 'throws.ts'), `throw new Error('no config here')\n`)
     if (opts.snapshotTables) {
       const tables = Object.fromEntries(
-        Object.entries(opts.snapshotTables).map(([key, using]) => [key, { name: key.split('.')[1], policies: { [POLICY_NAMES.access]: { name: POLICY_NAMES.access, using } } }]),
+        Object.entries(opts.snapshotTables).map(([key, using]) => [
+          key,
+          { name: key.split('.')[1], policies: using === '' ? {} : { [POLICY_NAMES.access]: { name: POLICY_NAMES.access, using } } },
+        ]),
       )
       const tag = opts.tag ?? '0000_first'
       const prefix = tag.split('_')[0]
@@ -607,7 +739,41 @@ m.syncBuiltinESMExports()`,
     it('options that differ from the last pg-tenants migration', async () => {
       const cwd = project({ snapshotTables: { 'public.todos': todosUsing } })
       expect((await cli(cwd, [])).code).toBe(0)
-      await expectRefused(cwd, ['--tenant-role', 'other_rls'], /The last pg-tenants migration \(0001_pg_tenants\) used tenantRole "tenants_rls"; this run asks for tenantRole "other_rls"/)
+      await expectRefused(cwd, ['--admin-role', 'other_admin'], /The last pg-tenants migration \(0001_pg_tenants\) used adminRole "tenants_admin"; this run asks for adminRole "other_admin"/)
+      // The tenant role is in the withRls tables' policy: a flag that differs is refused before.
+      await expectRefused(cwd, ['--tenant-role', 'other_rls'], /--tenant-role other_rls does not match the schema's withRls tables \(todos: \{ strategy: 'setting' \}\)/)
+    })
+    it('a table that left withRls before drizzle-kit generate saw it leave', async () => {
+      const cwd = project({
+        schema: `export const todos = withRls(pgTable('todos', { id: serial('id').primaryKey(), tenant: text('tenant') }))\nexport const tags = pgTable('tags', { tenant: text('tenant') })\n`,
+        snapshotTables: { 'public.todos': todosUsing, 'public.tags': todosUsing },
+        migrations: { '0001_pg_tenants': lastRun([spec('todos'), spec('tags')]) },
+      })
+      await expectRefused(cwd, [], /^pg-tenants: Table public\.tags left withRls, but drizzle-kit's latest snapshot \(drizzle\/meta\/0000_snapshot\.json\) still has its pg_tenants_access policy: run drizzle-kit generate first, then this command\.\n$/)
+    })
+    it('a bad --shared, or a shared table drizzle-kit has not seen', async () => {
+      const cwd = project({ snapshotTables: { 'public.todos': todosUsing, 'public.plans': '' } })
+      await expectRefused(cwd, ['--shared', 'plans'], /--shared "plans": write <table>=<read\|write\|none>, e\.g\. --shared plans=read\./)
+      await expectRefused(cwd, ['--shared', 'plans=all'], /--shared "plans=all": the access is read, write or none, not "all"\./)
+      await expectRefused(cwd, ['--shared', 'plans=read', '--shared', 'plans=write'], /--shared names plans twice/)
+      await expectRefused(cwd, ['--shared', 'plans=read,public.plans=none'], /sharedTables names public\.plans twice/)
+      await expectRefused(cwd, ['--shared', 'todos=read'], /public\.todos is both a tenant table and in sharedTables/)
+      await expectRefused(cwd, ['--shared', 'plans=read,rates=read'], /^pg-tenants: Shared table public\.rates is not in drizzle-kit's latest snapshot \(drizzle\/meta\/0000_snapshot\.json\): run drizzle-kit generate first, then this command; or check --shared\.\n$/)
+    })
+    it('a tenant column changing type while withRls moves to another column, or in a file without breakpoints', async () => {
+      const alter = 'ALTER TABLE "todos" ALTER COLUMN "tenant" SET DATA TYPE varchar(80);'
+      const moved = project({
+        schema: `export const todos = withRls(pgTable('todos', { id: serial('id').primaryKey(), tenant: text('tenant'), owner: text('owner') }), { column: 'owner' })\n`,
+        snapshotTables: { 'public.todos': tenantCondition(resolveOptions(), 'owner', 'text') },
+        migrations: { '0001_pg_tenants': lastRun([spec('todos')]), '0002_kit': alter },
+      })
+      await expectRefused(moved, [], /A pending drizzle-kit migration changes the type of "public"\."todos"\."tenant", which its pg-tenants policies use, while withRls moves the tenant column to "owner": do one at a time/)
+      const unsplit = project({ snapshotTables: { 'public.todos': todosUsing }, migrations: { '0001_pg_tenants': lastRun([spec('todos')]), '0002_kit': `SELECT 1;\n${alter}` } })
+      const journalPath = join(unsplit, 'drizzle', 'meta', '_journal.json')
+      const journal = JSON.parse(readFileSync(journalPath, 'utf8')) as { entries: { breakpoints: boolean }[] }
+      journal.entries[2]!.breakpoints = false
+      writeFileSync(journalPath, JSON.stringify(journal))
+      await expectRefused(unsplit, [], /0002_kit\.sql changes the type of "public"\."todos"\."tenant", which its pg-tenants policies use, and has no statement breakpoints: add `DROP POLICY IF EXISTS …` of pg_tenants_isolation, pg_tenants_access, pg_tenants_admin ON "public"\."todos" before the ALTER yourself/)
     })
     it('an unqualified table with --db-schema other than public', async () => {
       await expectRefused(project({ snapshotTables: { 'public.todos': todosUsing } }), ['--db-schema', 'app'], /Table todos has no schema, so drizzle-kit creates it in public/)
@@ -678,6 +844,82 @@ m.syncBuiltinESMExports()`,
     const thirdText = readFileSync(join(cwd, 'drizzle', '0003_pg_tenants.sql'), 'utf8')
     expect(thirdText.split('\n').slice(1).join('\n')).not.toContain('"tags"')
     expect(headerOf(thirdText).left?.map((t) => t.name)).toEqual(['tags'])
+  })
+
+  it('reads a header written before sharedTables and adoptRoles existed as none and false: nothing to write', async () => {
+    const cwd = project({ snapshotTables: { 'public.todos': todosUsing }, migrations: { '0001_pg_tenants': lastRun([spec('todos')]) } })
+    expect(await cli(cwd, [])).toEqual({ code: 0, out: expect.stringMatching(/^Nothing to write: .*\(0001_pg_tenants\)/), err: '' })
+    // --adopt-roles only matters to the first run's roles: not a change of options either.
+    expect((await cli(cwd, ['--adopt-roles'])).out).toMatch(/^Nothing to write: /)
+  })
+
+  it('a table that left withRls and whose old tenant column changes type: its two policies make way in drizzle-kit\'s file, nothing else to write', async () => {
+    const alter = 'ALTER TABLE "tags" ALTER COLUMN "tenant" SET DATA TYPE varchar(80);'
+    const cwd = project({
+      schema: `export const todos = withRls(pgTable('todos', { id: serial('id').primaryKey(), tenant: text('tenant') }))\nexport const tags = pgTable('tags', { tenant: text('tenant') })\n`,
+      snapshotTables: { 'public.todos': todosUsing, 'public.tags': '' },
+      migrations: { '0001_pg_tenants': lastRun([spec('todos')], [spec('tags')]), '0002_kit': `ALTER TABLE "tags" ADD COLUMN "x" text;--> statement-breakpoint\n${alter}` },
+    })
+    const run = await cli(cwd, [])
+    expect(run).toEqual({
+      code: 0,
+      out: 'Nothing else to write: the withRls and shared tables are as the last pg-tenants migration (0001_pg_tenants) left them.\n',
+      err: expect.stringMatching(/^pg-tenants: edited drizzle\/0002_kit\.sql: a tenant column changes type there/),
+    })
+    const text = readFileSync(join(cwd, 'drizzle', '0002_kit.sql'), 'utf8')
+    const chunks = text.split('--> statement-breakpoint\n')
+    expect(chunks[0]).toBe('ALTER TABLE "tags" ADD COLUMN "x" text;')
+    const at = chunks.indexOf(alter)
+    expect(chunks.slice(1, at).join('')).toMatch(/^-- pg-tenants generate: .*\nDROP POLICY IF EXISTS pg_tenants_isolation ON "public"\."tags";DROP POLICY IF EXISTS pg_tenants_access ON "public"\."tags";DROP POLICY IF EXISTS pg_tenants_admin ON "public"\."tags";DO \$pg_tenants\$/)
+    const after = chunks.slice(at + 1).join('')
+    expect(after).toContain('CREATE POLICY pg_tenants_isolation ON "public"."tags" AS RESTRICTIVE')
+    expect(after).toContain('CREATE POLICY pg_tenants_admin ON "public"."tags" AS PERMISSIVE FOR ALL TO "tenants_admin"')
+    expect(after).not.toContain('pg_tenants_access')
+    // The next run finds the edit made, and does not make it twice.
+    const again = await cli(cwd, [])
+    expect(again.code).toBe(0)
+    expect(readFileSync(join(cwd, 'drizzle', '0002_kit.sql'), 'utf8')).toBe(text)
+  })
+
+  it('--all: the whole setup again, for a database that drifted (nothing changed in the schema)', async () => {
+    const cwd = project({ snapshotTables: { 'public.todos': todosUsing }, migrations: { '0001_pg_tenants': lastRun([spec('todos')]) } })
+    const run = await cli(cwd, ['--all'])
+    expect(run.err).toBe('')
+    expect(run.out).toMatch(/^Wrote drizzle\/0002_pg_tenants\.sql \(the whole setup again, 1 tables\)/)
+    const text = readFileSync(join(cwd, 'drizzle', '0002_pg_tenants.sql'), 'utf8')
+    const { up } = migrationStatements([spec('todos') as TableSpec])
+    expect(text.split('\n').slice(2).join('\n')).toBe(`${up.join('\n--> statement-breakpoint\n')}\n`)
+  })
+
+  it('--shared: writes the grants of the shared tables whenever the declared set changes, and records it', async () => {
+    const cwd = project({ snapshotTables: { 'public.todos': todosUsing, 'public.plans': '', 'public.rates': '' } })
+    const body = (tag: string) => readFileSync(join(cwd, 'drizzle', `${tag}.sql`), 'utf8').split('\n').slice(1).join('\n')
+    const sharedOf = (tag: string) => (JSON.parse(readFileSync(join(cwd, 'drizzle', `${tag}.sql`), 'utf8').split('\n')[0]!.slice('-- pg-tenants: '.length)) as { options: { sharedTables: unknown } }).options.sharedTables
+
+    expect((await cli(cwd, ['--shared', 'plans=read'])).err).toBe('')
+    expect(body('0001_pg_tenants')).toContain('GRANT SELECT ON "public"."plans" TO "tenants_rls";')
+    expect(sharedOf('0001_pg_tenants')).toEqual([{ schema: 'public', name: 'plans', access: 'read' }])
+
+    expect((await cli(cwd, ['--shared', 'plans=read'])).out).toMatch(/^Nothing to write: .*\(0001_pg_tenants\)/)
+
+    const changed = await cli(cwd, ['--shared', 'plans=write', '--shared', 'rates=read'])
+    expect(changed.err).toBe('')
+    expect(changed.out).toMatch(/^Wrote drizzle\/0002_pg_tenants\.sql/)
+    const second = body('0002_pg_tenants')
+    expect(second).toContain('GRANT SELECT, INSERT, UPDATE, DELETE ON "public"."plans" TO "tenants_rls";')
+    expect(second).toContain('GRANT SELECT ON "public"."rates" TO "tenants_rls";')
+    expect(second).not.toMatch(/"public"\."todos"|CREATE ROLE/)
+    expect(sharedOf('0002_pg_tenants')).toEqual([
+      { schema: 'public', name: 'plans', access: 'write' },
+      { schema: 'public', name: 'rates', access: 'read' },
+    ])
+
+    // No longer declared: its grants are revoked; the one still declared as before gets nothing.
+    expect((await cli(cwd, ['--shared', 'rates=read'])).err).toBe('')
+    const third = body('0003_pg_tenants')
+    expect(third).toContain('REVOKE ALL ON "public"."plans" FROM "tenants_rls"')
+    expect(third).not.toMatch(/GRANT [A-Z, ]+ ON "public"\."plans"|"public"\."rates"/)
+    expect((await cli(cwd, ['--shared', 'rates=read'])).out).toMatch(/^Nothing to write: .*\(0003_pg_tenants\)/)
   })
 
   it('a table wrapped in withRls again after it left gets its whole part again', async () => {

@@ -7,7 +7,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util'
 import { TenantError } from '../core/errors.js'
-import { resolveOptions, type ResolvedOptions, type TenantOptions } from '../core/options.js'
+import { resolveOptions, type ResolvedOptions, type SharedAccess, type TenantOptions } from '../core/options.js'
 import { oneLine, UsageError } from './io.js'
 
 type Flags = NonNullable<ParseArgsConfig['options']>
@@ -20,6 +20,8 @@ export const TENANT_OPTION_FLAGS = {
   'tenant-role': { type: 'string' },
   'admin-role': { type: 'string' },
   'registry-table': { type: 'string' },
+  shared: { type: 'string', multiple: true },
+  'adopt-roles': { type: 'boolean' },
 } as const satisfies Flags
 
 /** The help lines of {@link TENANT_OPTION_FLAGS}; `fromSchema` for the commands that read a
@@ -32,15 +34,23 @@ export function tenantOptionHelp(fromSchema: boolean): string {
   --role-prefix <prefix>      per-tenant role prefix (role strategy), default: tenant_
   --tenant-role <name>        default: tenants_rls
   --admin-role <name>         default: tenants_admin
-  --registry-table <name>     default: tenant_registry`
+  --registry-table <name>     default: tenant_registry
+  --shared <table>=<access>   a shared (not tenant-scoped) table tenants may use: read, write or
+                              none; table or schema.table; repeat it or separate with commas,
+                              e.g. --shared plans=read,billing.rates=read
+  --adopt-roles               take over tenant and admin roles that exist already and are used
+                              by another database (default: refuse)`
 }
 
 /** {@link tenantOptionHelp} for the commands that read a schema file. */
 export const TENANT_OPTION_HELP = tenantOptionHelp(true)
 
-/** The parsed flags: a string for each string flag given, true for each boolean flag given. */
+/** The parsed flags: a string for each string flag given (a list for a `multiple` one), true for
+ * each boolean flag given. */
 export interface ParsedFlags<F extends Flags> {
-  readonly values: { readonly [K in keyof F]?: F[K] extends { type: 'boolean' } ? boolean : string } & {
+  readonly values: {
+    readonly [K in keyof F]?: F[K] extends { type: 'boolean' } ? boolean : F[K] extends { multiple: true } ? string[] : string
+  } & {
     readonly help?: boolean
   }
   readonly positionals: string[]
@@ -69,7 +79,7 @@ export function parseFlags<const F extends Flags>(
 
 /** The TenantOptions the flags give, checked; a bad value is a usage error. */
 export function tenantOptionsFrom(
-  values: Partial<Record<keyof typeof TENANT_OPTION_FLAGS, string | boolean | undefined>>,
+  values: Partial<Record<keyof typeof TENANT_OPTION_FLAGS, string | string[] | boolean | undefined>>,
 ): TenantOptions {
   const text = (key: keyof typeof TENANT_OPTION_FLAGS) => {
     const value = values[key]
@@ -93,8 +103,32 @@ export function tenantOptionsFrom(
   if (adminRole !== undefined) options.adminRole = adminRole
   const registryTable = text('registry-table')
   if (registryTable !== undefined) options.registryTable = registryTable
+  const shared = values.shared
+  if (Array.isArray(shared)) options.sharedTables = sharedTablesFrom(shared)
+  if (values['adopt-roles'] === true) options.adoptRoles = true
   checkOptions(options)
   return options
+}
+
+/** `--shared plans=read --shared billing.rates=write,audit=none` as `sharedTables`. */
+function sharedTablesFrom(given: readonly string[]): Record<string, SharedAccess> {
+  const tables = new Map<string, SharedAccess>()
+  for (const item of given.flatMap((g) => g.split(','))) {
+    const entry = item.trim()
+    if (entry === '') continue
+    const found = /^(.+)=([^=]*)$/.exec(entry)
+    const table = found?.[1]?.trim()
+    const access = found?.[2]?.trim()
+    if (!table || access === undefined) {
+      throw new UsageError(`--shared ${JSON.stringify(entry)}: write <table>=<read|write|none>, e.g. --shared plans=read.`)
+    }
+    if (access !== 'read' && access !== 'write' && access !== 'none') {
+      throw new UsageError(`--shared ${JSON.stringify(entry)}: the access is read, write or none, not ${JSON.stringify(access)}.`)
+    }
+    if (tables.has(table)) throw new UsageError(`--shared names ${table} twice: give each shared table once.`)
+    tables.set(table, access)
+  }
+  return Object.fromEntries(tables)
 }
 
 /** Resolves options, turning INVALID_OPTIONS into a usage error. */

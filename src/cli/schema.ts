@@ -12,7 +12,7 @@ import { dirname, extname, isAbsolute, join, relative, resolve } from 'node:path
 import { pathToFileURL } from 'node:url'
 import { TenantError } from '../core/errors.js'
 import { tableStatements, type TableSpec } from '../core/migration.js'
-import type { ResolvedOptions, TenantOptions } from '../core/options.js'
+import { resolveOptions, type ResolvedOptions, type TenantOptions } from '../core/options.js'
 import { markAgrees, readMark, specOf, type RlsMark } from '../drizzle/mark.js'
 import { checkOptions } from './args.js'
 import { UsageError } from './io.js'
@@ -187,33 +187,54 @@ function alive(pid: number): boolean {
 }
 
 /**
- * The options for the schema's tables: the tenancy flags, with `strategy` (and, in the `role`
- * strategy, `rolePrefix`) taken from the tables' `withRls` when not given. The tables must agree
- * among themselves, and a flag must agree with them: their drizzle-kit policy was written for
- * those values.
+ * The options for the schema's tables: the tenancy flags, with `strategy`, `tenantRole` (and, in
+ * the `role` strategy, `rolePrefix`) taken from the tables' `withRls` when not given. The tables
+ * must agree among themselves, and a flag must agree with them: their drizzle-kit policy was
+ * written for those values.
  */
 export function schemaOptions(tables: readonly SchemaTable[], flags: TenantOptions): ResolvedOptions {
   const [first, ...rest] = tables
   if (!first) throw new UsageError('The schema has no withRls table.')
-  const policyOf = (m: RlsMark) => (m.strategy === 'role' ? `{ strategy: 'role', rolePrefix: ${JSON.stringify(m.rolePrefix)} }` : `{ strategy: 'setting' }`)
   const odd = rest.find((t) => policyOf(t.mark) !== policyOf(first.mark))
   if (odd) {
     throw new UsageError(
       `withRls tables disagree: ${first.mark.name} uses ${policyOf(first.mark)}, ${odd.mark.name} ${policyOf(odd.mark)}; ` +
-        'give every withRls the same strategy and rolePrefix.',
+        'give every withRls the same strategy, rolePrefix and tenantRole.',
     )
   }
   const strategy = flags.strategy ?? first.mark.strategy
   const rolePrefix = flags.rolePrefix ?? (strategy === 'role' ? first.mark.rolePrefix : undefined)
-  const options = checkOptions({ ...flags, strategy, ...(rolePrefix === undefined ? {} : { rolePrefix }) })
+  const tenantRole = flags.tenantRole ?? first.mark.tenantRole
+  const options = checkOptions({
+    ...flags,
+    strategy,
+    ...(rolePrefix === undefined ? {} : { rolePrefix }),
+    ...(tenantRole === undefined ? {} : { tenantRole }),
+  })
   if (!markAgrees(first.mark, options)) {
-    const flag = strategy !== first.mark.strategy ? `--strategy ${strategy}` : `--role-prefix ${options.rolePrefix}`
+    const flag =
+      strategy !== first.mark.strategy
+        ? `--strategy ${strategy}`
+        : options.tenantRole !== (first.mark.tenantRole ?? DEFAULT_TENANT_ROLE)
+          ? `--tenant-role ${options.tenantRole}`
+          : `--role-prefix ${options.rolePrefix}`
     throw new UsageError(
       `${flag} does not match the schema's withRls tables (${first.mark.name}: ${policyOf(first.mark)}): ` +
         `pass the same to withRls, or drop ${flag.split(' ')[0]}.`,
     )
   }
   return options
+}
+
+/** The tenant role of a mark that names none (pg-tenants before 0.2): the default's. */
+const DEFAULT_TENANT_ROLE = resolveOptions().tenantRole
+
+/** What a table's drizzle-kit policy was written for, as its withRls options (defaults left out). */
+function policyOf(mark: RlsMark): string {
+  const parts = mark.strategy === 'role' ? [`strategy: 'role'`, `rolePrefix: ${JSON.stringify(mark.rolePrefix)}`] : [`strategy: 'setting'`]
+  const tenantRole = mark.tenantRole ?? DEFAULT_TENANT_ROLE
+  if (tenantRole !== DEFAULT_TENANT_ROLE) parts.push(`tenantRole: ${JSON.stringify(tenantRole)}`)
+  return `{ ${parts.join(', ')} }`
 }
 
 /** The tables' specs, each with its schema filled in from `options` when it has none, and

@@ -12,7 +12,7 @@ import type { TenantOptions } from '../../core/options.js'
 import { parseFlags, TENANT_OPTION_FLAGS, TENANT_OPTION_HELP, tenantOptionsFrom } from '../args.js'
 import type { Command } from '../command.js'
 import { DATABASE_FLAGS, DATABASE_HELP, openDatabase } from '../db.js'
-import { EXIT, progressFor, styleFor, UsageError, type Io, type Style } from '../io.js'
+import { EXIT, progressFor, styleFor, UsageError, type Style } from '../io.js'
 import { loadSchemaTables, schemaOptions, schemaSpecs } from '../schema.js'
 
 const FLAGS = {
@@ -25,7 +25,7 @@ const FLAGS = {
   ...TENANT_OPTION_FLAGS,
 } as const
 
-const HELP = `Usage: pg-tenants check [--url <postgres://…>] [--schema <file>] [--json] [--ignore CODE,…] [tenancy options]
+const HELP = `Usage: pg-tenants check [--url <postgres://…|pgdata dir>] [--as <role>] [--schema <file>] [--json] [--ignore CODE,…] [tenancy options]
 
 Checks a live database for what would let tenants see or change each other's rows: row level
 security off or not forced, pg-tenants policies missing or different from what it generates,
@@ -78,11 +78,11 @@ export const checkCommand: Command = {
       options = resolved
       tables = schemaSpecs(schemaTables, resolved)
     }
-    const pool = await openDatabase(values.url, io)
+    const db = await openDatabase(values, io)
     const progress = progressFor(io)
     let report: CheckReport
     try {
-      report = await checkDatabase(pool, {
+      report = await checkDatabase(db.client, {
         ...options,
         ...(tables ? { tables } : {}),
         ...(values.column !== undefined ? { column: values.column } : {}),
@@ -92,7 +92,7 @@ export const checkCommand: Command = {
       })
     } finally {
       progress.end()
-      await pool.end().catch(() => undefined)
+      await db.end().catch(() => undefined)
     }
     io.stdout.write(values.json === true ? JSON.stringify(report, null, 2) + '\n' : render(report, styleFor(io.stdout, io.env)))
     return report.ok ? EXIT.ok : EXIT.failure

@@ -1,13 +1,17 @@
 /**
  * `pg-tenants sql`: prints the migration SQL (`up`, or `down`) for the schema's `withRls` tables,
- * for any migration tool that takes plain SQL files.
+ * for any migration tool that takes plain SQL files: one statement at a time, separated by
+ * drizzle's `--> statement-breakpoint` lines (comments to psql and to every other tool), so that
+ * the same text also works as a drizzle custom migration, whose migrator sends each part alone
+ * (PGlite refuses several commands in one prepared statement).
  *
  * @module
  */
-import { buildMigration } from '../../core/migration.js'
+import { migrationStatements } from '../../core/migration.js'
 import { parseFlags, TENANT_OPTION_FLAGS, TENANT_OPTION_HELP, tenantOptionsFrom } from '../args.js'
 import type { Command } from '../command.js'
 import { EXIT, UsageError } from '../io.js'
+import { BREAKPOINT } from '../kit-folder.js'
 import { loadSchemaTables, schemaOptions, schemaSpecs } from '../schema.js'
 
 const FLAGS = {
@@ -23,8 +27,11 @@ export const sqlCommand: Command = {
 
 Prints the SQL that makes the schema's withRls tables tenant-scoped: roles, grants, the registry
 table, ENABLE and FORCE row level security, the three policies, the tenant index and the non-empty
-check. It is idempotent; --down prints the SQL that removes it again (never a row of data).
-Run it as the app's login role (it grants the roles to CURRENT_USER).
+check, and the grants of the --shared tables. It is idempotent; --down prints the SQL that removes
+it again (never a row of data). Run it as the app's login role (it grants the roles to
+CURRENT_USER). Statements are separated by "--> statement-breakpoint" lines: comments to psql and
+most tools, and the split drizzle's migrator needs, so the output also works pasted into a drizzle
+custom migration (npx drizzle-kit generate --custom), on PGlite too.
 
   --schema <file>             the module that exports your withRls tables (.ts, .js)
   --down                      print the down migration instead of up
@@ -36,7 +43,8 @@ that do not match the withRls tables); nothing is printed on stdout then.
 
 Example:
   npx pg-tenants sql --schema ./src/db/schema.ts > migrations/001_rls.sql
-  npx pg-tenants sql --schema ./src/db/schema.ts --down > migrations/001_rls.down.sql`,
+  npx pg-tenants sql --schema ./src/db/schema.ts --down > migrations/001_rls.down.sql
+  psql "$DATABASE_URL" -v ON_ERROR_STOP=1 -f migrations/001_rls.sql`,
 
   async run(argv, io) {
     const { values } = parseFlags('sql', argv, FLAGS)
@@ -44,8 +52,8 @@ Example:
     const flags = tenantOptionsFrom(values)
     const tables = await loadSchemaTables(values.schema, io.cwd)
     const options = schemaOptions(tables, flags)
-    const { up, down } = buildMigration(schemaSpecs(tables, options), options)
-    io.stdout.write(values.down === true ? down : up)
+    const { up, down } = migrationStatements(schemaSpecs(tables, options), options)
+    io.stdout.write(`${(values.down === true ? down : up).join(`\n${BREAKPOINT}\n`)}\n`)
     return EXIT.ok
   },
 }

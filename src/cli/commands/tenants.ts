@@ -12,7 +12,7 @@ import { tenantIdText, type TenantColumnInfo, type TenantColumnType } from '../.
 import { driverFor } from '../../drivers/detect.js'
 import { parseFlags, TENANT_OPTION_FLAGS, tenantOptionHelp, tenantOptionsFrom } from '../args.js'
 import type { Command } from '../command.js'
-import { DATABASE_FLAGS, DATABASE_HELP, openDatabase, type CliPool } from '../db.js'
+import { DATABASE_FLAGS, DATABASE_HELP, openDatabase, type CliDatabase } from '../db.js'
 import { EXIT, Interrupted, oneLine, progressFor, styleFor, UsageError, type Io } from '../io.js'
 import { loadSchemaTables, schemaOptions, schemaSpecs } from '../schema.js'
 import { resolveOptions, type ResolvedOptions, type TenantOptions } from '../../core/options.js'
@@ -37,10 +37,11 @@ const HELP = `Usage:
 Lists, creates or deletes tenants as the app's PostgresManager does (listTenants, createTenant,
 deleteTenant): a row in the tenant registry (setting strategy) or a NOLOGIN role
 <role-prefix><id> (role strategy). delete removes that row or role, never the tenant's data.
-Run the pg-tenants migration on the database first.
+Run the pg-tenants migration on the database first (with drizzle-kit: pg-tenants generate, then
+drizzle-kit migrate; otherwise the SQL of pg-tenants sql).
 
-The strategy and role prefix must be the app's: pass --schema <file> to take them from its
-withRls tables (as generate and sql do), or pass them as flags. In the role strategy, a role
+The strategy, tenant role and role prefix must be the app's: pass --schema <file> to take them
+from its withRls tables (as generate and sql do), or pass them as flags. In the role strategy, a role
 prefix is required (--role-prefix, or --schema): with the wrong one, create would make roles
 that the app never finds.
 
@@ -52,7 +53,8 @@ An id that starts with "-" goes after "--": pg-tenants tenants create -- -5
 Flags:
 ${DATABASE_HELP}
   --schema <file>             the module that exports your withRls tables (.ts, .js): strategy,
-                              role prefix and (without --id-type) the id type come from it
+                              tenant role, role prefix and (without --id-type) the id type
+                              come from it
   --json                      list: print a JSON array instead of one id per line
   --if-not-exists             create: skip a tenant that exists instead of failing
   --if-exists                 delete: skip a tenant that does not exist instead of failing
@@ -80,7 +82,8 @@ Examples:
   pg-tenants tenants create acme globex
   pg-tenants tenants list --json
   pg-tenants tenants delete acme --if-exists --strategy role --role-prefix crm_t_
-  pg-tenants tenants create acme --schema ./src/db/schema.ts --tenant-role crm_rls --admin-role crm_admin
+  pg-tenants tenants create acme --schema ./src/db/schema.ts --admin-role crm_admin
+  pg-tenants tenants create acme --url ./pgdata --as app      (a PGlite data directory; stop the app first)
   xargs pg-tenants tenants create --if-not-exists < tenant-ids.txt`
 
 type Values = ReturnType<typeof parseFlags<typeof FLAGS>>['values']
@@ -100,14 +103,14 @@ export const tenantsCommand: Command = {
     // Ids are checked by the engine's own rules (a bad one is exit 2) before a connection is made.
     const { options, columns } = await tenancyOf(values, io)
     const texts = action === 'list' ? [] : validIds(resolveOptions(options), columns, ids)
-    const pool = await openDatabase(values.url, io)
+    const db = await openDatabase(values, io)
     try {
-      const engine = new TenantEngine(driverFor(pool), options, columns)
-      await checkSetup(pool, engine)
+      const engine = new TenantEngine(driverFor(db.client), options, columns)
+      await checkSetup(db, engine)
       if (action === 'list') return await list(engine, values.json === true, io)
       return await change(engine, action, texts, action === 'create' ? values['if-not-exists'] : values['if-exists'], io)
     } finally {
-      await pool.end().catch(() => undefined)
+      await db.end().catch(() => undefined)
     }
   },
 }
@@ -174,25 +177,29 @@ function validIds(options: ResolvedOptions, columns: readonly TenantColumnInfo[]
   return [...texts]
 }
 
+/** The two ways to run the migration, for the messages that ask for it. */
+const HOW_TO_MIGRATE =
+  'with drizzle-kit: npx pg-tenants generate --schema <file> --out <drizzle dir> && npx drizzle-kit migrate; otherwise the SQL of npx pg-tenants sql --schema <file>'
+
 /** A registry (setting) or tenant role (role) that is not there means the migration was not run
  * or the flags differ from the app's options: say which, before anything is attempted. */
-async function checkSetup(pool: CliPool, engine: TenantEngine): Promise<void> {
+async function checkSetup(db: CliDatabase, engine: TenantEngine): Promise<void> {
   const o = engine.options
   if (o.strategy === 'setting') {
-    const { rows } = await pool.query('SELECT to_regclass($1) IS NOT NULL AS ok', [qualified(o.schema, o.registryTable)])
+    const { rows } = await db.query('SELECT to_regclass($1) IS NOT NULL AS ok', [qualified(o.schema, o.registryTable)])
     if (rows[0]?.['ok'] !== true) {
       throw new UsageError(
-        `No tenant registry ${o.schema}.${o.registryTable} in this database: run the pg-tenants migration ` +
-          "first, or pass the app's options (--strategy, --db-schema, --registry-table).",
+        `No tenant registry ${o.schema}.${o.registryTable} in this database: run the pg-tenants migration first ` +
+          `(${HOW_TO_MIGRATE}), or pass the app's options (--strategy, --db-schema, --registry-table).`,
       )
     }
     return
   }
-  const { rows } = await pool.query('SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = $1) AS ok', [o.tenantRole])
+  const { rows } = await db.query('SELECT EXISTS (SELECT FROM pg_roles WHERE rolname = $1) AS ok', [o.tenantRole])
   if (rows[0]?.['ok'] !== true) {
     throw new UsageError(
-      `No tenant role ${o.tenantRole} on this server: run the pg-tenants migration (role strategy) first, ` +
-        "or pass the app's options (--strategy, --tenant-role).",
+      `No tenant role ${o.tenantRole} on this server: run the pg-tenants migration (role strategy) first ` +
+        `(${HOW_TO_MIGRATE}), or pass the app's options (--strategy, --tenant-role).`,
     )
   }
 }
