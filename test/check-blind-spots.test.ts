@@ -19,7 +19,7 @@ const STRATEGIES = ['setting', 'role'] as const
 const TYPES: TypeName[] = ['text', 'varchar', 'integer', 'bigint', 'uuid']
 /** PUBLIC's TEMPORARY on the shared database (see check.test.ts). */
 const TEMP: CheckCode = 'ROLE_CAN_CREATE_TEMP'
-const MIGRATE_WITH_DRIZZLE_KIT = 'npx pg-tenants generate --schema <file> --out <drizzle dir> && npx drizzle-kit migrate'
+const MIGRATE_WITH_DRIZZLE_KIT = 'npx pg-tenants generate --all --schema <file> --out <drizzle dir> && npx drizzle-kit migrate'
 
 const clientOf = (login: Login) => (login.db as unknown as { $client: unknown }).$client
 const describeFindings = (report: CheckReport) =>

@@ -165,10 +165,24 @@ describe('resolveOptions', () => {
       tenantRole: 'tenants_rls',
       adminRole: 'tenants_admin',
       registryTable: 'tenant_registry',
+      sharedTables: [],
+      adoptRoles: false,
       settingKey: SETTING_KEY,
     })
     expect(Object.isFrozen(o)).toBe(true)
     expect(resolveOptions({ strategy: 'role', schema: 'app' })).toMatchObject({ strategy: 'role', schema: 'app' })
+  })
+
+  it('resolves sharedTables from "table" and "schema.table" keys or a list, and refuses bad ones', () => {
+    expect(resolveOptions({ schema: 'app', sharedTables: { plans: 'read', 'billing.keys': 'none' } }).sharedTables).toEqual([
+      { schema: 'app', name: 'plans', access: 'read' },
+      { schema: 'billing', name: 'keys', access: 'none' },
+    ])
+    expect(resolveOptions({ sharedTables: [{ schema: 's', name: 'a.b', access: 'write' }] }).sharedTables).toEqual([{ schema: 's', name: 'a.b', access: 'write' }])
+    expect(expectOptionsError({ sharedTables: { plans: 'all' as never } }).message).toMatch(/'read', 'write' or 'none'/)
+    expect(expectOptionsError({ sharedTables: { 'x\nDROP': 'read' } }).message).toMatch(/control characters/)
+    expect(expectOptionsError({ sharedTables: { plans: 'read', 'public.plans': 'write' } }).message).toMatch(/twice/)
+    expect(expectOptionsError({ adoptRoles: 'yes' as never }).message).toMatch(/adoptRoles must be true or false/)
   })
 
   it('refuses an unknown strategy', () => {

@@ -47,8 +47,11 @@ describe('withRls: the policy drizzle-kit sees', () => {
   it("writes the condition of the table's strategy, role prefix and column type", () => {
     const t = withRls(pgTable('projects', { id: serial('id'), org: uuid('org') }), { column: 'org', strategy: 'role', rolePrefix: 'crm_' })
     const [policy] = getTableConfig(t).policies
-    expect(sqlOf(policy!.using)).toBe(tenantCondition(resolveOptions({ strategy: 'role', rolePrefix: 'crm_', tenantRole: 'a', adminRole: 'b' }), 'org', 'uuid'))
+    expect(sqlOf(policy!.using)).toBe(tenantCondition(resolveOptions({ strategy: 'role', rolePrefix: 'crm_', adminRole: 'b' }), 'org', 'uuid'))
     expect(sqlOf(policy!.using)).toContain(`starts_with(current_user::text, 'crm_')`)
+    // The condition names the tenant role, so withRls takes it too.
+    const named = withRls(pgTable('tasks', { id: serial('id'), tenant: text('tenant') }), { tenantRole: 'crm_rls' })
+    expect(sqlOf(getTableConfig(named).policies[0]!.using)).toBe(tenantCondition(resolveOptions({ tenantRole: 'crm_rls' }), 'tenant', 'text'))
   })
 
   it("keeps the table's own indexes, checks and policies, in the array and the legacy object form", () => {
@@ -118,6 +121,7 @@ describe('withRls: the policy drizzle-kit sees', () => {
       length: undefined,
       strategy: 'setting',
       rolePrefix: 'tenant_',
+      tenantRole: 'tenants_rls',
       explicit: false,
     })
     expect(Object.keys(t)).not.toContain('pg-tenants.withRls')
@@ -132,7 +136,8 @@ describe('the manager and migrationSql refuse a table made for other options', (
     const error = thrown(() => migrationSql([roleTable()]))
     expect(error).toBeInstanceOf(TenantError)
     expect(error).toMatchObject({ code: 'INVALID_OPTIONS' })
-    expect(String(error)).toMatch(/Table crm was declared with withRls\(…, \{ strategy: 'role', rolePrefix: "crm_" \}\).*pass \{ strategy: 'setting' \} to its withRls/)
+    expect(String(error)).toMatch(/Table crm was declared with withRls\(…, \{ strategy: 'role', rolePrefix: "crm_", tenantRole: "tenants_rls" \}\).*pass \{ strategy: 'setting', tenantRole: "tenants_rls" \} to its withRls/)
+    expect(() => migrationSql([roleTable()], { strategy: 'role', rolePrefix: 'crm_', tenantRole: 'crmrls' })).toThrow(/tenantRole: "crmrls"/)
     expect(() => migrationSql([roleTable()], { strategy: 'role', rolePrefix: 'other_' })).toThrow(/rolePrefix: "other_"/)
     expect(migrationSql([roleTable()], { strategy: 'role', rolePrefix: 'crm_' }).up).toContain(`'crm_'`)
     // A table that chose nothing is accepted by either strategy: the migration writes its policy.

@@ -29,7 +29,7 @@ export const MIGRATION_SQL = 'migrationSql(tables, options).up (`npx pg-tenants 
 
 /** How to (re-)apply the migration, for fixes that need it: one line, for both ways to run it. */
 export const MIGRATE =
-  `re-apply the migration: ${MIGRATION_SQL}; with drizzle-kit: \`npx pg-tenants generate --schema <file> --out <drizzle dir> && npx drizzle-kit migrate\``
+  `re-apply the migration: ${MIGRATION_SQL}; with drizzle-kit: \`npx pg-tenants generate --all --schema <file> --out <drizzle dir> && npx drizzle-kit migrate\``
 
 /** Who must run a fix that the login itself cannot: `-- as a superuser:` before the SQL. */
 export function runAs(who: string | undefined, sql: string): string {
