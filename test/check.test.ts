@@ -581,7 +581,9 @@ describe('pg-tenants check (the CLI, in-process)', () => {
         `import { pgSchema, serial, text } from 'drizzle-orm/pg-core'\n` +
           `import { withRls } from '../../../src/drizzle/index.js'\n` +
           `export const items = withRls(pgSchema(${JSON.stringify(f.schema)}).table('items_text', ` +
-          `{ id: serial('id').primaryKey(), tenant: text('tenant').notNull(), title: text('title').notNull() }))\n`,
+          `{ id: serial('id').primaryKey(), tenant: text('tenant').notNull(), title: text('title').notNull() }), ` +
+          // The policy drizzle-kit sees names the tenant role: withRls and the flags must agree.
+          `{ tenantRole: ${JSON.stringify(f.options.tenantRole)} })\n`,
       )
       common = ['--url', url, '--schema', 'schema.ts', '--db-schema', f.schema, '--tenant-role', f.options.tenantRole!, '--admin-role', f.options.adminRole!, '--ignore', TEMP]
     })

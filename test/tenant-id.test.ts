@@ -183,6 +183,7 @@ describe('resolveOptions', () => {
     expect(expectOptionsError({ sharedTables: { 'x\nDROP': 'read' } }).message).toMatch(/control characters/)
     expect(expectOptionsError({ sharedTables: { plans: 'read', 'public.plans': 'write' } }).message).toMatch(/twice/)
     expect(expectOptionsError({ adoptRoles: 'yes' as never }).message).toMatch(/adoptRoles must be true or false/)
+    expect(expectOptionsError({ sharedTables: { '"public".plans': 'read' } }).message).toMatch(/unquoted/)
   })
 
   it('refuses an unknown strategy', () => {

@@ -52,6 +52,8 @@ async function checkReach(db: CheckDb, o: ResolvedOptions, tables: readonly Tena
   const registry = o.strategy === 'setting' ? qualified(o.schema, o.registryTable) : null
   const rows = await db.rows(
     `WITH RECURSIVE t AS (SELECT (SELECT oid FROM pg_roles WHERE rolname = $1 AND NOT rolsuper) AS oid),
+     -- the tenant role and every role it can SET ROLE to: a NOINHERIT chain still reaches (MEMBER)
+     via AS MATERIALIZED (SELECT r.oid FROM pg_roles r, t WHERE t.oid IS NOT NULL AND NOT r.rolsuper AND pg_has_role(t.oid, r.oid, 'MEMBER')),
      given AS (SELECT json_array_elements_text($2::json)::oid AS oid
        -- and the tenant tables the check was not given (discovery limited to other schemas)
        UNION SELECT polrelid FROM pg_policy WHERE starts_with(polname::text, 'pg_tenants_')),
@@ -71,10 +73,10 @@ async function checkReach(db: CheckDb, o: ResolvedOptions, tables: readonly Tena
        WHERE r.ev_class <> over.view
      )
      SELECT n.nspname::text AS schema, c.relname::text AS name, c.relkind::text AS kind, pg_get_userbyid(c.relowner)::text AS owner,
-       t.oid IS NOT NULL AS role_ok, d.access, c.oid IN (SELECT oid FROM reg) AS registry, has_schema_privilege(t.oid, n.oid, 'USAGE') AS usage,
-       ARRAY(SELECT p FROM unnest($5::text[]) p WHERE has_table_privilege(t.oid, c.oid, p))::text[] AS privileges,
+       t.oid IS NOT NULL AS role_ok, d.access, c.oid IN (SELECT oid FROM reg) AS registry, EXISTS (SELECT FROM via WHERE has_schema_privilege(via.oid, n.oid, 'USAGE')) AS usage,
+       ARRAY(SELECT p FROM unnest($5::text[]) p WHERE EXISTS (SELECT FROM via WHERE has_table_privilege(via.oid, c.oid, p)))::text[] AS privileges,
        ARRAY(SELECT p FROM unnest(ARRAY['SELECT', 'INSERT', 'UPDATE', 'REFERENCES']) p
-             WHERE has_any_column_privilege(t.oid, c.oid, p) AND NOT has_table_privilege(t.oid, c.oid, p))::text[] AS column_privileges,
+             WHERE EXISTS (SELECT FROM via WHERE has_any_column_privilege(via.oid, c.oid, p)) AND NOT EXISTS (SELECT FROM via WHERE has_table_privilege(via.oid, c.oid, p)))::text[] AS column_privileges,
        ${GRANTEES} AS grantees
      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace CROSS JOIN t
      LEFT JOIN declared d ON d.schema = n.nspname AND d.name = c.relname
@@ -82,8 +84,8 @@ async function checkReach(db: CheckDb, o: ResolvedOptions, tables: readonly Tena
        AND (d.access IS NOT NULL OR c.oid IN (SELECT oid FROM reg) OR (
          n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'
          AND c.oid NOT IN (SELECT oid FROM tenant) AND c.oid NOT IN (SELECT view FROM over)
-         AND has_schema_privilege(t.oid, n.oid, 'USAGE')
-         AND (has_any_column_privilege(t.oid, c.oid, 'SELECT, INSERT, UPDATE, REFERENCES') OR has_table_privilege(t.oid, c.oid, 'DELETE, TRUNCATE, TRIGGER'))))
+         AND EXISTS (SELECT FROM via WHERE has_schema_privilege(via.oid, n.oid, 'USAGE')
+           AND (has_any_column_privilege(via.oid, c.oid, 'SELECT, INSERT, UPDATE, REFERENCES') OR has_table_privilege(via.oid, c.oid, 'DELETE, TRUNCATE, TRIGGER')))))
      ORDER BY 1, 2`,
     [o.tenantRole, JSON.stringify(tables.map((t) => t.oid)), JSON.stringify(o.sharedTables), registry, TABLE_PRIVILEGES],
   )
@@ -260,17 +262,20 @@ async function checkSecurityDefiner(db: CheckDb, o: ResolvedOptions, login: Logi
      t AS (SELECT oid FROM pg_roles WHERE rolname = $1 AND NOT rolsuper)
      SELECT n.nspname::text AS schema, p.proname::text AS name, pg_get_function_identity_arguments(p.oid) AS args,
        p.prokind::text AS kind, w.rolname::text AS owner, w.rolsuper AS owner_super, w.rolbypassrls AS owner_bypass,
+       coalesce(pg_has_role(w.oid, (SELECT oid FROM pg_roles WHERE rolname = $2), 'USAGE'), false) AS owner_admin,
        ARRAY(SELECT s.name FROM privileged s WHERE NOT w.rolsuper AND NOT w.rolbypassrls AND pg_has_role(w.oid, s.oid, 'MEMBER') ORDER BY 1)::text[] AS via,
        ARRAY(SELECT DISTINCT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE '"' || replace(pg_get_userbyid(a.grantee)::text, '"', '""') || '"' END
              FROM aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
              WHERE a.privilege_type = 'EXECUTE' AND a.grantee <> p.proowner AND (a.grantee = 0 OR pg_has_role(t.oid, a.grantee, 'USAGE')) ORDER BY 1)::text[] AS grantees
      FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace JOIN pg_roles w ON w.oid = p.proowner CROSS JOIN t
      WHERE p.prosecdef AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-       AND (w.rolsuper OR w.rolbypassrls OR EXISTS (SELECT FROM privileged s WHERE pg_has_role(w.oid, s.oid, 'MEMBER')))
+       AND (w.rolsuper OR w.rolbypassrls OR EXISTS (SELECT FROM privileged s WHERE pg_has_role(w.oid, s.oid, 'MEMBER'))
+         -- the admin role (or one with its privileges) that the tenant role's RESTRICTIVE policy does not bind: every row
+         OR (pg_has_role(w.oid, (SELECT oid FROM pg_roles WHERE rolname = $2), 'USAGE') AND NOT pg_has_role(w.oid, t.oid, 'USAGE')))
        -- a function in a schema the tenant role cannot use cannot be called by it
        AND has_function_privilege(t.oid, p.oid, 'EXECUTE') AND has_schema_privilege(t.oid, n.oid, 'USAGE')
      ORDER BY 1, 2, 3`,
-    [o.tenantRole],
+    [o.tenantRole, o.adminRole],
   )
   for (const row of rows) {
     const word = row['kind'] === 'p' ? 'PROCEDURE' : 'FUNCTION'
@@ -279,7 +284,9 @@ async function checkSecurityDefiner(db: CheckDb, o: ResolvedOptions, login: Logi
     const sql = `${qualified(String(row['schema']), String(row['name']))}${args}`
     const owner = String(row['owner'])
     const via = row['via'] as string[]
-    const rights = row['owner_super'] === true ? 'a superuser' : row['owner_bypass'] === true ? 'a BYPASSRLS role' : `a member of ${via.map((v) => `"${v}"`).join(', ')} (superuser or BYPASSRLS)`
+    const rights = row['owner_super'] === true ? 'a superuser' : row['owner_bypass'] === true ? 'a BYPASSRLS role'
+      : via.length > 0 ? `a member of ${via.map((v) => `"${v}"`).join(', ')} (superuser or BYPASSRLS)`
+        : `the admin role "${o.adminRole}" or a role with its privileges, whose policy allows every row`
     const grantees = row['grantees'] as string[]
     const how = grantees.includes('PUBLIC') ? ' (through PUBLIC, as every role may execute a function by default)' : through(grantees, o.tenantRole)
     found.push(finding('SECURITY_DEFINER_BYPASS', 'warning', `${word.toLowerCase()} ${label}`,

@@ -74,14 +74,23 @@ async function emptyChecks(db: CheckDb, oids: string, byOid: Tables, found: Foun
   const textual = [...byOid.values()].filter((t) => t.spec.type === 'text' || t.spec.type === 'varchar')
   if (textual.length === 0) return
   const rows = await db.rows(
-    `SELECT oid::text AS oid, conrelid::text AS table_oid, conkey::int[] AS keys FROM pg_constraint
-     WHERE contype = 'c' AND conrelid IN (SELECT json_array_elements_text($1::json)::oid)`,
+    // Only expressions that call nothing but PostgreSQL's own immutable functions are evaluated:
+    // a CHECK is the table owner's code, and the check must never run it with its own rights (a
+    // volatile or user-defined function could write, sleep or run programs). The others are not
+    // counted: the migration's own CHECK (tenant <> '') is always safe.
+    `SELECT c.oid::text AS oid, c.conrelid::text AS table_oid, c.conkey::int[] AS keys,
+       c.conbin::text !~ '[{](COERCETODOMAIN|ROWCOMPARE|MINMAX) ' AND NOT EXISTS (
+         SELECT FROM regexp_matches(c.conbin::text, ':(?:funcid|opfuncid) ([0-9]+)', 'g') m(id)
+         LEFT JOIN pg_proc p ON p.oid = m.id[1]::oid
+         WHERE p.oid IS NULL OR p.provolatile <> 'i' OR p.pronamespace <> 'pg_catalog'::regnamespace) AS safe
+     FROM pg_constraint c
+     WHERE c.contype = 'c' AND c.conrelid IN (SELECT json_array_elements_text($1::json)::oid)`,
     [oids],
   )
   const candidates = rows
-    .map((r) => ({ oid: String(r['oid']), table: byOid.get(String(r['table_oid'])), keys: (r['keys'] as number[] | null) ?? [] }))
-    .filter((c): c is { oid: string; table: TenantTable; keys: number[] } =>
-      c.table !== undefined && textual.includes(c.table) && c.keys.length === 1 && c.keys[0] === c.table.attnum)
+    .map((r) => ({ oid: String(r['oid']), table: byOid.get(String(r['table_oid'])), keys: (r['keys'] as number[] | null) ?? [], safe: r['safe'] === true }))
+    .filter((c): c is { oid: string; table: TenantTable; keys: number[]; safe: boolean } =>
+      c.table !== undefined && textual.includes(c.table) && c.keys.length === 1 && c.keys[0] === c.table.attnum && c.safe)
   const rejecting = await rejectsEmpty(db, candidates)
   for (const table of textual) {
     if (candidates.some((c) => c.table === table && rejecting.has(c.oid))) continue

@@ -139,6 +139,9 @@ function resolveShared(sharedTables: unknown, schema: string): readonly SharedTa
     if (typeof s !== 'string' || typeof name !== 'string' || s === '' || name === '' || /[\u0000-\u001f\u007f$]/.test(s + name)) {
       throw new TenantError('INVALID_OPTIONS', `sharedTables ${shown} must name a table as "table" or "schema.table" (or { schema, name, access }), without control characters or $.`)
     }
+    if ([s, name].some((part) => part.length > 1 && part.startsWith('"') && part.endsWith('"'))) {
+      throw new TenantError('INVALID_OPTIONS', `sharedTables ${shown}: write names as they are, unquoted (public.plans, not "public".plans); pg-tenants quotes them.`)
+    }
     if (out.some((t) => t.schema === s && t.name === name)) {
       throw new TenantError('INVALID_OPTIONS', `sharedTables names ${s}.${name} twice.`)
     }

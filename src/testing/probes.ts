@@ -96,6 +96,12 @@ export async function scopedChecks(p: Probe, target: IsolationTarget): Promise<v
     const outcome = await attempt(check, (conn) => touchedRows(conn, table, sql, before))
     if (!outcome) return
     if ('error' in outcome) {
+      // The probe runs in a DO block: a tenant role that may not use plpgsql cannot run it, which
+      // proves nothing about the statement. Say so rather than count it as held.
+      if (/permission denied for language/.test(String((outcome.error as { message?: unknown })?.message))) {
+        p.fail(target.name, check, `could not run: the tenant role may not use plpgsql (${describe(outcome.error)}), which this probe needs to count the rows \`${sql.replace(table, target.name)}\` touches; GRANT USAGE ON LANGUAGE plpgsql TO the tenant role while the kit runs`)
+        return
+      }
       if (sqlState(outcome.error) !== '42501') {
         p.fail(target.name, check, `\`${sql.replace(table, target.name)}\` failed with ${describe(outcome.error)}; on tenant A's own rows it cannot, so it most likely reached another tenant's rows`)
       }
