@@ -122,7 +122,7 @@ function managerFor(pool: pg.Pool, strategy: Strategy) {
 }
 
 async function migrate(strategy: Strategy): Promise<void> {
-  const { up } = migrationSql([items], { schema: SCHEMA, strategy, tenantRole: TENANT_ROLE, adminRole: ADMIN_ROLE, rolePrefix: ROLE_PREFIX })
+  const { up } = migrationSql([items], { schema: SCHEMA, strategy, tenantRole: TENANT_ROLE, adminRole: ADMIN_ROLE, rolePrefix: ROLE_PREFIX, sharedTables: { items_plain: 'read' } })
   await asOwner(async (c) => {
     await c.query(up)
     await c.query(`ANALYZE ${SCHEMA}.items`)

@@ -518,7 +518,8 @@ async function pglitePhase(strategy: Strategy): Promise<PhaseResult> {
       CREATE SCHEMA ${SCHEMA} AUTHORIZATION ${OWNER};
       SET ROLE ${OWNER};
       ${TABLES_SQL}`)
-    const options = { schema: SCHEMA, strategy, tenantRole: TENANT_ROLE, adminRole: ADMIN_ROLE, rolePrefix: ROLE_PREFIX }
+    // items_plain (no RLS) is a shared table that tenant scopes read: declared, as the least-privilege grants want.
+    const options = { schema: SCHEMA, strategy, tenantRole: TENANT_ROLE, adminRole: ADMIN_ROLE, rolePrefix: ROLE_PREFIX, sharedTables: { items_plain: 'read' } } as const
     await client.exec(migrationSql([items], options).up)
     await client.exec(`ANALYZE ${SCHEMA}.items; ANALYZE ${SCHEMA}.items_plain`)
     const counter: Counter = { queries: 0, ready: 0, connects: 1 }
@@ -559,7 +560,7 @@ async function pglitePhase(strategy: Strategy): Promise<PhaseResult> {
 async function phase(strategy: Strategy): Promise<PhaseResult> {
   // The migration, as the owner (it creates the tenant and admin roles and grants them to the
   // owner). Switching strategy replaces the policies.
-  const { up } = migrationSql([items], { schema: SCHEMA, strategy, tenantRole: TENANT_ROLE, adminRole: ADMIN_ROLE, rolePrefix: ROLE_PREFIX })
+  const { up } = migrationSql([items], { schema: SCHEMA, strategy, tenantRole: TENANT_ROLE, adminRole: ADMIN_ROLE, rolePrefix: ROLE_PREFIX, sharedTables: { items_plain: 'read' } })
   const migrator = new pg.Client({ connectionString: ownerUrl() })
   await migrator.connect()
   try {
