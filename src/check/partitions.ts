@@ -8,12 +8,11 @@
  */
 import type { ResolvedOptions } from '../core/options.js'
 import { createPolicySql, dropPolicySql, tenantPolicies } from '../core/policy.js'
-import { qualified } from '../core/quote.js'
 import { asOwner, finding, MIGRATE, type Found } from './finding.js'
 import { policyGaps } from './policies.js'
 import type { Login } from './roles.js'
 import type { CheckDb } from './session.js'
-import type { TenantTable } from './tables.js'
+import { toTable, type TenantTable } from './tables.js'
 
 /** A partition, as a table of its own (its tenant column is the parent's, maybe at another
  * position), with the tenant table it belongs to. */
@@ -57,17 +56,7 @@ export async function loadPartitions(db: CheckDb, o: ResolvedOptions, tables: re
     const schema = String(row['schema'])
     const name = String(row['name'])
     partitions.push({
-      spec: { ...root.spec, schema, name },
-      label: `${schema}.${name}`,
-      sql: qualified(schema, name),
-      oid: String(row['oid']),
-      attnum: Number(row['attnum']),
-      columnType: String(row['column_type']),
-      owner: String(row['owner']),
-      rls: row['rls'] === true,
-      force: row['force'] === true,
-      comparable: root.comparable,
-      undeclared: root.undeclared,
+      ...toTable(row, { ...root.spec, schema, name }, root.comparable, root.undeclared),
       ancestors: [],
       root,
       tenantMay: row['tenant_may'] === true,

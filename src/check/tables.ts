@@ -188,7 +188,8 @@ async function discover(db: CheckDb, discovery: Discovery, found: Found): Promis
   return tables
 }
 
-function toTable(row: Record<string, unknown>, spec: TableSpec, comparable: boolean, undeclared = false): TenantTable {
+/** A table from a catalog row (oid, attnum, column_type, owner, rls, force) and its spec. */
+export function toTable(row: Record<string, unknown>, spec: TableSpec, comparable: boolean, undeclared = false): TenantTable {
   return {
     spec,
     label: `${spec.schema}.${spec.name}`,

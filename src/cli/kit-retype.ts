@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { sqlComment, type TableSpec } from '../core/migration.js'
+import { onPartitions, sqlComment, type TableSpec } from '../core/migration.js'
 import { createPolicySql, POLICY_NAMES, type PolicyDefinition } from '../core/policy.js'
 import { qualified, quoteIdent, quoteLiteral } from '../core/quote.js'
 import { UsageError } from './io.js'
@@ -117,13 +117,5 @@ function alterPattern(table: TableSpec): RegExp {
 
 /** The policies of the table's partitions, at any depth (none for a table that has none). */
 function dropOnPartitions(table: TableSpec): string {
-  const executes = Object.values(POLICY_NAMES).map((name) => `    EXECUTE ${quoteLiteral(`DROP POLICY IF EXISTS ${name} ON `)} || p::text;`)
-  return `DO $pg_tenants$
-DECLARE p regclass;
-BEGIN
-  FOR p IN SELECT relid FROM pg_partition_tree(${quoteLiteral(qualified(table.schema, table.name))}::regclass) WHERE level > 0 LOOP
-${executes.join('\n')}
-  END LOOP;
-END
-$pg_tenants$;`
+  return onPartitions(table, Object.values(POLICY_NAMES).map((name) => (p: string) => `DROP POLICY IF EXISTS ${name} ON ${p}`))
 }

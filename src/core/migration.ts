@@ -461,9 +461,9 @@ $pg_tenants$;`)
   return statements
 }
 
-/** `EXECUTE`s of `statements` (built for the table `@`) on every partition of `table`, at any
- * depth, as a DO block; nothing for a table that is not partitioned. */
-function onPartitions(table: TableSpec, statements: readonly ((partition: string) => string)[]): string {
+/** `EXECUTE`s of `statements` (each built for a partition's name) on every partition of `table`,
+ * at any depth, as a DO block; nothing for a table that is not partitioned. */
+export function onPartitions(table: TableSpec, statements: readonly ((partition: string) => string)[]): string {
   const marker = '\u0000'
   const executes = statements.map((build) => {
     const [before, after = ''] = build(marker).split(marker)
