@@ -175,7 +175,7 @@ describeTargets((target) => {
           const prefixed = `${w.options.rolePrefix}evil` // looks like a tenant role, is not a member
           await target().superExec(`CREATE ROLE "${other}" NOLOGIN; CREATE ROLE "${prefixed}" NOLOGIN; GRANT "${other}", "${prefixed}" TO "${w.owner}";`)
           await w.login.exec(`GRANT USAGE ON SCHEMA "${w.schema}" TO "${other}", "${prefixed}";
-            GRANT SELECT, INSERT ON "${w.schema}".todos TO "${other}", "${prefixed}", PUBLIC;
+            GRANT SELECT, INSERT ON "${w.schema}".todos TO "${other}", "${prefixed}";
             GRANT USAGE ON SEQUENCE "${w.schema}".todos_id_seq TO "${other}", "${prefixed}";`)
           // A row such a role would see if the condition let it pick a tenant by its name.
           await w.manager.withAdmin((tx) => tx.execute(sql.raw(`INSERT INTO "${w.schema}".todos (tenant, title) VALUES ('evil', 'x')`)))
@@ -189,7 +189,7 @@ describeTargets((target) => {
             expect(sqlState(insert), role).toBe('42501')
             expect(String((insert as Error).message), role).toMatch(/row-level security/)
           }
-          await w.login.exec(`REVOKE ALL ON "${w.schema}".todos FROM "${other}", "${prefixed}", PUBLIC;
+          await w.login.exec(`REVOKE ALL ON "${w.schema}".todos FROM "${other}", "${prefixed}";
             REVOKE ALL ON SEQUENCE "${w.schema}".todos_id_seq FROM "${other}", "${prefixed}"`)
           await w.manager.withAdmin((tx) => tx.execute(sql.raw(`DELETE FROM "${w.schema}".todos WHERE tenant = 'evil'`)))
         })

@@ -147,7 +147,8 @@ async function discover(db: CheckDb, discovery: Discovery, found: Found): Promis
          OR EXISTS (SELECT FROM pg_policy p WHERE p.polrelid = c.oid AND starts_with(p.polname::text, 'pg_tenants_')))
        AND ($5::text IS NULL OR (
          c.oid NOT IN (SELECT json_array_elements_text($6::json)::oid)
-         AND EXISTS (SELECT FROM pg_roles u WHERE u.rolname = $5 AND (has_table_privilege(u.oid, c.oid, 'SELECT, INSERT, UPDATE, DELETE')
+         -- (without USAGE on the schema the tenant role cannot reach the table, whatever its grants)
+         AND EXISTS (SELECT FROM pg_roles u WHERE u.rolname = $5 AND has_schema_privilege(u.oid, n.oid, 'USAGE') AND (has_table_privilege(u.oid, c.oid, 'SELECT, INSERT, UPDATE, DELETE')
            -- a grant on some columns only is as much a way in
            OR has_any_column_privilege(u.oid, c.oid, 'SELECT, INSERT, UPDATE')))))
      ORDER BY n.nspname, c.relname`,
