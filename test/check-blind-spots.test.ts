@@ -13,6 +13,7 @@ import { resolveOptions } from '../src/core/options.js'
 import { createPolicySql, dropPolicySql, POLICY_NAMES, tenantPolicies } from '../src/core/policy.js'
 import { PostgresManager } from '../src/drizzle/index.js'
 import { cleanupSql, makeTables, useFixture, type Fixture, type TypeName } from './support/fixture.js'
+import { describeFindings, findingAsserts } from './support/findings.js'
 import { describeTargets, uniqueSuffix, type Login } from './support/targets.js'
 
 const STRATEGIES = ['setting', 'role'] as const
@@ -22,8 +23,6 @@ const TEMP: CheckCode = 'ROLE_CAN_CREATE_TEMP'
 const MIGRATE_WITH_DRIZZLE_KIT = 'npx pg-tenants generate --all --schema <file> --out <drizzle dir> && npx drizzle-kit migrate'
 
 const clientOf = (login: Login) => (login.db as unknown as { $client: unknown }).$client
-const describeFindings = (report: CheckReport) =>
-  report.findings.map((x) => `${x.severity} ${x.code} ${x.object}: ${x.message}\n    fix: ${x.fix}`).join('\n')
 
 describeTargets((target) => {
   for (const strategy of STRATEGIES) {
@@ -47,28 +46,12 @@ describeTargets((target) => {
       }
       const codes = (report: CheckReport) => report.findings.map((x) => x.code)
 
-      /** Breaks something, expects `code` (on `object` when given), applies every fix as the
-       * superuser, and expects a clean check again. */
-      async function expectFinding(breakSql: string, code: CheckCode, object?: string, after?: string) {
-        await expectClean()
-        await target().superExec(breakSql)
-        const report = await check()
-        expect(report.ok).toBe(false)
-        const hits = report.findings.filter((x) => x.code === code && (object === undefined || x.object === object))
-        expect(hits.length, `${code} in:\n${describeFindings(report)}`).toBeGreaterThan(0)
-        for (const hit of hits) expect(hit.message).not.toContain('\n')
-        // Only this world's fixes (its names all carry the schema's suffix).
-        for (const hit of report.findings.filter((x) => x.object.includes(f.schema.slice('pgt_'.length)))) await target().superExec(hit.fix)
-        if (after) await target().superExec(after)
-        await expectClean()
-        return hits
-      }
-
-      async function expectClean() {
-        const report = await check()
-        expect(report.findings, describeFindings(report)).toEqual([])
-        expect(report.ok).toBe(true)
-      }
+      // Only this world's fixes (its names all carry the schema's suffix).
+      const { expectFinding, expectClean } = findingAsserts({
+        check: () => check(),
+        superExec: (sql) => target().superExec(sql),
+        fixes: (x) => x.object.includes(f.schema.slice('pgt_'.length)),
+      })
 
       useFixture(target, strategy, 'owner', (fixture) => (f = fixture))
 

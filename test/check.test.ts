@@ -16,6 +16,7 @@ import { buildMigration, type TableSpec } from '../src/core/migration.js'
 import { POLICY_NAMES } from '../src/core/policy.js'
 import { useFixture, createFixture, type Fixture, type TypeName } from './support/fixture.js'
 import { expectUsageError, runCli } from './support/cli.js'
+import { describeFindings, findingAsserts } from './support/findings.js'
 import { describeTargets, targets, type Target } from './support/targets.js'
 
 const STRATEGIES = ['setting', 'role'] as const
@@ -41,33 +42,7 @@ describeTargets((target) => {
         return checkDatabase(client(), { ...f.options, tables: specs(), schemas: [f.schema], ...extra, ignore: [TEMP, ...(extra.ignore ?? [])] })
       }
       const codes = (report: CheckReport) => report.findings.map((x) => x.code)
-      const describeFindings = (report: CheckReport) =>
-        report.findings.map((x) => `${x.code} ${x.object}: ${x.message}\n    fix: ${x.fix}`).join('\n')
-
-      /** Breaks something, expects `code` (on `object` when given), applies the fixes of that code
-       * as the superuser, and expects a clean check again. */
-      async function expectFinding(breakSql: string, code: CheckCode, object?: string, after?: string) {
-        await expectClean()
-        await target().superExec(breakSql)
-        const report = await check()
-        expect(report.ok).toBe(false)
-        const hits = report.findings.filter((x) => x.code === code && (object === undefined || x.object === object))
-        expect(hits.length, `${code} in:\n${describeFindings(report)}`).toBeGreaterThan(0)
-        for (const hit of hits) {
-          expect(hit.message).not.toContain('\n')
-          expect(hit.fix.length).toBeGreaterThan(0)
-        }
-        for (const hit of report.findings) await target().superExec(hit.fix)
-        if (after) await target().superExec(after)
-        await expectClean()
-        return hits
-      }
-
-      async function expectClean() {
-        const report = await check()
-        expect(report.findings, describeFindings(report)).toEqual([])
-        expect(report.ok).toBe(true)
-      }
+      const { expectFinding, expectClean } = findingAsserts({ check: () => check(), superExec: (sql) => target().superExec(sql) })
 
       useFixture(target, strategy, 'owner', (fixture) => (f = fixture))
 
