@@ -48,7 +48,7 @@ ${DATABASE_HELP}
 ${TENANT_OPTION_HELP}
 
 Codes: ${CHECK_CODES.join(', ')}.
-Each is explained in the README, "Checking a live database".
+Each is explained in docs/check.md ("Finding codes") of the pg-tenants repository.
 
 Exit codes:
   0    nothing found

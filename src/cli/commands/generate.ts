@@ -400,7 +400,7 @@ function changes(
     throw new UsageError(
       `The last pg-tenants migration (${previous.tag}) used ${was}; this run asks for ${is}. ` +
         'generate does not move a setup between options: pass the same flags and withRls options as then, ' +
-        'or write the change yourself (see the README, "Changing options").',
+        'or write the change yourself (see docs/migrations.md, "Changing options").',
     )
   }
   const statements = sharedStatements(previous.options.sharedTables, specs, options)
@@ -475,7 +475,7 @@ function warnLeft(io: Io, table: TableSpec, options: ResolvedOptions): void {
       'row level security off, while the tenant role keeps its grants (every tenant could then read and write all of its rows); ' +
       'this migration turns it on again, so the table stays closed to tenants: its restrictive and admin policies, FORCE, ' +
       'index, check and grants stay in place, and only the admin role sees its rows. To make it shared on purpose, write a ' +
-      `migration of your own (npx drizzle-kit generate --custom) with its part of \`pg-tenants sql --down\` (see the README, ` +
+      `migration of your own (npx drizzle-kit generate --custom) with its part of \`pg-tenants sql --down\` (see docs/migrations.md, ` +
       `"A table that leaves withRls"), plus REVOKE SELECT, INSERT, UPDATE, DELETE ON ${t} FROM ${roles}; if tenants must not ` +
       'use it at all. To keep it tenant-scoped, wrap it in withRls again.\n',
   )
