@@ -4,7 +4,7 @@
  * {@link Connection}s with explicit operations; an adapter wraps `Connection.native` in what its
  * ORM talks to. See docs/adapter-api.md.
  *
- * @module
+ * @module pg-tenants/adapter
  */
 export { TenantEngine, EngineSession, type EngineSettings, type ScopeRequest, type TenantScopeOptions } from './core/engine.js'
 export { scopeEndedError, type Connection, type Driver, type StatementResult } from './core/driver.js'

@@ -3,7 +3,7 @@
  * The core: errors, tenant-id rules, options and the SQL generator. ORM adapters live in
  * subpaths (`pg-tenants/drizzle`).
  *
- * @module
+ * @module pg-tenants
  */
 export {
   InvalidTenantId,

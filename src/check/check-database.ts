@@ -28,8 +28,10 @@ import { checkViews } from './views.js'
  *
  * @example
  * ```ts
+ * import pg from 'pg'
  * import { checkDatabase } from 'pg-tenants'
  *
+ * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL })
  * const report = await checkDatabase(pool, { ignore: ['TENANT_INDEX_MISSING'] })
  * if (!report.ok) {
  *   for (const f of report.findings) console.error(`${f.code} ${f.object}: ${f.message}\n  fix: ${f.fix}`)

@@ -148,7 +148,7 @@ async function rejectsEmpty(db: CheckDb, candidates: readonly { oid: string; tab
  * A unique key without the tenant column is shared by all tenants: inserting a value another
  * tenant has fails with 23505, which tells that it exists. Keys whose every column is generated
  * (serial, identity, a default such as gen_random_uuid()) are left alone: their values are not
- * chosen by tenants, and the README lists sequences as a known residual.
+ * chosen by tenants, and docs/known-limits.md lists sequences as a known residual.
  */
 async function uniques(db: CheckDb, oids: string, byOid: Tables, found: Found): Promise<void> {
   const rows = await db.rows(

@@ -6,7 +6,16 @@
 import type { TableSpec } from '../core/migration.js'
 import type { TenantOptions } from '../core/options.js'
 
-/** Every code a {@link CheckFinding} can carry, in the order the README documents them. */
+/**
+ * Every code a {@link CheckFinding} can carry, in the order docs/check.md ("Finding codes") documents them.
+ *
+ * @example
+ * ```ts
+ * import { CHECK_CODES, type CheckCode } from 'pg-tenants'
+ *
+ * const isCheckCode = (text: string): text is CheckCode => (CHECK_CODES as readonly string[]).includes(text)
+ * ```
+ */
 export const CHECK_CODES = [
   'NO_TENANT_TABLES',
   'TABLE_MISSING',
@@ -45,8 +54,8 @@ export const CHECK_CODES = [
   'DRIFT_NOT_CHECKED',
 ] as const
 
-/** A finding code, stable across versions. Documented in the README under "Checking a live
- * database". */
+/** A finding code, stable across versions. Each is documented in docs/check.md, "Finding
+ * codes". */
 export type CheckCode = (typeof CHECK_CODES)[number]
 
 /** One problem found in the database. */
@@ -70,6 +79,7 @@ export interface CheckFinding {
 export interface CheckReport {
   /** True when there is no finding but notices (after `ignore`). */
   readonly ok: boolean
+  /** Every finding, errors, warnings and notices, in the order found (after `ignore`). */
   readonly findings: readonly CheckFinding[]
   /** The tenant tables checked, as `schema.table`. */
   readonly tables: readonly string[]

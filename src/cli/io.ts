@@ -26,7 +26,7 @@ export interface Io {
   readonly signal?: AbortSignal | undefined
 }
 
-/** Exit codes, documented in the README. */
+/** Exit codes, documented in docs/cli.md ("Exit codes"). */
 export const EXIT = {
   /** Done; for `check`: nothing found. */
   ok: 0,

@@ -10,7 +10,23 @@ import { TenantError } from './errors.js'
 
 const ENGINE = Symbol.for('pg-tenants.engine')
 
-/** Attaches `engine` to the manager an adapter built (not enumerable, not writable). */
+/**
+ * Attaches `engine` to the manager an adapter built (not enumerable, not writable), so that
+ * {@link engineOf} (the test kit, the doctor) finds it.
+ *
+ * @example
+ * ```ts
+ * import { attachEngine, engineOf, type TenantEngine } from 'pg-tenants/adapter'
+ *
+ * class MyManager {
+ *   constructor(engine: TenantEngine) {
+ *     attachEngine(this, engine)
+ *   }
+ * }
+ * declare const engine: TenantEngine
+ * engineOf(new MyManager(engine)) === engine // true
+ * ```
+ */
 export function attachEngine(manager: object, engine: TenantEngine): void {
   Object.defineProperty(manager, ENGINE, { value: engine })
 }
@@ -20,6 +36,11 @@ export function attachEngine(manager: object, engine: TenantEngine): void {
  *
  * @example
  * ```ts
+ * import { engineOf } from 'pg-tenants/adapter'
+ * import type { AnyPostgresManager } from 'pg-tenants/drizzle'
+ *
+ * declare const manager: AnyPostgresManager
+ *
  * const engine = engineOf(manager)
  * const rows = await engine.run({ kind: 'tenant', id: 'acme', createIfMissing: false }, (conn) =>
  *   conn.query('SELECT count(*) AS n FROM todos', []),

@@ -27,7 +27,20 @@ export async function runInside<T>(what: string, fn: () => Promise<T>): Promise<
   }
 }
 
-/** Throws `NESTED_SCOPE` when called inside a unit of work that is still running. */
+/**
+ * Throws `NESTED_SCOPE` when called inside a unit of work that is still running: for an adapter's
+ * own operations that take a connection (the engine's already call it).
+ *
+ * @example
+ * ```ts
+ * import { refuseNested } from 'pg-tenants/adapter'
+ *
+ * export async function exportTenant(id: string): Promise<void> {
+ *   refuseNested('exportTenant') // before taking a connection
+ *   // …
+ * }
+ * ```
+ */
 export function refuseNested(operation: string): void {
   const marker = inside.getStore()
   if (marker === undefined || !marker.open) return

@@ -12,12 +12,28 @@ import { TenantError } from './errors.js'
 export interface StatementResult {
   /** The command tag, upper case: `BEGIN`, `SELECT`, `COMMIT`, `ROLLBACK`, … */
   readonly command: string
+  /** The rows it returned, keyed by column name (none for most commands). */
   readonly rows: readonly Record<string, unknown>[]
 }
 
 /**
  * A connection pinned to one unit of work. Every operation that fails rejects; the engine then
- * rolls back or destroys, never carries on.
+ * rolls back or destroys, never carries on. A driver implements it; an adapter gets one from
+ * {@link TenantEngine.run} and talks to its {@link Connection.native} client.
+ *
+ * @example
+ * ```ts
+ * import type { PoolClient } from 'pg'
+ * import type { TenantEngine } from 'pg-tenants/adapter'
+ *
+ * declare const engine: TenantEngine
+ *
+ * await engine.run({ kind: 'tenant', id: 'acme', createIfMissing: true }, async (conn) => {
+ *   conn.assertUsable() // before every use of the native client
+ *   const client = conn.native as PoolClient // with the node-postgres driver
+ *   await client.query('INSERT INTO todos (title, tenant) VALUES ($1, $2)', ['x', 'acme'])
+ * })
+ * ```
  */
 export interface Connection {
   /** The driver's own pinned client (a `pg` PoolClient, a PGlite transaction). Adapters wrap it
@@ -67,18 +83,51 @@ export interface Connection {
   release(destroy: boolean): Promise<void>
 }
 
-/** A source of pinned connections: a pool, or an embedded database serialised by a lock. */
+/**
+ * A source of pinned connections: a pool, or an embedded database serialised by a lock.
+ *
+ * @example
+ * ```ts
+ * import pg from 'pg'
+ * import { nodePostgresDriver, TenantEngine, type Driver } from 'pg-tenants/adapter'
+ *
+ * const inner = nodePostgresDriver(new pg.Pool({ connectionString: process.env.DATABASE_URL }))
+ * let connections = 0
+ * const counting: Driver = {
+ *   name: 'counting',
+ *   exclusive: inner.exclusive,
+ *   connect() {
+ *     connections++
+ *     return inner.connect()
+ *   },
+ * }
+ * const engine = new TenantEngine(counting, {}, [{ type: 'text' }])
+ * ```
+ */
 export interface Driver {
   /** A short name for messages and benchmarks: `node-postgres`, `pglite`, … */
   readonly name: string
   /** True when the driver has one connection only (PGlite): a second unit of work waits for
    * the first, and `connect()` while a session {@link Connection.keep}s it throws `NESTED_SCOPE`. */
   readonly exclusive: boolean
+  /** A connection pinned to one unit of work: from a pool, or the embedded database's lock. */
   connect(): Promise<Connection>
 }
 
-/** The error a pinned connection throws once the scope is over: `afterScope` when it was sealed
- * (a query started after the scope's last statement), otherwise when released. */
+/**
+ * The error a pinned connection throws once the scope is over: `afterScope` when it was sealed
+ * (a query started after the scope's last statement), otherwise when released.
+ *
+ * @example
+ * ```ts
+ * import { scopeEndedError } from 'pg-tenants/adapter'
+ *
+ * let sealed = false
+ * const assertUsable = () => {
+ *   if (sealed) throw scopeEndedError(true) // TenantError('SESSION_CLOSED')
+ * }
+ * ```
+ */
 export function scopeEndedError(afterScope: boolean): TenantError {
   return new TenantError(
     'SESSION_CLOSED',

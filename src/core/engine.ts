@@ -18,7 +18,16 @@ import { explainSetupError, isMissingRole, isSetupError, scopeStatements, SETUP_
 import { tenantIdText, type TenantColumnInfo, type TenantId } from './tenant-id.js'
 import { transactionModes, type TransactionOptions } from './transaction.js'
 
-/** Options of a tenant scope or session. */
+/**
+ * Options of a tenant scope or session: `createIfMissing` and the {@link TransactionOptions}.
+ *
+ * @example
+ * ```ts
+ * import type { TenantScopeOptions } from 'pg-tenants/drizzle'
+ *
+ * export const reportScope: TenantScopeOptions = { createIfMissing: false, isolationLevel: 'repeatable read', accessMode: 'read only' }
+ * ```
+ */
 export interface TenantScopeOptions extends TransactionOptions {
   /** Create the tenant when it does not exist (default `true`, as in the original). With `false`
    * an unknown tenant throws `TenantNotFound` before any of your statements runs. */
@@ -37,7 +46,19 @@ export interface EngineSettings {
   knownTenantTtlMs?: number
 }
 
-/** What a unit of work asks for. */
+/**
+ * What a unit of work asks for: a tenant scope (`kind: 'tenant'`, the tenant `id`, whether to
+ * create the tenant when it does not exist, and the transaction modes), or an admin scope
+ * (`kind: 'admin'` and the transaction modes).
+ *
+ * @example
+ * ```ts
+ * import type { ScopeRequest } from 'pg-tenants/adapter'
+ *
+ * const tenant: ScopeRequest = { kind: 'tenant', id: 'acme', createIfMissing: false, transaction: { accessMode: 'read only' } }
+ * const admin: ScopeRequest = { kind: 'admin' }
+ * ```
+ */
 export type ScopeRequest =
   | { readonly kind: 'tenant'; readonly id: TenantId; readonly createIfMissing: boolean; readonly transaction?: TransactionOptions }
   | { readonly kind: 'admin'; readonly transaction?: TransactionOptions }
@@ -99,9 +120,27 @@ class Pinned {
   }
 }
 
-/** Tenant-scoped and admin units of work, sessions and tenant management over one driver. */
+/**
+ * Tenant-scoped and admin units of work, sessions and tenant management over one driver: what an
+ * adapter's manager wraps, and usable on its own with plain SQL.
+ *
+ * @example
+ * ```ts
+ * import pg from 'pg'
+ * import { driverFor, TenantEngine } from 'pg-tenants/adapter'
+ *
+ * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL })
+ * const engine = new TenantEngine(driverFor(pool), { strategy: 'setting' }, [{ type: 'text' }])
+ *
+ * const { rows } = await engine.run({ kind: 'tenant', id: 'acme', createIfMissing: true }, (conn) =>
+ *   conn.query('SELECT count(*) AS n FROM todos', []),
+ * )
+ * ```
+ */
 export class TenantEngine {
+  /** The options in force, defaults filled in. */
   readonly options: ResolvedOptions
+  /** The driver the engine takes its connections from. */
   readonly driver: Driver
   readonly #columns: readonly TenantColumnInfo[]
   #serverVersion: number | undefined
@@ -115,6 +154,12 @@ export class TenantEngine {
 
   readonly #knownTtl: number
 
+  /**
+   * @param driver where connections come from ({@link driverFor}, or a driver of your own).
+   * @param options the tenancy options, as given to the migration (resolved and checked here).
+   * @param columns the types of the tenant columns, to validate tenant ids against before any SQL.
+   * @param settings how the engine behaves ({@link EngineSettings}).
+   */
   constructor(
     driver: Driver,
     options: TenantOptions | undefined,
@@ -134,13 +179,38 @@ export class TenantEngine {
     this.#knownTtl = knownTenantTtlMs
   }
 
-  /** Validates a tenant id and returns its canonical text. Throws `InvalidTenantId`. */
+  /**
+   * Validates a tenant id and returns its canonical text. Throws `InvalidTenantId`.
+   *
+   * @example
+   * ```ts
+   * import type { TenantEngine } from 'pg-tenants/adapter'
+   *
+   * declare const engine: TenantEngine
+   *
+   * const text = engine.tenantText(42) // '42', if the tenant columns take integers
+   * ```
+   */
   tenantText(id: unknown): string {
     return tenantIdText(id, this.options, this.#columns)
   }
 
-  /** Runs `fn` in one scoped transaction on one pinned connection; commits when it resolves,
-   * rolls back when it throws. `fn` runs only inside a transaction whose scoping succeeded. */
+  /**
+   * Runs `fn` in one scoped transaction on one pinned connection; commits when it resolves,
+   * rolls back when it throws. `fn` runs only inside a transaction whose scoping succeeded.
+   *
+   * @example
+   * ```ts
+   * import type { TenantEngine } from 'pg-tenants/adapter'
+   *
+   * declare const engine: TenantEngine
+   *
+   * const ids = await engine.run({ kind: 'admin', transaction: { accessMode: 'read only' } }, async (conn) => {
+   *   const { rows } = await conn.query('SELECT DISTINCT tenant FROM todos', [])
+   *   return rows.map((row) => String(row['tenant']))
+   * })
+   * ```
+   */
   async run<T>(request: ScopeRequest, fn: (conn: Connection) => Promise<T>): Promise<T> {
     const label = this.#label(request)
     const pinned = await this.#connect(label, request)
@@ -170,7 +240,25 @@ export class TenantEngine {
     }
   }
 
-  /** Opens a long-lived scoped session on a pinned connection. */
+  /**
+   * Opens a long-lived scoped session on a pinned connection: the caller must
+   * {@link EngineSession.close} it.
+   *
+   * @example
+   * ```ts
+   * import type { TenantEngine } from 'pg-tenants/adapter'
+   *
+   * declare const engine: TenantEngine
+   *
+   * const session = await engine.open({ kind: 'tenant', id: 'acme', createIfMissing: false })
+   * try {
+   *   await session.connection.query('INSERT INTO todos (title, tenant) VALUES ($1, $2)', ['x', 'acme'])
+   *   await session.commit()
+   * } finally {
+   *   await session.close()
+   * }
+   * ```
+   */
   async open(request: ScopeRequest): Promise<EngineSession> {
     const pinned = await this.#connect(request.kind === 'tenant' ? 'newTenantSession' : 'newSession', request)
     try {
@@ -183,7 +271,19 @@ export class TenantEngine {
     }
   }
 
-  /** The role a scope for `request` runs as (what `current_user` shows inside it). */
+  /**
+   * The role a scope for `request` runs as (what `current_user` shows inside it).
+   *
+   * @example
+   * ```ts
+   * import type { TenantEngine } from 'pg-tenants/adapter'
+   *
+   * declare const engine: TenantEngine
+   *
+   * engine.scopeRole({ kind: 'admin' }) // 'tenants_admin' by default
+   * engine.scopeRole({ kind: 'tenant', id: 'acme', createIfMissing: false }) // 'tenants_rls', or 'tenant_acme' (role strategy)
+   * ```
+   */
   scopeRole(request: ScopeRequest): string {
     const o = this.options
     if (request.kind === 'admin') return o.adminRole
@@ -277,13 +377,35 @@ export class TenantEngine {
     return true
   }
 
-  /** Creates a tenant. Throws `TenantAlreadyExists` when it exists. */
+  /**
+   * Creates a tenant. Throws `TenantAlreadyExists` when it exists.
+   *
+   * @example
+   * ```ts
+   * import type { TenantEngine } from 'pg-tenants/adapter'
+   *
+   * declare const engine: TenantEngine
+   *
+   * await engine.createTenant('acme')
+   * ```
+   */
   async createTenant(id: TenantId): Promise<void> {
     const text = this.tenantText(id)
     await this.#withConnection('createTenant', (conn, doubt) => this.#create(conn, text, false, doubt))
   }
 
-  /** Removes a tenant (its role or registry row), never its data. Throws `TenantNotFound`. */
+  /**
+   * Removes a tenant (its role or registry row), never its data. Throws `TenantNotFound`.
+   *
+   * @example
+   * ```ts
+   * import type { TenantEngine } from 'pg-tenants/adapter'
+   *
+   * declare const engine: TenantEngine
+   *
+   * await engine.deleteTenant('acme')
+   * ```
+   */
   async deleteTenant(id: TenantId): Promise<void> {
     const text = this.tenantText(id)
     this.#deletions.set(text, (this.#deletions.get(text) ?? 0) + 1)
@@ -327,7 +449,18 @@ export class TenantEngine {
     }
   }
 
-  /** Every tenant, as canonical text. */
+  /**
+   * Every tenant, as canonical text.
+   *
+   * @example
+   * ```ts
+   * import type { TenantEngine } from 'pg-tenants/adapter'
+   *
+   * declare const engine: TenantEngine
+   *
+   * const tenants = await engine.listTenants() // Set { 'acme', … }
+   * ```
+   */
   async listTenants(): Promise<Set<string>> {
     const o = this.options
     return this.#withConnection('listTenants', async (conn) => {
@@ -432,7 +565,22 @@ const MEMBER_OF_GROUP = `SELECT 1 FROM pg_auth_members m
 /**
  * A long-lived scoped session: one pinned connection, always inside a scoped transaction until
  * closed. `commit()` and `rollback()` end the current transaction and open the next one, still
- * scoped, in the same message.
+ * scoped, in the same message. Made by {@link TenantEngine.open}.
+ *
+ * @example
+ * ```ts
+ * import type { TenantEngine } from 'pg-tenants/adapter'
+ *
+ * declare const engine: TenantEngine
+ *
+ * const session = await engine.open({ kind: 'admin' })
+ * try {
+ *   await session.connection.query('DELETE FROM todos WHERE title = $1', ['spam'])
+ *   await session.commit()
+ * } finally {
+ *   await session.close()
+ * }
+ * ```
  */
 export class EngineSession {
   readonly #pinned: Pinned
@@ -440,32 +588,70 @@ export class EngineSession {
   readonly #open: OpenScope
   #closed = false
 
+  /** @internal Sessions are made by {@link TenantEngine.open}. */
   constructor(pinned: Pinned, options: ResolvedOptions, open: OpenScope) {
     this.#pinned = pinned
     this.#options = options
     this.#open = open
   }
 
+  /** The pinned connection, for an adapter to wrap ({@link Connection.native}); usable until
+   * the session is closed. */
   get connection(): Connection {
     return this.#pinned.conn
   }
 
+  /** True once closed. */
   get closed(): boolean {
     return this.#closed
   }
 
-  /** Keeps the work done so far; the session stays open and scoped. */
+  /**
+   * Keeps the work done so far; the session stays open and scoped. Throws `SESSION_CLOSED` after
+   * {@link close}, and `TRANSACTION_ABORTED` when PostgreSQL rolled back instead.
+   *
+   * @example
+   * ```ts
+   * import type { EngineSession } from 'pg-tenants/adapter'
+   *
+   * declare const session: EngineSession
+   *
+   * await session.commit()
+   * ```
+   */
   async commit(): Promise<void> {
     await this.#next('commit')
   }
 
-  /** Discards the work since the last commit; the session stays open and scoped. */
+  /**
+   * Discards the work since the last commit; the session stays open and scoped.
+   *
+   * @example
+   * ```ts
+   * import type { EngineSession } from 'pg-tenants/adapter'
+   *
+   * declare const session: EngineSession
+   *
+   * await session.rollback()
+   * ```
+   */
   async rollback(): Promise<void> {
     await this.#next('rollback')
   }
 
-  /** Rolls back what is uncommitted, resets the session and releases the connection. Safe to
-   * call twice. */
+  /**
+   * Rolls back what is uncommitted, resets the session and releases the connection. Safe to
+   * call twice.
+   *
+   * @example
+   * ```ts
+   * import type { EngineSession } from 'pg-tenants/adapter'
+   *
+   * declare const session: EngineSession
+   *
+   * await session.close()
+   * ```
+   */
   async close(): Promise<void> {
     if (this.#closed) return
     this.#closed = true

@@ -6,7 +6,7 @@
  * @module
  */
 
-/** Every code a {@link TenantError} can carry. Documented in the README under "Errors". */
+/** Every code a {@link TenantError} can carry. Each is documented in docs/errors.md, "Error codes". */
 export type TenantErrorCode =
   | 'TENANT_NOT_FOUND'
   | 'TENANT_ALREADY_EXISTS'
@@ -26,27 +26,61 @@ export type TenantErrorCode =
  *
  * @example
  * ```ts
- * try {
- *   await manager.withTenant(id, work, { createIfMissing: false })
- * } catch (error) {
- *   if (error instanceof TenantError && error.code === 'TENANT_NOT_FOUND') return notFound()
- *   throw error
+ * import { sql } from 'drizzle-orm'
+ * import { TenantError } from 'pg-tenants'
+ * import type { AnyPostgresManager } from 'pg-tenants/drizzle'
+ *
+ * declare const manager: AnyPostgresManager
+ *
+ * export async function countTodos(tenant: string) {
+ *   try {
+ *     return await manager.withTenant(tenant, (tx) => tx.execute(sql`select count(*) from todos`), { createIfMissing: false })
+ *   } catch (error) {
+ *     if (error instanceof TenantError && error.code === 'TENANT_NOT_FOUND') return undefined
+ *     throw error
+ *   }
  * }
  * ```
  */
 export class TenantError extends Error {
+  /** `'TenantError'`; each subclass sets its own class name. */
   override name = 'TenantError'
+  /** What went wrong, stable across versions: the value to branch on. */
   readonly code: TenantErrorCode
 
+  /**
+   * @param code the error's {@link TenantErrorCode}.
+   * @param message what happened and what to do about it.
+   * @param options `cause`: the driver error behind it, if any.
+   */
   constructor(code: TenantErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options)
     this.code = code
   }
 }
 
-/** The tenant does not exist (and the call did not ask to create it). */
+/**
+ * The tenant does not exist (and the call did not ask to create it). Code `'TENANT_NOT_FOUND'`.
+ *
+ * @example
+ * ```ts
+ * import { TenantNotFound } from 'pg-tenants'
+ * import type { AnyPostgresManager } from 'pg-tenants/drizzle'
+ *
+ * declare const manager: AnyPostgresManager
+ *
+ * try {
+ *   await manager.deleteTenant('acme')
+ * } catch (error) {
+ *   if (!(error instanceof TenantNotFound)) throw error
+ *   console.log(`${error.tenant} was already gone`)
+ * }
+ * ```
+ */
 export class TenantNotFound extends TenantError {
+  /** `'TenantNotFound'`. */
   override name = 'TenantNotFound'
+  /** The tenant id, as text. */
   readonly tenant: string
 
   constructor(tenant: string, options?: { cause?: unknown }) {
@@ -60,9 +94,27 @@ export class TenantNotFound extends TenantError {
   }
 }
 
-/** `createTenant` was called for a tenant that already exists. */
+/**
+ * `createTenant` was called for a tenant that already exists. Code `'TENANT_ALREADY_EXISTS'`.
+ *
+ * @example
+ * ```ts
+ * import { TenantAlreadyExists } from 'pg-tenants'
+ * import type { AnyPostgresManager } from 'pg-tenants/drizzle'
+ *
+ * declare const manager: AnyPostgresManager
+ *
+ * try {
+ *   await manager.createTenant('acme')
+ * } catch (error) {
+ *   if (!(error instanceof TenantAlreadyExists)) throw error
+ * }
+ * ```
+ */
 export class TenantAlreadyExists extends TenantError {
+  /** `'TenantAlreadyExists'`. */
   override name = 'TenantAlreadyExists'
+  /** The tenant id, as text. */
   readonly tenant: string
 
   constructor(tenant: string, options?: { cause?: unknown }) {
@@ -76,9 +128,28 @@ export class TenantAlreadyExists extends TenantError {
   }
 }
 
-/** A tenant id was rejected before any SQL was sent. `reason` says why. */
+/**
+ * A tenant id was rejected before any SQL was sent. `reason` says why. Code `'INVALID_TENANT_ID'`.
+ *
+ * @example
+ * ```ts
+ * import { InvalidTenantId } from 'pg-tenants'
+ * import type { AnyPostgresManager } from 'pg-tenants/drizzle'
+ *
+ * declare const manager: AnyPostgresManager
+ *
+ * try {
+ *   await manager.createTenant('')
+ * } catch (error) {
+ *   if (error instanceof InvalidTenantId) console.error(error.reason) // 'it is empty'
+ *   else throw error
+ * }
+ * ```
+ */
 export class InvalidTenantId extends TenantError {
+  /** `'InvalidTenantId'`. */
   override name = 'InvalidTenantId'
+  /** Why the id was refused, in words (`it is empty`, `the tenant column is uuid: pass a uuid string`). */
   readonly reason: string
 
   constructor(id: unknown, reason: string) {
@@ -105,7 +176,10 @@ function describe(id: unknown): string {
  *
  * @example
  * ```ts
- * const rejectedByRls = sqlState(error) === '42501'
+ * import { sqlState } from 'pg-tenants'
+ *
+ * declare const error: unknown
+ * if (sqlState(error) === '42501') console.error('permission denied: a missing grant, or a row-level security policy')
  * ```
  */
 export function sqlState(error: unknown): string | undefined {
@@ -118,11 +192,29 @@ export function sqlState(error: unknown): string | undefined {
   return undefined
 }
 
-/** True when the error (or its cause) is a write that row-level security rejected: PostgreSQL's
+/**
+ * True when the error (or its cause) is a write that row-level security rejected: PostgreSQL's
  * `insufficient_privilege` (42501) for a row that a policy's WITH CHECK refused ("new row violates
  * row-level security policy"). False for the other 42501s, such as a missing grant ("permission
  * denied for table"), and for a `TenantError` (a setup problem pg-tenants explained, whatever its
- * cause): check `sqlState(error) === '42501'` for every "permission denied". */
+ * cause): check `sqlState(error) === '42501'` for every "permission denied".
+ *
+ * @example
+ * ```ts
+ * import { sql } from 'drizzle-orm'
+ * import { isRlsViolation } from 'pg-tenants'
+ * import type { AnyPostgresManager } from 'pg-tenants/drizzle'
+ *
+ * declare const manager: AnyPostgresManager
+ *
+ * try {
+ *   await manager.withTenant('acme', (tx) => tx.execute(sql`insert into todos (title, tenant) values ('x', 'globex')`))
+ * } catch (error) {
+ *   if (!isRlsViolation(error)) throw error
+ *   console.error('acme cannot write a row of globex')
+ * }
+ * ```
+ */
 export function isRlsViolation(error: unknown): boolean {
   let current: unknown = error
   for (let depth = 0; depth < 10 && current !== null && typeof current === 'object'; depth++) {

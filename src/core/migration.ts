@@ -14,12 +14,26 @@ import { createPolicySql, dropPolicySql, POLICY_NAMES, tenantPolicies } from './
 import { qualified, quoteIdent, quoteLiteral } from './quote.js'
 import { byteLength, MAX_IDENTIFIER_BYTES, type TenantColumnType } from './tenant-id.js'
 
-/** A tenant-scoped table, as any ORM adapter describes it. */
+/**
+ * A tenant-scoped table, as any ORM adapter describes it.
+ *
+ * @example
+ * ```ts
+ * import type { TableSpec } from 'pg-tenants'
+ *
+ * export const todos: TableSpec = { schema: 'public', name: 'todos', column: 'tenant', type: 'text' }
+ * ```
+ */
 export interface TableSpec {
+  /** The table's schema, unquoted. */
   readonly schema: string
+  /** The table's name, unquoted. */
   readonly name: string
+  /** The tenant column's name in the database, unquoted. */
   readonly column: string
+  /** The tenant column's type. */
   readonly type: TenantColumnType
+  /** The `n` of a `varchar(n)` tenant column. */
   readonly length?: number | undefined
 }
 
@@ -31,7 +45,23 @@ export interface MigrationSql {
   readonly down: string
 }
 
-/** Builds the migration for the given tables. */
+/**
+ * The migration for the given tables, as two SQL strings: the roles, the grants, the registry
+ * table (`setting` strategy), ENABLE and FORCE row level security, the policies, the tenant index
+ * and (for text) a non-empty check. The ORM-neutral form of `migrationSql` from
+ * `pg-tenants/drizzle`. Throws `TenantError('INVALID_OPTIONS')` for bad options or names.
+ *
+ * @example
+ * ```ts
+ * import type { Pool } from 'pg'
+ * import { buildMigration } from 'pg-tenants'
+ *
+ * declare const pool: Pool
+ *
+ * const { up } = buildMigration([{ schema: 'public', name: 'todos', column: 'tenant', type: 'text' }])
+ * await pool.query(up) // one multi-statement message: one transaction
+ * ```
+ */
 export function buildMigration(tables: readonly TableSpec[], options?: TenantOptions): MigrationSql {
   const { up, down } = blocks(tables, options)
   const text = (parts: readonly (readonly string[])[]) => parts.map((b) => b.join('\n')).join('\n\n') + '\n'
@@ -42,7 +72,9 @@ export function buildMigration(tables: readonly TableSpec[], options?: TenantOpt
  * after it). For migration tools that run one statement at a time, such as drizzle's migrator,
  * whose chunks PGlite sends as single prepared statements. */
 export interface MigrationStatements {
+  /** The statements of `up`, in order. */
   readonly up: readonly string[]
+  /** The statements of `down`, in order. */
   readonly down: readonly string[]
 }
 
@@ -51,6 +83,11 @@ export interface MigrationStatements {
  *
  * @example
  * ```ts
+ * import type { Client } from 'pg'
+ * import { migrationStatements } from 'pg-tenants'
+ *
+ * declare const client: Client
+ *
  * const { up } = migrationStatements([{ schema: 'public', name: 'todos', column: 'tenant', type: 'text' }])
  * await client.query('BEGIN') // one transaction: the first statement's lock serialises migrations
  * for (const statement of up) await client.query(statement)
@@ -78,6 +115,8 @@ export interface TableStatementsOptions {
  *
  * @example
  * ```ts
+ * import { tableStatements } from 'pg-tenants'
+ *
  * const { up } = tableStatements({ schema: 'public', name: 'invoices', column: 'tenant', type: 'text' })
  * ```
  */
@@ -97,6 +136,8 @@ export function tableStatements(table: TableSpec, options?: TenantOptions, confi
  *
  * @example
  * ```ts
+ * import { sharedTableStatements } from 'pg-tenants'
+ *
  * const { up } = sharedTableStatements({ sharedTables: { plans: 'read' } })
  * ```
  */

@@ -7,7 +7,7 @@
  */
 import { TenantError } from './errors.js'
 
-/** How a tenant scope is expressed to PostgreSQL. See the README, "Strategies". */
+/** How a tenant scope is expressed to PostgreSQL. See docs/strategies.md. */
 export type Strategy = 'setting' | 'role'
 
 /** What the tenant role may do on a shared table (one that is not tenant-scoped): read it
@@ -17,12 +17,26 @@ export type SharedAccess = 'read' | 'write' | 'none'
 
 /** A shared table as declared in {@link TenantOptions.sharedTables}, resolved. */
 export interface SharedTable {
+  /** The table's schema, unquoted. */
   readonly schema: string
+  /** The table's name, unquoted. */
   readonly name: string
+  /** What the tenant role may do on it. */
   readonly access: SharedAccess
 }
 
-/** Options of `PostgresManager` and `migrationSql`. */
+/**
+ * Options of `PostgresManager` and `migrationSql` (and of the CLI, `checkDatabase` and the other
+ * migration functions): every one of them must get the same values, since all must agree on
+ * every name.
+ *
+ * @example
+ * ```ts
+ * import type { TenantOptions } from 'pg-tenants'
+ *
+ * export const tenancy: TenantOptions = { strategy: 'setting', sharedTables: { plans: 'read' } }
+ * ```
+ */
 export interface TenantOptions {
   /** Schema of the registry table and of the default grants. Default `'public'`. */
   schema?: string
@@ -45,7 +59,13 @@ export interface TenantOptions {
    *
    * The resolved form (a list of {@link SharedTable}) is accepted too.
    *
-   * @example `{ plans: 'read', 'billing.invoices_archive': 'none' }` */
+   * @example
+   * ```ts
+   * import type { TenantOptions } from 'pg-tenants'
+   *
+   * export const options: TenantOptions = { sharedTables: { plans: 'read', 'billing.invoices_archive': 'none' } }
+   * ```
+   */
   sharedTables?: Readonly<Record<string, SharedAccess>> | readonly SharedTable[]
   /** Let the migration take over a tenant or admin role that already exists and is used by
    * another database, or has members other than the migrating login. Default false: the
@@ -54,16 +74,23 @@ export interface TenantOptions {
   adoptRoles?: boolean
 }
 
-/** Options after defaults and checks. */
+/** Options after defaults and checks (see {@link resolveOptions}), frozen. */
 export interface ResolvedOptions {
+  /** {@link TenantOptions.schema}, default `'public'`. */
   readonly schema: string
+  /** {@link TenantOptions.strategy}, default `'setting'`. */
   readonly strategy: Strategy
+  /** {@link TenantOptions.rolePrefix}, default `'tenant_'`. */
   readonly rolePrefix: string
+  /** {@link TenantOptions.tenantRole}, default `'tenants_rls'`. */
   readonly tenantRole: string
+  /** {@link TenantOptions.adminRole}, default `'tenants_admin'`. */
   readonly adminRole: string
+  /** {@link TenantOptions.registryTable}, default `'tenant_registry'`. */
   readonly registryTable: string
   /** The declared shared tables, sorted by schema and name. */
   readonly sharedTables: readonly SharedTable[]
+  /** {@link TenantOptions.adoptRoles}, default false. */
   readonly adoptRoles: boolean
   /** The transaction-local setting that carries the tenant id (`setting` strategy). */
   readonly settingKey: string
@@ -72,7 +99,17 @@ export interface ResolvedOptions {
 /** The custom setting that carries the tenant id. Constant so that policies never drift. */
 export const SETTING_KEY = 'pg_tenants.tenant'
 
-/** Resolves and checks options; throws `TenantError('INVALID_OPTIONS')` with a hint. */
+/**
+ * Resolves and checks options; throws `TenantError('INVALID_OPTIONS')` with a hint.
+ *
+ * @example
+ * ```ts
+ * import { resolveOptions } from 'pg-tenants/adapter'
+ *
+ * const options = resolveOptions({ strategy: 'role' })
+ * console.log(options.rolePrefix, options.tenantRole) // tenant_ tenants_rls
+ * ```
+ */
 export function resolveOptions(options: TenantOptions = {}): ResolvedOptions {
   const {
     schema = 'public',

@@ -73,7 +73,7 @@ export interface PolicyDefinition {
  * The three policies of a tenant table whose tenant column is `column`, as data.
  *
  * @example
- * ```ts
+ * ```ts nocheck
  * const policies = tenantPolicies(resolveOptions(), 'tenant', 'text')
  * policies.map((p) => createPolicySql(p, '"public"."todos"'))
  * ```

@@ -11,7 +11,7 @@
  * Quotes an identifier by doubling embedded `"`, like node-postgres' `escapeIdentifier`.
  *
  * @example
- * ```ts
+ * ```ts nocheck
  * quoteIdent('tenant_a"b') // => "tenant_a""b"
  * ```
  */
@@ -25,7 +25,7 @@ export function quoteIdent(name: string): string {
  * `standard_conforming_strings` is set to.
  *
  * @example
- * ```ts
+ * ```ts nocheck
  * quoteLiteral("it's") // => 'it''s'
  * ```
  */

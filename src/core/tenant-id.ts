@@ -16,6 +16,7 @@ export type TenantColumnType = 'text' | 'varchar' | 'integer' | 'bigint' | 'uuid
 
 /** What the manager knows about the tenant columns of its tables. */
 export interface TenantColumnInfo {
+  /** The column's type. */
   readonly type: TenantColumnType
   /** Maximum length in characters, for `varchar(n)`. */
   readonly length?: number | undefined
@@ -43,8 +44,19 @@ export function byteLength(text: string): number {
  * Validates a tenant id against every tenant column the manager knows of and returns its
  * canonical text form. Throws {@link InvalidTenantId}.
  *
+ * @param id what the caller passed.
+ * @param columns the tenant columns the id must fit.
  * @param maxBytes the byte budget for the canonical form (smaller for the `role` strategy, whose
  *   role names PostgreSQL would silently truncate).
+ *
+ * @example
+ * ```ts
+ * import { canonicalTenantId } from 'pg-tenants/adapter'
+ *
+ * canonicalTenantId(42n, [{ type: 'bigint' }]) // '42'
+ * canonicalTenantId('A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11', [{ type: 'uuid' }]) // 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11'
+ * canonicalTenantId('acme', [{ type: 'varchar', length: 3 }]) // throws InvalidTenantId
+ * ```
  */
 export function canonicalTenantId(
   id: unknown,
@@ -115,6 +127,8 @@ function checkColumn(id: unknown, text: string, column: TenantColumnInfo): void 
  *
  * @example
  * ```ts
+ * import { resolveOptions, tenantIdText } from 'pg-tenants/adapter'
+ *
  * tenantIdText('acme', resolveOptions({ strategy: 'role' }), [{ type: 'text' }]) // 'acme'
  * ```
  */

@@ -8,10 +8,20 @@ import { TenantError } from './errors.js'
 import type { Connection } from './driver.js'
 import { quoteIdent, quoteLiteral } from './quote.js'
 
-/** PostgreSQL's isolation levels, as Drizzle's `db.transaction(fn, config)` names them. */
+/** PostgreSQL's isolation levels, as Drizzle's `db.transaction(fn, config)` names them. See
+ * {@link TransactionOptions}. */
 export type IsolationLevel = 'read uncommitted' | 'read committed' | 'repeatable read' | 'serializable'
 
-/** How a scope's transaction is opened. Sent with its `BEGIN`, so it costs no round trip. */
+/**
+ * How a scope's transaction is opened. Sent with its `BEGIN`, so it costs no round trip.
+ *
+ * @example
+ * ```ts
+ * import type { TransactionOptions } from 'pg-tenants/adapter'
+ *
+ * export const snapshot: TransactionOptions = { isolationLevel: 'serializable', accessMode: 'read only', deferrable: true }
+ * ```
+ */
 export interface TransactionOptions {
   /** Default: the server's `default_transaction_isolation` (normally `read committed`). */
   isolationLevel?: IsolationLevel
@@ -25,8 +35,18 @@ export interface TransactionOptions {
 const LEVELS: readonly IsolationLevel[] = ['read uncommitted', 'read committed', 'repeatable read', 'serializable']
 const MODES = ['read only', 'read write'] as const
 
-/** The transaction modes as SQL (`ISOLATION LEVEL SERIALIZABLE READ ONLY`), or `''` for none.
- * Only fixed words reach SQL: anything else is refused with `INVALID_OPTIONS`. */
+/**
+ * The transaction modes as SQL (`ISOLATION LEVEL SERIALIZABLE READ ONLY`), or `''` for none.
+ * Only fixed words reach SQL: anything else is refused with `INVALID_OPTIONS`.
+ *
+ * @example
+ * ```ts
+ * import { transactionModes } from 'pg-tenants/adapter'
+ *
+ * transactionModes({ isolationLevel: 'serializable', accessMode: 'read only' }) // 'ISOLATION LEVEL SERIALIZABLE READ ONLY'
+ * transactionModes() // ''
+ * ```
+ */
 export function transactionModes(options: TransactionOptions = {}): string {
   const { isolationLevel, accessMode, deferrable } = options
   const modes: string[] = []
@@ -54,14 +74,26 @@ export function transactionModes(options: TransactionOptions = {}): string {
   return modes.join(' ')
 }
 
-/** `BEGIN` with the modes. */
+/**
+ * `BEGIN` with the modes (from {@link transactionModes}).
+ *
+ * @example
+ * ```ts
+ * import { beginStatement, transactionModes } from 'pg-tenants/adapter'
+ *
+ * beginStatement(transactionModes({ accessMode: 'read only' })) // 'BEGIN READ ONLY'
+ * beginStatement('') // 'BEGIN'
+ * ```
+ */
 export function beginStatement(modes: string): string {
   return modes === '' ? 'BEGIN' : `BEGIN ${modes}`
 }
 
-/** Columns of the reset's row: the session's current role after the reset, and the login
- * (session user). */
+/** Column of the reset's row ({@link SESSION_RESET}) that holds the session's current role
+ * before its closing `SET SESSION AUTHORIZATION DEFAULT`. */
 export const RESET_ROLE_COLUMN = 'pg_tenants_current_role'
+/** Column of the reset's row ({@link SESSION_RESET}) that holds the login (session user): a
+ * driver destroys a connection whose {@link RESET_ROLE_COLUMN} differs from it. */
 export const RESET_LOGIN_COLUMN = 'pg_tenants_session_user'
 
 /**
@@ -90,8 +122,9 @@ export const RESTORED_SETTINGS = ['pg_tenants.tenant', 'search_path', 'TimeZone'
 
 /** The session's state before a scope, as a driver that restores it exactly captured it. */
 export interface SessionBefore {
-  /** `current_user` and `session_user`. */
+  /** `current_user`. */
   readonly role: string
+  /** `session_user`. */
   readonly login: string
   /** The values of {@link RESTORED_SETTINGS}, in that order. */
   readonly settings: readonly string[]
@@ -104,7 +137,18 @@ const SEPARATOR = '\x1f'
 export const SESSION_BEFORE_COLUMNS =
   `concat_ws(chr(31), current_user, session_user, ${RESTORED_SETTINGS.map((name) => `coalesce(current_setting(${quoteLiteral(name)}, true), '')`).join(', ')}) AS pg_tenants_before`
 
-/** Reads {@link SESSION_BEFORE_COLUMNS} from a result row. */
+/**
+ * Reads {@link SESSION_BEFORE_COLUMNS} from a result row; undefined when the row lacks it.
+ *
+ * @example
+ * ```ts
+ * import { SESSION_BEFORE_COLUMNS, sessionBefore, type StatementResult } from 'pg-tenants/adapter'
+ *
+ * declare function query(sql: string): Promise<StatementResult>
+ *
+ * const before = sessionBefore((await query(`SELECT ${SESSION_BEFORE_COLUMNS}`)).rows[0])
+ * ```
+ */
 export function sessionBefore(row: Readonly<Record<string, unknown>> | undefined): SessionBefore | undefined {
   const packed = row?.['pg_tenants_before']
   if (typeof packed !== 'string') return undefined
@@ -120,7 +164,18 @@ export function sessionBefore(row: Readonly<Record<string, unknown>> | undefined
  * settings of {@link RESTORED_SETTINGS}, the session authorization and the role go back to what
  * they were before the scope (a session-level `SET` inside a transaction is kept at COMMIT).
  * `LISTEN` is left alone: the embedded session's own listeners (PGlite's `listen`, live queries)
- * must survive.
+ * must survive. `inTransaction`: sent inside the scope's transaction (adds the deferred
+ * constraint check and clears the scope's timeouts first).
+ *
+ * @example
+ * ```ts
+ * import { sessionResetTo, type SessionBefore } from 'pg-tenants/adapter'
+ *
+ * declare const before: SessionBefore // captured by the scope's BEGIN message
+ * declare function exec(sql: string): Promise<unknown>
+ *
+ * await exec(sessionResetTo(before, true)) // then COMMIT
+ * ```
  */
 export function sessionResetTo(before: SessionBefore, inTransaction: boolean): string {
   const settings = RESTORED_SETTINGS.map((name, i) => `set_config(${quoteLiteral(name)}, ${quoteLiteral(before.settings[i] ?? '')}, false)`)

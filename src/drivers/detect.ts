@@ -9,7 +9,18 @@ import { TenantError } from '../core/errors.js'
 import { isPgPool, nodePostgresDriver } from './node-postgres.js'
 import { isPglite, pgliteDriver } from './pglite.js'
 
-/** The driver for a `pg.Pool` or a PGlite instance; anything else is refused with a hint. */
+/**
+ * The driver for a `pg.Pool` or a PGlite instance; anything else is refused with a hint
+ * (`UNSUPPORTED_CLIENT`).
+ *
+ * @example
+ * ```ts
+ * import { PGlite } from '@electric-sql/pglite'
+ * import { driverFor } from 'pg-tenants/adapter'
+ *
+ * const driver = driverFor(new PGlite()) // driver.name === 'pglite'
+ * ```
+ */
 export function driverFor(client: unknown): Driver {
   if (isPgPool(client)) return nodePostgresDriver(client)
   if (isPglite(client)) return pgliteDriver(client)

@@ -15,23 +15,63 @@ interface PgResult {
   rows: Record<string, unknown>[]
 }
 
-/** The part of a `pg.PoolClient` we use. */
+/**
+ * The part of a `pg.PoolClient` we use.
+ *
+ * @example
+ * ```ts
+ * import type { PoolClient } from 'pg'
+ * import type { PgPoolClientLike } from 'pg-tenants/adapter'
+ *
+ * declare const client: PoolClient
+ * const like: PgPoolClientLike = client
+ * ```
+ */
 export interface PgPoolClientLike {
+  /** A query: without values, one simple-query message, several statements allowed (then one
+   * result per statement). */
   query(text: string, values?: unknown[]): Promise<PgResult | PgResult[]>
+  /** A query given as a config object (what Drizzle's node-postgres session sends). */
   query(config: object, values?: unknown[]): Promise<unknown>
+  /** Back to the pool; with an error or `true`, the client is destroyed instead. */
   release(err?: Error | boolean): void
+  /** Listens for the client's `error` (a dead backend) or `end` while it is checked out. */
   on(event: 'error' | 'end', listener: (error: Error) => void): unknown
+  /** Stops listening. */
   off(event: 'error' | 'end', listener: (error: Error) => void): unknown
   /** pg >= 8.12: the status of the last ReadyForQuery (`I` idle, `T` in a transaction, `E` failed). */
   getTransactionStatus?(): string | null
 }
 
-/** The part of a `pg.Pool` we use. */
+/**
+ * The part of a `pg.Pool` we use.
+ *
+ * @example
+ * ```ts
+ * import pg from 'pg'
+ * import type { PgPoolLike } from 'pg-tenants/adapter'
+ *
+ * const pool: PgPoolLike = new pg.Pool({ connectionString: process.env.DATABASE_URL })
+ * ```
+ */
 export interface PgPoolLike {
+  /** Checks a client out of the pool. */
   connect(): Promise<PgPoolClientLike>
 }
 
-/** True for a `pg.Pool` (or anything shaped like one). */
+/**
+ * True for a `pg.Pool` (or anything shaped like one); false for a single `pg.Client`, which
+ * cannot be pinned per unit of work.
+ *
+ * @example
+ * ```ts
+ * import pg from 'pg'
+ * import { isPgPool } from 'pg-tenants/adapter'
+ *
+ * isPgPool(new pg.Pool()) // true
+ * isPgPool(new pg.Client()) // false
+ * ```
+ */
 export function isPgPool(client: unknown): client is PgPoolLike {
   const c = client as Record<string, unknown> | null
   return (
@@ -40,7 +80,19 @@ export function isPgPool(client: unknown): client is PgPoolLike {
   )
 }
 
-/** A driver over a node-postgres pool. */
+/**
+ * A driver over a node-postgres pool: each connection is a client checked out of it, destroyed
+ * instead of returned when its state is in doubt.
+ *
+ * @example
+ * ```ts
+ * import pg from 'pg'
+ * import { nodePostgresDriver, TenantEngine } from 'pg-tenants/adapter'
+ *
+ * const driver = nodePostgresDriver(new pg.Pool({ connectionString: process.env.DATABASE_URL }))
+ * const engine = new TenantEngine(driver, {}, [{ type: 'uuid' }])
+ * ```
+ */
 export function nodePostgresDriver(pool: PgPoolLike): Driver {
   return {
     name: 'node-postgres',

@@ -20,23 +20,58 @@ import { scopeEndedError, type Connection, type Driver, type StatementResult } f
 import { TenantError } from '../core/errors.js'
 import { beginStatement, SESSION_BEFORE_COLUMNS, sessionBefore, sessionResetTo, type SessionBefore } from '../core/transaction.js'
 
+/** The part of a PGlite result we read. */
 interface PgliteResults {
   command?: string
   rows: Record<string, unknown>[]
 }
 
-/** The part of PGlite's transaction object we use. */
+/**
+ * The part of PGlite's transaction object we use.
+ *
+ * @example
+ * ```ts
+ * import type { Transaction } from '@electric-sql/pglite'
+ * import type { PgliteTransactionLike } from 'pg-tenants/adapter'
+ *
+ * declare const tx: Transaction
+ * const like: PgliteTransactionLike = tx
+ * ```
+ */
 export interface PgliteTransactionLike {
+  /** One statement with bind parameters. */
   query(sql: string, params?: unknown[], options?: unknown): Promise<PgliteResults>
+  /** Several statements, no parameters; one result per statement. */
   exec(sql: string, options?: unknown): Promise<PgliteResults[]>
 }
 
-/** The part of a `PGlite` instance we use. */
+/**
+ * The part of a `PGlite` instance we use.
+ *
+ * @example
+ * ```ts
+ * import { PGlite } from '@electric-sql/pglite'
+ * import type { PgliteLike } from 'pg-tenants/adapter'
+ *
+ * const db: PgliteLike = new PGlite()
+ * ```
+ */
 export interface PgliteLike {
+  /** Runs `fn` in a transaction, holding PGlite's lock until it settles. */
   transaction<T>(fn: (tx: PgliteTransactionLike) => Promise<T>): Promise<T>
 }
 
-/** True for a PGlite instance (or anything shaped like one). */
+/**
+ * True for a PGlite instance (or anything shaped like one).
+ *
+ * @example
+ * ```ts
+ * import { PGlite } from '@electric-sql/pglite'
+ * import { isPglite } from 'pg-tenants/adapter'
+ *
+ * isPglite(new PGlite()) // true
+ * ```
+ */
 export function isPglite(client: unknown): client is PgliteLike {
   const c = client as Record<string, unknown> | null
   return (
@@ -49,7 +84,17 @@ export function isPglite(client: unknown): client is PgliteLike {
 /** Sessions open per PGlite instance, over every manager and driver made on it. */
 const kept = new WeakMap<PgliteLike, number>()
 
-/** A driver over one PGlite instance; units of work on it are serialised by PGlite's lock. */
+/**
+ * A driver over one PGlite instance; units of work on it are serialised by PGlite's lock.
+ *
+ * @example
+ * ```ts
+ * import { PGlite } from '@electric-sql/pglite'
+ * import { pgliteDriver, TenantEngine } from 'pg-tenants/adapter'
+ *
+ * const engine = new TenantEngine(pgliteDriver(new PGlite()), {}, [{ type: 'text' }])
+ * ```
+ */
 export function pgliteDriver(db: PgliteLike): Driver {
   return {
     name: 'pglite',

@@ -11,12 +11,36 @@ import { TenantError } from '../core/errors.js'
 import { NoopCache } from 'drizzle-orm/cache/core'
 import { PgTransaction, type PgDatabase, type PgQueryResultHKT } from 'drizzle-orm/pg-core'
 
-/** Any Drizzle PostgreSQL database. */
+/**
+ * Any Drizzle PostgreSQL database (node-postgres, PGlite, …), whatever its schema.
+ *
+ * @example
+ * ```ts
+ * import type { AnyPgDatabase } from 'pg-tenants/drizzle'
+ *
+ * export function clientName(db: AnyPgDatabase): string {
+ *   return db.constructor.name
+ * }
+ * ```
+ */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyPgDatabase = PgDatabase<any, any, any>
 
-/** The transaction type `db.transaction(...)` hands to its callback. For `any` (a manager typed
- * `PostgresManager<any>`), that of {@link AnyPgDatabase}: queries typed loosely, not `never`. */
+/**
+ * The transaction type `db.transaction(...)` hands to its callback. For `any` (a manager typed
+ * `PostgresManager<any>`), that of {@link AnyPgDatabase}: queries typed loosely, not `never`.
+ *
+ * @example
+ * ```ts
+ * import { sql } from 'drizzle-orm'
+ * import type { NodePgDatabase } from 'drizzle-orm/node-postgres'
+ * import type { DrizzleTransaction } from 'pg-tenants/drizzle'
+ *
+ * export async function audit(tx: DrizzleTransaction<NodePgDatabase>, what: string): Promise<void> {
+ *   await tx.execute(sql`insert into audit_log (what) values (${what})`)
+ * }
+ * ```
+ */
 export type DrizzleTransaction<TDb extends AnyPgDatabase> = Parameters<Parameters<(0 extends 1 & TDb ? AnyPgDatabase : TDb)['transaction']>[0]>[0]
 
 /** The session internals of a Drizzle database that a bound transaction reuses. */

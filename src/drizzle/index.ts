@@ -1,7 +1,7 @@
 /**
  * pg-tenants for Drizzle ORM: `withRls`, `PostgresManager` and `migrationSql`.
  *
- * @module
+ * @module pg-tenants/drizzle
  */
 export { withRls, type WithRlsOptions } from './with-rls.js'
 export {

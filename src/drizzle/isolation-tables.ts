@@ -19,17 +19,35 @@ import { requireRlsSpec } from './with-rls.js'
  *
  * @example
  * ```ts
+ * import { integer, pgTable, serial, text } from 'drizzle-orm/pg-core'
+ * import { withRls, type AnyPostgresManager } from 'pg-tenants/drizzle'
+ * import { assertTenantIsolation, type IsolationTable } from 'pg-tenants/testing'
+ *
+ * declare const manager: AnyPostgresManager
+ * const todos = withRls(pgTable('todos', { id: serial('id').primaryKey(), title: text('title').notNull(), tenant: text('tenant').notNull() }))
+ * const tags = withRls(pgTable('tags', { id: serial('id').primaryKey(), tenant: text('tenant').notNull() }))
+ * const posts = withRls(pgTable('posts', { id: serial('id').primaryKey(), tenant: text('tenant').notNull() }))
+ * const comments = withRls(pgTable('comments', {
+ *   id: serial('id').primaryKey(),
+ *   postId: integer('post_id').notNull().references(() => posts.id),
+ *   body: text('body').notNull(),
+ *   tenant: text('tenant').notNull(),
+ * }))
+ *
  * const entry: IsolationTable = { table: todos, row: (tenant) => ({ title: 'probe', tenant }) }
  * const child: IsolationTable = { table: comments, row: (tenant, seeded) => ({ tenant, postId: seeded.posts?.id, body: 'probe' }) }
  * await assertTenantIsolation(manager, { tables: [entry, tags, posts, child] })
  * ```
  */
 export interface IsolationTable<TTable extends PgTable = PgTable> {
+  /** The `withRls` table. */
   readonly table: TTable
+  /** Builds the probe row, keyed by property. */
   readonly row: IsolationRow
 }
 
-/** A table in the Drizzle form: bare, when a row of only its tenant column is valid, or with a row. */
+/** A table in the Drizzle form: bare, when a row of only its tenant column is valid, or with a
+ * row ({@link IsolationTable}). */
 export type DrizzleIsolationEntry = PgTable | IsolationTable
 
 /** The spec of a Drizzle entry, with a row builder that returns what Drizzle's insert would

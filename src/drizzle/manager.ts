@@ -20,20 +20,52 @@ import { bindTransaction, clientOf, type AnyPgDatabase, type DrizzleTransaction 
 import { scopedClient } from './client.js'
 import { markConflict, readMark, specOf } from './mark.js'
 
-/** Options of {@link PostgresManager.fromDrizzle}. */
+/**
+ * Options of {@link PostgresManager.fromDrizzle}: the {@link TenantOptions} shared with the
+ * migration, the engine's settings, and `tables`.
+ *
+ * @example
+ * ```ts
+ * import type { ManagerOptions } from 'pg-tenants/drizzle'
+ *
+ * export const options: ManagerOptions = { strategy: 'role', rolePrefix: 'crm_t_', knownTenantTtlMs: 0 }
+ * ```
+ */
 export interface ManagerOptions extends TenantOptions, EngineSettings {
   /** Tenant tables to validate tenant ids against (besides the `withRls` tables found in the
    * database's `schema`): an id that cannot fit their tenant column is refused up front. */
   tables?: readonly unknown[]
 }
 
-/** The Drizzle transaction of a tenant scope, with its tenant. */
+/** The Drizzle transaction of a tenant scope, with its tenant: what
+ * {@link PostgresManager.withTenant} hands to its callback. */
 export type TenantTransaction<TDb extends AnyPgDatabase, T extends TenantId = TenantId> = DrizzleTransaction<TDb> & {
   /** The tenant this transaction is scoped to. */
   readonly tenant: T
 }
 
-/** What a session adds to the Drizzle query API. */
+/**
+ * What a session adds to the Drizzle query API. `await using` closes the session.
+ *
+ * @example
+ * ```ts
+ * import { pgTable, serial, text } from 'drizzle-orm/pg-core'
+ * import { withRls, type AnyPostgresManager } from 'pg-tenants/drizzle'
+ *
+ * declare const manager: AnyPostgresManager
+ * const todos = withRls(pgTable('todos', { id: serial('id').primaryKey(), title: text('title').notNull(), tenant: text('tenant').notNull() }))
+ *
+ * const session = await manager.newTenantSession('acme')
+ * try {
+ *   await session.insert(todos).values({ title: 'kept', tenant: session.tenant })
+ *   await session.commit()
+ *   await session.insert(todos).values({ title: 'discarded', tenant: session.tenant })
+ *   await session.rollback()
+ * } finally {
+ *   await session.close()
+ * }
+ * ```
+ */
 export interface SessionControl extends AsyncDisposable {
   /** Keeps the work done so far. The session stays open and scoped. */
   commit(): Promise<void>
@@ -45,11 +77,14 @@ export interface SessionControl extends AsyncDisposable {
   readonly closed: boolean
 }
 
-/** An unrestricted session (`newSession`): the Drizzle query API plus commit/rollback/close. */
+/** An unrestricted session ({@link PostgresManager.newSession}): the Drizzle query API plus
+ * {@link SessionControl}'s commit/rollback/close. */
 export type AdminSession<TDb extends AnyPgDatabase> = Omit<DrizzleTransaction<TDb>, 'rollback'> & SessionControl
 
-/** A tenant session (`newTenantSession`). */
+/** A tenant session ({@link PostgresManager.newTenantSession}): an {@link AdminSession} scoped to
+ * its tenant. */
 export type TenantSession<TDb extends AnyPgDatabase, T extends TenantId = TenantId> = AdminSession<TDb> & {
+  /** The tenant this session is scoped to. */
   readonly tenant: T
 }
 
@@ -60,8 +95,12 @@ export type TenantSession<TDb extends AnyPgDatabase, T extends TenantId = Tenant
  *
  * @example
  * ```ts
- * import type { AnyPostgresManager } from 'pg-tenants/drizzle'
- * export async function countTodos(manager: AnyPostgresManager, tenant: string) {
+ * import { pgTable, serial, text } from 'drizzle-orm/pg-core'
+ * import { withRls, type AnyPostgresManager } from 'pg-tenants/drizzle'
+ *
+ * const todos = withRls(pgTable('todos', { id: serial('id').primaryKey(), title: text('title').notNull(), tenant: text('tenant').notNull() }))
+ *
+ * export async function tenantTodos(manager: AnyPostgresManager, tenant: string) {
  *   return manager.withTenant(tenant, (tx) => tx.select().from(todos))
  * }
  * ```
@@ -73,7 +112,15 @@ export type AnyPostgresManager = PostgresManager<AnyPgDatabase>
  *
  * @example
  * ```ts
- * const manager = PostgresManager.fromDrizzle(drizzle(pool), { schema: 'public' })
+ * import { drizzle } from 'drizzle-orm/node-postgres'
+ * import { pgTable, serial, text } from 'drizzle-orm/pg-core'
+ * import pg from 'pg'
+ * import { PostgresManager, withRls } from 'pg-tenants/drizzle'
+ *
+ * const todos = withRls(pgTable('todos', { id: serial('id').primaryKey(), title: text('title').notNull(), tenant: text('tenant').notNull() }))
+ * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL })
+ *
+ * const manager = PostgresManager.fromDrizzle(drizzle(pool, { schema: { todos } }), { schema: 'public' })
  * await manager.createTenant('acme')
  * const mine = await manager.withTenant('acme', (tx) => tx.select().from(todos))
  * ```
@@ -94,6 +141,17 @@ export class PostgresManager<TDb extends AnyPgDatabase> {
    * A manager for a Drizzle database built on a node-postgres `Pool` or a PGlite instance.
    * Throws `TenantError('UNSUPPORTED_CLIENT')` for other clients and `'INVALID_OPTIONS'` for bad
    * options.
+   *
+   * @example
+   * ```ts
+   * import { PGlite } from '@electric-sql/pglite'
+   * import { drizzle } from 'drizzle-orm/pglite'
+   * import { leaveSuperuser, PostgresManager } from 'pg-tenants/drizzle'
+   *
+   * const client = new PGlite()
+   * await leaveSuperuser(client) // before migrating: row-level security never binds a superuser
+   * const manager = PostgresManager.fromDrizzle(drizzle(client), { knownTenantTtlMs: 0 })
+   * ```
    */
   static fromDrizzle<TDb extends AnyPgDatabase>(db: TDb, options: ManagerOptions = {}): PostgresManager<TDb> {
     const { tables = [], knownTenantTtlMs, ...tenantOptions } = options
@@ -122,6 +180,10 @@ export class PostgresManager<TDb extends AnyPgDatabase> {
    *
    * @example
    * ```ts
+   * import type { AnyPostgresManager } from 'pg-tenants/drizzle'
+   *
+   * declare const manager: AnyPostgresManager
+   *
    * const report = await manager.check()
    * if (!report.ok) {
    *   for (const f of report.findings) console.error(`${f.code} ${f.object}: ${f.message}\n  fix: ${f.fix}`)
@@ -139,28 +201,70 @@ export class PostgresManager<TDb extends AnyPgDatabase> {
     })
   }
 
-  /** Creates a tenant; throws `TenantAlreadyExists` if it exists. */
+  /**
+   * Creates a tenant; throws `TenantAlreadyExists` if it exists, `InvalidTenantId` for an id that
+   * cannot fit the tenant columns.
+   *
+   * @example
+   * ```ts
+   * import type { AnyPostgresManager } from 'pg-tenants/drizzle'
+   *
+   * declare const manager: AnyPostgresManager
+   *
+   * await manager.createTenant('acme')
+   * ```
+   */
   createTenant(id: TenantId): Promise<void> {
     return this.#engine.createTenant(id)
   }
 
-  /** Removes a tenant (its role or registry row) and never its data; throws `TenantNotFound`. */
+  /**
+   * Removes a tenant (its role or registry row) and never its data; throws `TenantNotFound`.
+   *
+   * @example
+   * ```ts
+   * import type { AnyPostgresManager } from 'pg-tenants/drizzle'
+   *
+   * declare const manager: AnyPostgresManager
+   *
+   * await manager.deleteTenant('acme') // acme's rows stay in the tables
+   * ```
+   */
   deleteTenant(id: TenantId): Promise<void> {
     return this.#engine.deleteTenant(id)
   }
 
-  /** Every tenant id, as text. */
+  /**
+   * Every tenant id, as text.
+   *
+   * @example
+   * ```ts
+   * import type { AnyPostgresManager } from 'pg-tenants/drizzle'
+   *
+   * declare const manager: AnyPostgresManager
+   *
+   * const tenants = await manager.listTenants()
+   * if (!tenants.has('acme')) await manager.createTenant('acme')
+   * ```
+   */
   listTenants(): Promise<Set<string>> {
     return this.#engine.listTenants()
   }
 
   /**
    * Runs `fn` in one transaction restricted to `tenant` by row-level security: commits when `fn`
-   * resolves, rolls back when it throws, and returns what `fn` returns.
+   * resolves, rolls back when it throws, and returns what `fn` returns. `options`: whether to
+   * create a missing tenant (`createIfMissing`, default true) and the transaction modes.
    *
    * @example
    * ```ts
-   * await manager.withTenant('acme', async (tx) => {
+   * import { pgTable, serial, text } from 'drizzle-orm/pg-core'
+   * import { withRls, type AnyPostgresManager } from 'pg-tenants/drizzle'
+   *
+   * declare const manager: AnyPostgresManager
+   * const todos = withRls(pgTable('todos', { id: serial('id').primaryKey(), title: text('title').notNull(), tenant: text('tenant').notNull() }))
+   *
+   * const mine = await manager.withTenant('acme', async (tx) => {
    *   await tx.insert(todos).values({ title: 'x', tenant: tx.tenant })
    *   return tx.select().from(todos) // only acme's rows
    * })
@@ -186,6 +290,12 @@ export class PostgresManager<TDb extends AnyPgDatabase> {
    *
    * @example
    * ```ts
+   * import { pgTable, serial, text } from 'drizzle-orm/pg-core'
+   * import { withRls, type AnyPostgresManager } from 'pg-tenants/drizzle'
+   *
+   * declare const manager: AnyPostgresManager
+   * const todos = withRls(pgTable('todos', { id: serial('id').primaryKey(), title: text('title').notNull(), tenant: text('tenant').notNull() }))
+   *
    * await using session = await manager.newTenantSession('acme')
    * await session.insert(todos).values({ title: 'y', tenant: session.tenant })
    * await session.commit()
@@ -199,14 +309,47 @@ export class PostgresManager<TDb extends AnyPgDatabase> {
 
   /**
    * Runs `fn` in one unrestricted transaction (as the admin role, which a policy allows every
-   * row): for back-office work across tenants.
+   * row): for back-office work across tenants. Commits when `fn` resolves, rolls back when it
+   * throws, and returns what `fn` returns.
+   *
+   * @example
+   * ```ts
+   * import { count } from 'drizzle-orm'
+   * import { pgTable, serial, text } from 'drizzle-orm/pg-core'
+   * import { withRls, type AnyPostgresManager } from 'pg-tenants/drizzle'
+   *
+   * declare const manager: AnyPostgresManager
+   * const todos = withRls(pgTable('todos', { id: serial('id').primaryKey(), title: text('title').notNull(), tenant: text('tenant').notNull() }))
+   *
+   * const perTenant = await manager.withAdmin(
+   *   (tx) => tx.select({ tenant: todos.tenant, n: count() }).from(todos).groupBy(todos.tenant),
+   *   { accessMode: 'read only' },
+   * )
+   * ```
    */
   async withAdmin<R>(fn: (tx: DrizzleTransaction<TDb>) => Promise<R>, options: TransactionOptions = {}): Promise<R> {
     const request: ScopeRequest = { kind: 'admin', transaction: transactionOf(options) }
     return this.#engine.run(request, (conn) => fn(bindTransaction(this.#db, scopedClient(conn, this.#engine.scopeRole(request)))))
   }
 
-  /** Opens an unrestricted session, like {@link newTenantSession} without a tenant. */
+  /**
+   * Opens an unrestricted session, like {@link newTenantSession} without a tenant: as the admin
+   * role, which a policy allows every row.
+   *
+   * @example
+   * ```ts
+   * import { eq } from 'drizzle-orm'
+   * import { pgTable, serial, text } from 'drizzle-orm/pg-core'
+   * import { withRls, type AnyPostgresManager } from 'pg-tenants/drizzle'
+   *
+   * declare const manager: AnyPostgresManager
+   * const todos = withRls(pgTable('todos', { id: serial('id').primaryKey(), title: text('title').notNull(), tenant: text('tenant').notNull() }))
+   *
+   * await using session = await manager.newSession()
+   * await session.delete(todos).where(eq(todos.title, 'spam'))
+   * await session.commit()
+   * ```
+   */
   async newSession(options: TransactionOptions = {}): Promise<AdminSession<TDb>> {
     const request: ScopeRequest = { kind: 'admin', transaction: transactionOf(options) }
     return this.#session(await this.#engine.open(request), this.#engine.scopeRole(request))

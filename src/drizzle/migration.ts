@@ -19,8 +19,16 @@ import { requireRlsSpec } from './with-rls.js'
  *
  * @example
  * ```ts
- * const { up } = migrationSql([todos, projects])
- * await pool.query(up)
+ * import { pgTable, serial, text, uuid } from 'drizzle-orm/pg-core'
+ * import pg from 'pg'
+ * import { migrationSql, withRls } from 'pg-tenants/drizzle'
+ *
+ * const todos = withRls(pgTable('todos', { id: serial('id').primaryKey(), tenant: text('tenant').notNull() }))
+ * const projects = withRls(pgTable('projects', { id: serial('id').primaryKey(), orgId: uuid('org_id').notNull() }), { column: 'orgId' })
+ *
+ * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL })
+ * const { up } = migrationSql([todos, projects], { sharedTables: { plans: 'read' } })
+ * await pool.query(up) // idempotent
  * ```
  */
 export function migrationSql(tables: readonly unknown[], options?: TenantOptions): MigrationSql {

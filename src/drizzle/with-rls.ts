@@ -41,6 +41,9 @@ const OWN_EXTRA_CONFIG = Symbol.for('pg-tenants.withRls.ownExtraConfig')
  *
  * @example
  * ```ts
+ * import { pgTable, serial, text } from 'drizzle-orm/pg-core'
+ * import { withRls } from 'pg-tenants/drizzle'
+ *
  * export const todos = withRls(pgTable('todos', {
  *   id: serial('id').primaryKey(),
  *   title: text('title').notNull(),

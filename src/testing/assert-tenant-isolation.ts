@@ -24,8 +24,8 @@ import { isolationTarget, isSpecEntry, type IsolationTableSpec, type IsolationTa
 import { outsideScope, partitionProbe, SCOPED_CHECKS, scopedChecks, viewProbe, type Fail, type Probe } from './probes.js'
 import { schemaGraph } from './schema-graph.js'
 
-/** A table to check: ORM-neutral `{ spec, row? }`, or a Drizzle `withRls` table, bare or as
- * `{ table, row }`. */
+/** A table to check: ORM-neutral `{ spec, row? }` ({@link IsolationTableSpec}), or a Drizzle
+ * `withRls` table, bare or as `{ table, row }` ({@link DrizzleIsolationEntry}). */
 export type IsolationEntry = IsolationTableSpec | DrizzleIsolationEntry
 
 /** Options of {@link assertTenantIsolation}. */
@@ -66,7 +66,14 @@ export interface IsolationSummary {
  *
  * @example
  * ```ts
+ * import { pgTable, serial, text } from 'drizzle-orm/pg-core'
+ * import { withRls, type AnyPostgresManager } from 'pg-tenants/drizzle'
  * import { assertTenantIsolation } from 'pg-tenants/testing'
+ * import { it } from 'vitest'
+ *
+ * declare const manager: AnyPostgresManager
+ * const todos = withRls(pgTable('todos', { id: serial('id').primaryKey(), title: text('title').notNull(), tenant: text('tenant').notNull() }))
+ * const tags = withRls(pgTable('tags', { id: serial('id').primaryKey(), tenant: text('tenant').notNull() }))
  *
  * it('keeps tenants apart', async () => {
  *   await assertTenantIsolation(manager, {

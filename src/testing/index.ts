@@ -3,7 +3,7 @@
  * database, that row-level security keeps tenants apart. For every adapter: tables are given as
  * ORM-neutral `{ spec, row }`, or, with Drizzle, as the `withRls` tables themselves.
  *
- * @module
+ * @module pg-tenants/testing
  */
 export {
   assertTenantIsolation,

@@ -43,6 +43,7 @@ export interface IsolationFailure {
   /** `schema.table` (or partition, or view); undefined for the `pool` check and a tenant left
    * behind. */
   readonly table?: string | undefined
+  /** Which check it was. */
   readonly check: IsolationCheck
   /** What happened instead. */
   readonly message: string
@@ -57,6 +58,12 @@ export interface IsolationFailure {
  *
  * @example
  * ```ts
+ * import type { AnyPostgresManager } from 'pg-tenants/drizzle'
+ * import { assertTenantIsolation, TenantIsolationError } from 'pg-tenants/testing'
+ *
+ * declare const manager: AnyPostgresManager
+ * const todos = { spec: { schema: 'public', name: 'todos', column: 'tenant', type: 'text' } } as const
+ *
  * try {
  *   await assertTenantIsolation(manager, { tables: [todos] })
  * } catch (error) {
@@ -66,7 +73,9 @@ export interface IsolationFailure {
  * ```
  */
 export class TenantIsolationError extends TenantError {
+  /** `'TenantIsolationError'`. */
   override name = 'TenantIsolationError'
+  /** Every check that did not hold, and anything left behind (`cleanup`). */
   readonly failures: readonly IsolationFailure[]
 
   /** `cause`: the error that stopped the check early, when it did. */

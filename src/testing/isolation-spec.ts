@@ -30,6 +30,8 @@ export type SeededRows = Readonly<Record<string, Readonly<Record<string, unknown
  *
  * @example
  * ```ts
+ * import type { IsolationRow } from 'pg-tenants/testing'
+ *
  * const row: IsolationRow = (tenant) => ({ tenant_id: tenant, title: 'probe' })
  * const comment: IsolationRow = (tenant, seeded) => ({ tenant_id: tenant, post_id: seeded.posts?.id, body: 'probe' })
  * ```
@@ -42,6 +44,11 @@ export type IsolationRow = (tenant: TenantId, seeded: SeededRows) => Record<stri
  *
  * @example
  * ```ts
+ * import type { AnyPostgresManager } from 'pg-tenants/drizzle'
+ * import { assertTenantIsolation, type IsolationTableSpec } from 'pg-tenants/testing'
+ *
+ * declare const manager: AnyPostgresManager
+ *
  * const todos: IsolationTableSpec = {
  *   spec: { schema: 'public', name: 'todos', column: 'tenant_id', type: 'uuid' },
  *   row: (tenant) => ({ tenant_id: tenant, title: 'probe' }),
@@ -50,7 +57,9 @@ export type IsolationRow = (tenant: TenantId, seeded: SeededRows) => Record<stri
  * ```
  */
 export interface IsolationTableSpec {
+  /** The table and its tenant column. */
   readonly spec: TableSpec
+  /** Builds the probe row, keyed by column name. Default: the tenant column alone. */
   readonly row?: IsolationRow | undefined
 }
 
