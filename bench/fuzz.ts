@@ -42,13 +42,14 @@ import { integer, pgSchema, serial, text } from 'drizzle-orm/pg-core'
 import pg from 'pg'
 import type { Strategy } from '../src/core/options.js'
 import { migrationSql, PostgresManager, withRls } from '../src/drizzle/index.js'
+import { createOwner, DATABASE_URL, loginUrl, serverInfo, superExec, teardown, withClient } from './lib/setup.js'
 
 // ---------------------------------------------------------------------------------------------
 // Options
 
 const { values: args } = parseArgs({
   options: {
-    url: { type: 'string', default: process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test' },
+    url: { type: 'string', default: DATABASE_URL },
     strategy: { type: 'string', default: 'setting' },
     transactions: { type: 'string', default: '20000' },
     clients: { type: 'string', default: '32' },
@@ -176,33 +177,15 @@ function unexpected(where: string, error: unknown): void {
 // ---------------------------------------------------------------------------------------------
 // Setup and cleanup (as the superuser)
 
-async function superExec(text: string): Promise<pg.QueryResult[]> {
-  const client = new pg.Client({ connectionString: URL_ })
-  await client.connect()
-  try {
-    const r = (await client.query(text)) as pg.QueryResult | pg.QueryResult[]
-    return Array.isArray(r) ? r : [r]
-  } finally {
-    await client.end()
-  }
-}
-
 const ident = (s: string) => pg.escapeIdentifier(s)
 const lit = (s: string) => pg.escapeLiteral(s)
 
 /** Drops one run's schema and roles (`base` = `pgt_fuzz_<suffix>`). Idempotent. */
-async function dropRun(base: string): Promise<void> {
-  const [found] = await superExec(
-    `SELECT rolname FROM pg_roles WHERE starts_with(rolname, ${lit(base + '_')}) ORDER BY rolname = ${lit(base + '_owner')}`,
-  )
-  await superExec(`DROP SCHEMA IF EXISTS ${ident(base)} CASCADE`)
-  const roles = found!.rows.map((r) => ident(String(r['rolname'])))
-  if (roles.length > 0) await superExec(`DROP OWNED BY ${roles.join(', ')} CASCADE; ${roles.map((r) => `DROP ROLE ${r};`).join(' ')}`)
-}
+const dropRun = (base: string): Promise<void> => teardown(URL_, { schema: base, owner: `${base}_owner`, rolePrefix: `${base}_` })
 
 /** Leftovers of earlier runs that crashed: no session as their owner, older than a minute. */
 async function dropLeftovers(): Promise<void> {
-  const [found] = await superExec(`
+  const [found] = await superExec(URL_, `
     SELECT n.nspname FROM pg_namespace n JOIN pg_roles o ON o.oid = n.nspowner
     WHERE starts_with(n.nspname, ${lit(PREFIX)}) AND o.rolname = n.nspname || '_owner'
       AND NOT EXISTS (SELECT FROM pg_stat_activity a WHERE a.usename = o.rolname)`)
@@ -217,34 +200,24 @@ async function dropLeftovers(): Promise<void> {
   }
 }
 
-function ownerUrl(): string {
-  const url = new URL(URL_)
-  url.username = OWNER
-  url.password = ''
-  return url.toString()
-}
+const OWNER_URL = loginUrl(URL_, OWNER)
 
 async function setup(): Promise<string> {
-  const [who] = await superExec(`SELECT rolsuper, current_setting('server_version') AS v FROM pg_roles WHERE rolname = current_user`)
-  if (!who!.rows[0]?.['rolsuper']) fail('--url must log in as a superuser (to create the owner role and schema)')
+  const { superuser, version } = await serverInfo(URL_)
+  if (!superuser) fail('--url must log in as a superuser (to create the owner role and schema)')
   await dropLeftovers()
-  await superExec(`CREATE ROLE ${ident(OWNER)} LOGIN CREATEROLE NOSUPERUSER NOBYPASSRLS;
-    CREATE SCHEMA ${ident(SCHEMA)} AUTHORIZATION ${ident(OWNER)};`)
-  const owner = new pg.Client({ connectionString: ownerUrl() })
-  await owner.connect()
-  try {
+  await createOwner(URL_, OWNER, SCHEMA)
+  await withClient(OWNER_URL, async (owner) => {
     await owner.query(`CREATE TABLE ${ident(SCHEMA)}.items (id serial PRIMARY KEY, tenant text NOT NULL, marker text NOT NULL UNIQUE, n integer NOT NULL DEFAULT 0)`)
     await owner.query(migrationSql([items], OPTIONS).up)
-  } finally {
-    await owner.end()
-  }
-  return String(who!.rows[0]['v'])
+  })
+  return version
 }
 
 // ---------------------------------------------------------------------------------------------
 // The fuzz
 
-const pool = new pg.Pool({ connectionString: ownerUrl(), max: POOL })
+const pool = new pg.Pool({ connectionString: OWNER_URL, max: POOL })
 const db = drizzle(pool)
 const manager = PostgresManager.fromDrizzle(db, { ...OPTIONS, tables: [items] })
 type Tx = Parameters<Parameters<typeof manager.withTenant>[1]>[0]

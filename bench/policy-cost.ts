@@ -16,10 +16,11 @@
  *   COST_SERVER_ONLY=1 npx tsx bench/policy-cost.ts   # the server-side tables only (~1 min)
  *   COST_ONLY='(a),(b),(e2)' npx tsx bench/policy-cost.ts   # some variants ((a) must stay first)
  */
-import pg from 'pg'
+import type pg from 'pg'
 import { interleave, median, perSecond, throughputRatio } from './interleave.js'
+import { DATABASE_URL, loginUrl, superExec, teardown, withClient } from './lib/setup.js'
+import { keyWalk } from './lib/workload.js'
 
-const DATABASE_URL = process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test'
 const ROUNDS = Number(process.env['COST_ROUNDS'] ?? 15)
 const ROUND_MS = Number(process.env['COST_ROUND_MS'] ?? 250)
 const ONLY = process.env['COST_ONLY']?.split(',')
@@ -96,41 +97,16 @@ const VARIANTS: Variant[] = [
   { name: '(g) current policies, named prepared', table: 'current', prelude: scope('%t'), named: true },
 ].filter((v) => !ONLY || ONLY.some((o) => v.name.includes(o)))
 
-async function superExec(sql: string): Promise<void> {
-  const c = new pg.Client({ connectionString: DATABASE_URL })
-  await c.connect()
-  try {
-    await c.query(sql)
-  } finally {
-    await c.end()
-  }
-}
-
-async function cleanup(): Promise<void> {
-  await superExec(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE;
-    DO $$ DECLARE r text; BEGIN
-      FOREACH r IN ARRAY ARRAY[${Array.from({ length: TENANTS }, (_, i) => `'${PREFIX}t${i}'`).join(', ')}, '${RLS}', '${ADMIN}', '${OWNER}'] LOOP
-        IF EXISTS (SELECT FROM pg_roles WHERE rolname = r) THEN
-          EXECUTE format('DROP OWNED BY %I', r); EXECUTE format('DROP ROLE %I', r);
-        END IF;
-      END LOOP; END $$;`)
-}
-
-function ownerUrl(): string {
-  const u = new URL(DATABASE_URL)
-  u.username = OWNER
-  return u.toString()
-}
+const OWNER_URL = loginUrl(DATABASE_URL, OWNER)
+const cleanup = (): Promise<void> => teardown(DATABASE_URL, { schema: SCHEMA, owner: OWNER, roles: [RLS, ADMIN], rolePrefix: PREFIX })
 
 async function setup(): Promise<void> {
   await cleanup()
-  await superExec(`CREATE ROLE ${OWNER} LOGIN NOSUPERUSER NOBYPASSRLS;
+  await superExec(DATABASE_URL, `CREATE ROLE ${OWNER} LOGIN NOSUPERUSER NOBYPASSRLS;
     CREATE ROLE ${RLS} NOLOGIN; CREATE ROLE ${ADMIN} NOLOGIN; GRANT ${RLS}, ${ADMIN} TO ${OWNER};
     ${Array.from({ length: TENANTS }, (_, i) => `CREATE ROLE ${PREFIX}t${i} NOLOGIN IN ROLE ${RLS}; GRANT ${PREFIX}t${i} TO ${OWNER};`).join('\n')}
     CREATE SCHEMA ${SCHEMA} AUTHORIZATION ${OWNER}; GRANT USAGE ON SCHEMA ${SCHEMA} TO ${RLS}, ${ADMIN};`)
-  const c = new pg.Client({ connectionString: ownerUrl() })
-  await c.connect()
-  try {
+  await withClient(OWNER_URL, async (c) => {
     for (const [name, policies] of Object.entries(SHAPES)) {
       const t = `${SCHEMA}.${name}`
       await c.query(`CREATE TABLE ${t} (id serial PRIMARY KEY, tenant text NOT NULL CHECK (tenant <> ''), payload text);
@@ -151,14 +127,10 @@ async function setup(): Promise<void> {
         END LOOP;
         RETURN extract(epoch FROM clock_timestamp() - t0) * 1e6 / n;
       END $f$`)
-  } finally {
-    await c.end()
-  }
+  })
 }
 
-const keyAt = (i: number) => 1 + ((i * 7919) % ROWS)
-const keyOf = (i: number, j: number) => 1 + ((keyAt(i) - 1 + j * TENANTS * 37) % ROWS)
-const tenantOf = (k: number) => `t${k % TENANTS}`
+const { keyAt, keyOf, tenantOf } = keyWalk(ROWS, TENANTS)
 
 async function runTx(c: pg.Client, v: Variant, i: number, n: number): Promise<void> {
   const t = tenantOf(keyAt(i))
@@ -228,43 +200,42 @@ async function perRowCost(c: pg.Client): Promise<string[]> {
 
 async function main(): Promise<void> {
   await setup()
-  const c = new pg.Client({ connectionString: ownerUrl() })
-  await c.connect()
   try {
-    const plans = await explainIndexUse(c)
-    const server = await serverSide(c)
-    const perRow = await perRowCost(c)
-    console.log(`Sequential scan of all ${ROWS} rows as a tenant (index scans off), median of 10\n`)
-    console.log('| table | ms | µs per row |')
-    console.log('|---|---:|---:|')
-    console.log(perRow.join('\n') + '\n')
-    console.log('Server side: µs per select (plpgsql EXECUTE loop, planned every time), median of rounds\n')
-    console.log('| variant | µs per statement | extra vs (a) |')
-    console.log('|---|---:|---:|')
-    console.log(server.join('\n') + '\n')
-    if (process.env['COST_SERVER_ONLY'] === '1') return
-    const rows: string[] = []
-    for (const n of [1, 10]) {
-      const ms = await interleave(
-        Object.fromEntries(VARIANTS.map((v) => [v.name, (i: number) => runTx(c, v, i, n)])),
-        { warmupMs: 300, rounds: ROUNDS, roundMs: ROUND_MS },
-      )
-      const base = ms[VARIANTS[0]!.name]!
-      for (const v of VARIANTS) {
-        const xs = ms[v.name]!
-        const ratio = throughputRatio(ms, v.name, VARIANTS[0]!.name).ratio
-        const extraUs = (median(xs.map((x, r) => x - base[r]!)) * 1000) / n
-        rows.push(`| ${n} | ${v.name} | ${Math.round(median(perSecond(xs))).toLocaleString('en-US')} | ${ratio.toFixed(3)} | ${extraUs.toFixed(1)} |`)
+    await withClient(OWNER_URL, async (c) => {
+      const plans = await explainIndexUse(c)
+      const server = await serverSide(c)
+      const perRow = await perRowCost(c)
+      console.log(`Sequential scan of all ${ROWS} rows as a tenant (index scans off), median of 10\n`)
+      console.log('| table | ms | µs per row |')
+      console.log('|---|---:|---:|')
+      console.log(perRow.join('\n') + '\n')
+      console.log('Server side: µs per select (plpgsql EXECUTE loop, planned every time), median of rounds\n')
+      console.log('| variant | µs per statement | extra vs (a) |')
+      console.log('|---|---:|---:|')
+      console.log(server.join('\n') + '\n')
+      if (process.env['COST_SERVER_ONLY'] === '1') return
+      const rows: string[] = []
+      for (const n of [1, 10]) {
+        const ms = await interleave(
+          Object.fromEntries(VARIANTS.map((v) => [v.name, (i: number) => runTx(c, v, i, n)])),
+          { warmupMs: 300, rounds: ROUNDS, roundMs: ROUND_MS },
+        )
+        const base = ms[VARIANTS[0]!.name]!
+        for (const v of VARIANTS) {
+          const xs = ms[v.name]!
+          const ratio = throughputRatio(ms, v.name, VARIANTS[0]!.name).ratio
+          const extraUs = (median(xs.map((x, r) => x - base[r]!)) * 1000) / n
+          rows.push(`| ${n} | ${v.name} | ${Math.round(median(perSecond(xs))).toLocaleString('en-US')} | ${ratio.toFixed(3)} | ${extraUs.toFixed(1)} |`)
+        }
       }
-    }
-    console.log(`PostgreSQL via ${new URL(DATABASE_URL).host}, ${ROUNDS} cycles × ${ROUND_MS} ms per variant, interleaved in 10 ms blocks, ${ROWS} rows, one connection\n`)
-    console.log('| stmts/tx | variant | tx/s | vs (a) | extra µs per statement |')
-    console.log('|---:|---|---:|---:|---:|')
-    console.log(rows.join('\n'))
-    console.log('\nEXPLAIN SELECT count(*) as tenant t3:')
-    for (const p of plans) console.log(`- ${p}`)
+      console.log(`PostgreSQL via ${new URL(DATABASE_URL).host}, ${ROUNDS} cycles × ${ROUND_MS} ms per variant, interleaved in 10 ms blocks, ${ROWS} rows, one connection\n`)
+      console.log('| stmts/tx | variant | tx/s | vs (a) | extra µs per statement |')
+      console.log('|---:|---|---:|---:|---:|')
+      console.log(rows.join('\n'))
+      console.log('\nEXPLAIN SELECT count(*) as tenant t3:')
+      for (const p of plans) console.log(`- ${p}`)
+    })
   } finally {
-    await c.end()
     if (process.env['COST_KEEP'] !== '1') await cleanup()
   }
 }

@@ -12,7 +12,7 @@
  *    (5 round trips) vs a plain transaction, and per-tenant GRANTs on one table until the ACL no
  *    longer fits in its pg_class row ("row is too big").
  *
- * Everything created carries the prefix `pgt_scale_` and is removed at the end.
+ * Everything created carries the prefix `pgt_scale_` and is removed at the end (bench/lib/setup.ts).
  *   npm run bench:scale
  */
 import { appendFileSync, existsSync, writeFileSync } from 'node:fs'
@@ -24,8 +24,9 @@ import pg from 'pg'
 import type { Strategy } from '../src/core/options.js'
 import { migrationSql, PostgresManager, withRls } from '../src/drizzle/index.js'
 import { interleave, median } from './interleave.js'
+import { createOwner, DATABASE_URL, loginUrl, serverInfo, superExec, teardown, withClient } from './lib/setup.js'
+import { check, keyWalk } from './lib/workload.js'
 
-const DATABASE_URL = process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test'
 const PREFIX = 'pgt_scale_'
 const SCHEMA = 'pgt_scale'
 const OWNER = `${PREFIX}owner`
@@ -35,6 +36,8 @@ const ROLE_PREFIX = `${PREFIX}t_`
 const PY_PREFIX = `${PREFIX}py_`
 const ROWS = 1_000_000
 const TENANTS = 1_000
+/** Rows copied into items_plain, the RLS-free table of part 3. */
+const PLAIN_ROWS = 100_000
 const SETTING_TENANTS = 100_000
 const ROLE_TENANTS = 10_000
 const EDGE = 1_000 // first / last tenants created through manager.createTenant
@@ -47,8 +50,9 @@ const s = pgSchema(SCHEMA)
 const items = withRls(
   s.table('items', { id: bigint('id', { mode: 'number' }).primaryKey(), tenant: text('tenant').notNull(), payload: text('payload') }),
 )
-const tenantOf = (id: number) => `t${id % TENANTS}`
-const keyAt = (i: number) => 1 + ((i * 7919) % ROWS)
+const { tenantOf, keyAt } = keyWalk(ROWS, TENANTS)
+const plainKeyAt = keyWalk(PLAIN_ROWS, TENANTS).keyAt
+const OWNER_URL = loginUrl(DATABASE_URL, OWNER)
 
 const out: string[] = [] // result lines (console + markdown)
 const log = (line: string) => {
@@ -57,58 +61,15 @@ const log = (line: string) => {
 }
 const progress = (m: string) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${m}\n`)
 
-async function superExec(text: string): Promise<pg.QueryResult> {
-  const client = new pg.Client({ connectionString: DATABASE_URL })
-  await client.connect()
-  try {
-    const r = (await client.query(text)) as pg.QueryResult | pg.QueryResult[]
-    return Array.isArray(r) ? r[r.length - 1]! : r
-  } finally {
-    await client.end()
-  }
-}
-
-function ownerUrl(): string {
-  const url = new URL(DATABASE_URL)
-  url.username = OWNER
-  url.password = ''
-  return url.toString()
-}
-
-async function asOwner<T>(fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const c = new pg.Client({ connectionString: ownerUrl() })
-  await c.connect()
-  try {
-    return await fn(c)
-  } finally {
-    await c.end()
-  }
-}
+const asOwner = <T>(fn: (c: pg.Client) => Promise<T>): Promise<T> => withClient(OWNER_URL, fn)
 
 async function countRoles(): Promise<number> {
-  const r = await superExec(`SELECT count(*)::int AS n FROM pg_roles WHERE starts_with(rolname, '${PREFIX}')`)
-  return Number(r.rows[0]['n'])
+  const [r] = await superExec(DATABASE_URL, `SELECT count(*)::int AS n FROM pg_roles WHERE starts_with(rolname, '${PREFIX}')`)
+  return Number(r!.rows[0]['n'])
 }
 
-/** Drops the schema and every role with the prefix, in batched DO blocks. */
-async function cleanup(): Promise<void> {
-  await superExec(`DROP SCHEMA IF EXISTS ${SCHEMA} CASCADE`)
-  const keep = [OWNER, TENANT_ROLE, ADMIN_ROLE]
-  const exists = await superExec(`SELECT rolname FROM pg_roles WHERE rolname IN (${keep.map((r) => `'${r}'`).join(', ')})`)
-  if (exists.rows.length > 0) await superExec(`DROP OWNED BY ${exists.rows.map((r) => pg.escapeIdentifier(String(r['rolname']))).join(', ')}`)
-  for (;;) {
-    const r = await superExec(`
-      DO $$ DECLARE r text; BEGIN
-        FOR r IN SELECT rolname FROM pg_roles WHERE starts_with(rolname, '${PREFIX}')
-                   AND rolname NOT IN (${keep.map((k) => `'${k}'`).join(', ')}) LIMIT 2000 LOOP
-          EXECUTE format('DROP OWNED BY %I', r);
-          EXECUTE format('DROP ROLE %I', r);
-        END LOOP; END $$;
-      SELECT count(*)::int AS n FROM pg_roles WHERE starts_with(rolname, '${PREFIX}') AND rolname NOT IN (${keep.map((k) => `'${k}'`).join(', ')})`)
-    if (Number(r.rows[0]['n']) === 0) break
-  }
-  for (const role of [TENANT_ROLE, ADMIN_ROLE, OWNER]) await superExec(`DROP ROLE IF EXISTS ${role}`)
-}
+/** Drops the schema and every role with the prefix. */
+const cleanup = (): Promise<void> => teardown(DATABASE_URL, { schema: SCHEMA, owner: OWNER, rolePrefix: PREFIX })
 
 function managerFor(pool: pg.Pool, strategy: Strategy) {
   return PostgresManager.fromDrizzle(drizzle({ client: pool }), {
@@ -144,7 +105,7 @@ async function part1(): Promise<void> {
       INSERT INTO ${SCHEMA}.items SELECT g, 't' || (g % ${TENANTS}), md5(g::text) FROM generate_series(1, ${ROWS}) g;
       ALTER TABLE ${SCHEMA}.items ADD PRIMARY KEY (id);
       CREATE INDEX items_tenant_id_idx ON ${SCHEMA}.items (tenant, id);
-      CREATE TABLE ${SCHEMA}.items_plain AS SELECT * FROM ${SCHEMA}.items WHERE id <= 100000;
+      CREATE TABLE ${SCHEMA}.items_plain AS SELECT * FROM ${SCHEMA}.items WHERE id <= ${PLAIN_ROWS};
       ALTER TABLE ${SCHEMA}.items_plain ADD PRIMARY KEY (id);
       ANALYZE ${SCHEMA}.items_plain;`),
   )
@@ -155,13 +116,10 @@ async function part1(): Promise<void> {
   log('')
   log(`- load (INSERT … SELECT generate_series + indexes, as the owner): ${sec(loadMs)}; with migration (ENABLE/FORCE RLS, policies, tenant index) and ANALYZE: ${sec(setupMs)}`)
 
-  const pool = new pg.Pool({ connectionString: ownerUrl(), max: 1 })
+  const pool = new pg.Pool({ connectionString: OWNER_URL, max: 1 })
   try {
     const manager = managerFor(pool, 'setting')
     await asOwner((c) => c.query(`INSERT INTO ${SCHEMA}.tenant_registry (id) SELECT 't' || g FROM generate_series(0, ${TENANTS - 1}) g`))
-    const check = (ok: boolean, what: string) => {
-      if (!ok) throw new Error(`wrong result: ${what}`)
-    }
     const lat = await interleave({
       scopedPoint: async (i) => {
         const k = keyAt(i)
@@ -245,7 +203,7 @@ async function part2(): Promise<void> {
   log('')
   log('| strategy | tenants | all via createTenant | first 1,000 | last 1,000 | last / first (target <= 1.2) |')
   log('|---|---:|---:|---:|---:|---:|')
-  const pool = new pg.Pool({ connectionString: ownerUrl(), max: 1 })
+  const pool = new pg.Pool({ connectionString: OWNER_URL, max: 1 })
   try {
     progress(`part 2: ${SETTING_TENANTS} setting tenants`)
     const setting = await createAll(managerFor(pool, 'setting'), SETTING_TENANTS, 's')
@@ -256,8 +214,8 @@ async function part2(): Promise<void> {
     progress(`part 2: ${ROLE_TENANTS} role tenants`)
     await migrate('role')
     const role = await createAll(managerFor(pool, 'role'), ROLE_TENANTS, 'r')
-    const nRoles = await superExec(`SELECT count(*)::int AS n FROM pg_roles WHERE starts_with(rolname, '${ROLE_PREFIX}')`)
-    if (Number(nRoles.rows[0]['n']) !== ROLE_TENANTS) throw new Error(`${String(nRoles.rows[0]['n'])} tenant roles exist`)
+    const [nRoles] = await superExec(DATABASE_URL, `SELECT count(*)::int AS n FROM pg_roles WHERE starts_with(rolname, '${ROLE_PREFIX}')`)
+    if (Number(nRoles!.rows[0]['n']) !== ROLE_TENANTS) throw new Error(`${String(nRoles!.rows[0]['n'])} tenant roles exist`)
     log(row('role', ROLE_TENANTS, role))
     log('')
     log(`Every tenant was created one by one through manager.createTenant on one pooled connection (no bulk SQL); the counts were checked afterwards (registry rows, roles with the prefix). "last / first" compares the last ${EDGE.toLocaleString('en-US')} creations with the first ${EDGE.toLocaleString('en-US')}.`)
@@ -269,7 +227,7 @@ async function part2(): Promise<void> {
   const firsts: number[] = []
   const seconds: number[] = []
   for (let i = 0; i < 3; i++) {
-    const pool2 = new pg.Pool({ connectionString: ownerUrl(), max: 1 })
+    const pool2 = new pg.Pool({ connectionString: OWNER_URL, max: 1 })
     try {
       const m = managerFor(pool2, 'role')
       await pool2.query('SELECT 1') // the connection itself is not part of the scope's cost
@@ -298,7 +256,7 @@ async function part3(): Promise<void> {
   log("## 3. The Python original's approach, reproduced in SQL")
   log('')
   progress('part 3: SET SESSION ROLE per session')
-  const client = new pg.Client({ connectionString: ownerUrl() })
+  const client = new pg.Client({ connectionString: OWNER_URL })
   await client.connect()
   try {
     const role = (k: number) => pg.escapeIdentifier(`${ROLE_PREFIX}r${k % 1000}`)
@@ -306,14 +264,14 @@ async function part3(): Promise<void> {
     const plainSelect = `SELECT id, tenant, payload FROM ${SCHEMA}.items_plain WHERE id = $1`
     const lat = await interleave({
       plain: async (i) => {
-        const k = 1 + ((i * 7919) % 100000)
+        const k = plainKeyAt(i)
         await client.query('BEGIN')
         const r = await client.query(plainSelect, [k])
         await client.query('COMMIT')
         if (r.rows.length !== 1) throw new Error('plain select')
       },
       sessionRole: async (i) => {
-        const k = 1 + ((i * 7919) % 100000)
+        const k = plainKeyAt(i)
         await client.query(`SET SESSION ROLE ${role(k)}`)
         await client.query('BEGIN')
         await client.query(rlsSelect, [k])
@@ -321,7 +279,7 @@ async function part3(): Promise<void> {
         await client.query('RESET ROLE')
       },
       localRole: async (i) => {
-        const k = 1 + ((i * 7919) % 100000)
+        const k = plainKeyAt(i)
         await client.query(`BEGIN; SET LOCAL ROLE ${role(k)}`)
         await client.query(rlsSelect, [k])
         await client.query('COMMIT')
@@ -372,12 +330,12 @@ async function part3(): Promise<void> {
 
 async function main(): Promise<void> {
   const t0 = performance.now()
-  const who = await superExec(`SELECT rolsuper, current_setting('server_version') AS v FROM pg_roles WHERE rolname = current_user`)
-  if (!who.rows[0]?.['rolsuper']) throw new Error(`DATABASE_URL must log in as a superuser (to create ${OWNER}).`)
+  const who = await serverInfo(DATABASE_URL)
+  if (!who.superuser) throw new Error(`DATABASE_URL must log in as a superuser (to create ${OWNER}).`)
   await cleanup()
   let failed = false
   try {
-    await superExec(`CREATE ROLE ${OWNER} LOGIN CREATEROLE NOSUPERUSER NOBYPASSRLS; CREATE SCHEMA ${SCHEMA} AUTHORIZATION ${OWNER};`)
+    await createOwner(DATABASE_URL, OWNER, SCHEMA)
     await part1()
     await part2()
     await part3()
@@ -394,7 +352,7 @@ async function main(): Promise<void> {
   const left = await countRoles()
   const total = (performance.now() - t0) / 1000
   log('')
-  log(`PostgreSQL ${String(who.rows[0]['v'])}, Node ${process.version}, ${process.platform}/${process.arch}; run took ${total.toFixed(0)} s; roles with prefix ${PREFIX} left after cleanup: ${left}`)
+  log(`PostgreSQL ${who.version}, Node ${process.version}, ${process.platform}/${process.arch}; run took ${total.toFixed(0)} s; roles with prefix ${PREFIX} left after cleanup: ${left}`)
   if (left !== 0) failed = true
   if (!failed) {
     const file = new URL('./SCALE.md', import.meta.url)
