@@ -62,7 +62,7 @@ const { values: args } = parseArgs({
 
 const URL_ = args.url
 const STRATEGY = args.strategy as Strategy
-if (STRATEGY !== 'setting' && STRATEGY !== 'role') fail(`--strategy must be 'setting' or 'role', not ${STRATEGY}`)
+if (STRATEGY !== 'setting' && STRATEGY !== 'role') fail(`--strategy must be 'setting' or 'role', not ${String(args.strategy)}`)
 const TRANSACTIONS = positive('transactions')
 const CLIENTS = positive('clients')
 const POOL = positive('pool')
@@ -185,13 +185,13 @@ const dropRun = (base: string): Promise<void> => teardown(URL_, { schema: base, 
 
 /** Leftovers of earlier runs that crashed: no session as their owner, older than a minute. */
 async function dropLeftovers(): Promise<void> {
-  const [found] = await superExec(URL_, `
+  const [found] = await superExec<{ nspname: string }>(URL_, `
     SELECT n.nspname FROM pg_namespace n JOIN pg_roles o ON o.oid = n.nspowner
     WHERE starts_with(n.nspname, ${lit(PREFIX)}) AND o.rolname = n.nspname || '_owner'
       AND NOT EXISTS (SELECT FROM pg_stat_activity a WHERE a.usename = o.rolname)`)
   const now = Date.now() / 1000
   for (const row of found!.rows) {
-    const base = String(row['nspname'])
+    const base = String(row.nspname)
     const born = parseInt(base.slice(PREFIX.length).split('_')[0] ?? '', 36)
     if (Number.isFinite(born) && now - born > 60) {
       console.log(`removing leftover ${base}`)

@@ -139,8 +139,8 @@ async function runTx(c: pg.Client, v: Variant, i: number, n: number): Promise<vo
   for (let j = 0; j < n; j++) {
     const k = keyOf(i, j)
     const config = v.named ? { name: `q_${v.table}`, text, values: [k] } : { text, values: [k] }
-    const r = await c.query(config)
-    if (r.rows.length !== 1 || r.rows[0].tenant !== t) throw new Error(`${v.name}: wrong row for key ${k}`)
+    const r = await c.query<{ tenant: string }>(config)
+    if (r.rows.length !== 1 || r.rows[0]?.tenant !== t) throw new Error(`${v.name}: wrong row for key ${k}`)
   }
   await c.query('COMMIT')
 }
@@ -169,7 +169,7 @@ async function serverSide(c: pg.Client): Promise<string[]> {
       const v = cases[idx]!
       const results = (await c.query(
         `${v.prelude.replaceAll('%t', 't4')}; SELECT ${SCHEMA}.loop('${v.table}', ${n}) AS us; ROLLBACK`,
-      )) as unknown as pg.QueryResult[]
+      )) as unknown as pg.QueryResult<{ us: number }>[]
       const res = results.find((x) => x.command === 'SELECT')
       if (r > 0) us[idx]!.push(Number(res?.rows[0]?.us ?? NaN)) // round 0: warm-up
     }

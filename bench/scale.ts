@@ -64,8 +64,8 @@ const progress = (m: string) => process.stderr.write(`[${new Date().toISOString(
 const asOwner = <T>(fn: (c: pg.Client) => Promise<T>): Promise<T> => withClient(OWNER_URL, fn)
 
 async function countRoles(): Promise<number> {
-  const [r] = await superExec(DATABASE_URL, `SELECT count(*)::int AS n FROM pg_roles WHERE starts_with(rolname, '${PREFIX}')`)
-  return Number(r!.rows[0]['n'])
+  const [r] = await superExec<{ n: number }>(DATABASE_URL, `SELECT count(*)::int AS n FROM pg_roles WHERE starts_with(rolname, '${PREFIX}')`)
+  return Number(r!.rows[0]?.n)
 }
 
 /** Drops the schema and every role with the prefix. */
@@ -207,15 +207,15 @@ async function part2(): Promise<void> {
   try {
     progress(`part 2: ${SETTING_TENANTS} setting tenants`)
     const setting = await createAll(managerFor(pool, 'setting'), SETTING_TENANTS, 's')
-    const nReg = await asOwner((c) => c.query(`SELECT count(*)::int AS n FROM ${SCHEMA}.tenant_registry WHERE id LIKE 's%'`))
-    if (Number(nReg.rows[0]['n']) !== SETTING_TENANTS) throw new Error(`registry holds ${String(nReg.rows[0]['n'])} tenants`)
+    const nReg = await asOwner((c) => c.query<{ n: number }>(`SELECT count(*)::int AS n FROM ${SCHEMA}.tenant_registry WHERE id LIKE 's%'`))
+    if (Number(nReg.rows[0]?.n) !== SETTING_TENANTS) throw new Error(`registry holds ${String(nReg.rows[0]?.n)} tenants`)
     log(row('setting', SETTING_TENANTS, setting))
 
     progress(`part 2: ${ROLE_TENANTS} role tenants`)
     await migrate('role')
     const role = await createAll(managerFor(pool, 'role'), ROLE_TENANTS, 'r')
-    const [nRoles] = await superExec(DATABASE_URL, `SELECT count(*)::int AS n FROM pg_roles WHERE starts_with(rolname, '${ROLE_PREFIX}')`)
-    if (Number(nRoles!.rows[0]['n']) !== ROLE_TENANTS) throw new Error(`${String(nRoles!.rows[0]['n'])} tenant roles exist`)
+    const [nRoles] = await superExec<{ n: number }>(DATABASE_URL, `SELECT count(*)::int AS n FROM pg_roles WHERE starts_with(rolname, '${ROLE_PREFIX}')`)
+    if (Number(nRoles!.rows[0]?.n) !== ROLE_TENANTS) throw new Error(`${String(nRoles!.rows[0]?.n)} tenant roles exist`)
     log(row('role', ROLE_TENANTS, role))
     log('')
     log(`Every tenant was created one by one through manager.createTenant on one pooled connection (no bulk SQL); the counts were checked afterwards (registry rows, roles with the prefix). "last / first" compares the last ${EDGE.toLocaleString('en-US')} creations with the first ${EDGE.toLocaleString('en-US')}.`)
@@ -314,8 +314,9 @@ async function part3(): Promise<void> {
             EXIT;
           END;
         END LOOP; END $$`)
-      const r = await c.query('SELECT n, err FROM acl_result')
-      if (r.rows.length > 0) return { failedAt: Number(r.rows[0]['n']), err: String(r.rows[0]['err']) }
+      const r = await c.query<{ n: number; err: string }>('SELECT n, err FROM acl_result')
+      const failed = r.rows[0]
+      if (failed) return { failedAt: Number(failed.n), err: String(failed.err) }
     }
     return { failedAt: 0, err: '' }
   })

@@ -145,7 +145,7 @@ async function demo({ label, db }: Setup): Promise<void> {
   try {
     await manager.withTenant('initech', (tx) => tx.select().from(todos), { createIfMissing: false })
   } catch (error) {
-    console.log(`  unknown tenant with createIfMissing: false -> ${error instanceof TenantError ? error.code : error}`)
+    console.log(`  unknown tenant with createIfMissing: false -> ${error instanceof TenantError ? error.code : String(error)}`)
   }
 
   const all = await manager.withAdmin((tx) => tx.select().from(todos))

@@ -231,7 +231,7 @@ describeTargets((target) => {
           const error = await failure(
             f.manager().withTenant('rs-a', async (tx) => {
               await tx.execute(sql`SET LOCAL row_security = off`)
-              return tx.execute(sql`SELECT * FROM ${sql.raw(t)}`)
+              return rowsOf(await tx.execute(sql`SELECT * FROM ${sql.raw(t)}`))
             }),
           )
           expect(sqlState(error)).toBe('42501')

@@ -14,7 +14,7 @@ import { createPolicySql, dropPolicySql, POLICY_NAMES, tenantPolicies } from '..
 import { PostgresManager } from '../src/drizzle/index.js'
 import { cleanupSql, makeTables, useFixture, type Fixture, type TypeName } from './support/fixture.js'
 import { describeFindings, findingAsserts } from './support/findings.js'
-import { describeTargets, uniqueSuffix, type Login } from './support/targets.js'
+import { describeTargets, rowsOf, uniqueSuffix, type Login } from './support/targets.js'
 
 const STRATEGIES = ['setting', 'role'] as const
 const TYPES: TypeName[] = ['text', 'varchar', 'integer', 'bigint', 'uuid']
@@ -95,7 +95,7 @@ describeTargets((target) => {
         const read = () => f.manager().withTenant('acme', (tx) => tx.execute(sql.raw(`SELECT tenant FROM ${P}`)))
         await target().superExec(`ALTER TABLE ${P} DISABLE ROW LEVEL SECURITY; GRANT SELECT ON ${P} TO "${f.options.tenantRole}"`)
         // The blind spot itself: a tenant scope reads another tenant's row through the partition.
-        expect((await read()).rows).toEqual([{ tenant: 'globex' }])
+        expect(rowsOf(await read())).toEqual([{ tenant: 'globex' }])
         const report = await check()
         const hit = report.findings.find((x) => x.code === 'PARTITION_UNPROTECTED' && x.object === leaf)
         expect(hit?.severity, describeFindings(report)).toBe('error')
@@ -107,7 +107,7 @@ describeTargets((target) => {
         expect(hit?.fix).toContain(`ALTER TABLE ${P} ENABLE ROW LEVEL SECURITY;`)
         expect(report.findings.filter((x) => x.code !== 'PARTITION_UNPROTECTED'), describeFindings(report)).toEqual([])
         for (const x of report.findings) await target().superExec(x.fix)
-        expect((await read()).rows).toEqual([])
+        expect(rowsOf(await read())).toEqual([])
         await target().superExec(`REVOKE ALL ON ${P} FROM "${f.options.tenantRole}"`)
         await expectClean()
       })
@@ -292,7 +292,7 @@ describeTargets((target) => {
           await leave()
           const fixed = await checkDatabase(clientOf(login), { ...options, tables: [spec], ignore: [TEMP] })
           expect(fixed.findings, describeFindings(fixed)).toEqual([])
-          expect((await scope()).rows).toHaveLength(1)
+          expect(rowsOf(await scope())).toHaveLength(1)
         } finally {
           await back()
           await target().superExec(cleanupSql(schema, options, owner))

@@ -488,7 +488,8 @@ describeTargets((target) => {
           const report = await check({ ignore: ['TENANT_INDEX_MISSING'] })
           expect(report.ok).toBe(true)
           expect(report.findings).toEqual([])
-          await expect(check({ ignore: ['TENANT_INDEX_MISING'] })).rejects.toMatchObject({ code: 'INVALID_OPTIONS' })
+          // A caller without types (JavaScript, a config file) is refused at run time too.
+          await expect(check({ ignore: ['TENANT_INDEX_MISING' as CheckCode] })).rejects.toMatchObject({ code: 'INVALID_OPTIONS' })
         } finally {
           await f.login.exec(`CREATE INDEX pgt_items_uuid_tenant_idx ON "${f.schema}"."items_uuid" (tenant)`)
         }
@@ -618,6 +619,7 @@ describe('pg-tenants check (the CLI, in-process)', () => {
       try {
         const run = await cli(['check', ...common])
         expect(run.code).toBe(1)
+        // eslint-disable-next-line no-control-regex -- \x1b[ starts an ANSI colour sequence, which is what it looks for
         expect(run.out).not.toMatch(/\x1b\[/)
         expect(run.out).toContain(`FAIL: 2 errors on 5 tenant tables (${f.schema}.items_text, `)
         expect(run.out).toContain(`\n${f.schema}.items_text\n  error   RLS_DISABLED: row level security is disabled`)
@@ -642,8 +644,10 @@ describe('pg-tenants check (the CLI, in-process)', () => {
 
         const coloured = await cli(['check', ...common], { tty: true })
         expect(coloured.code).toBe(1)
+        // eslint-disable-next-line no-control-regex -- \x1b[ starts an ANSI colour sequence, which is what it looks for
         expect(coloured.out).toMatch(/\x1b\[31merror/)
         const plain = await cli(['check', ...common], { tty: true, env: { NO_COLOR: '1' } })
+        // eslint-disable-next-line no-control-regex -- \x1b[ starts an ANSI colour sequence, which is what it looks for
         expect(plain.out).not.toMatch(/\x1b\[/)
       } finally {
         await server.superExec(`ALTER TABLE ${T()} ENABLE ROW LEVEL SECURITY; REVOKE TRUNCATE ON ${T()} FROM "${f.options.tenantRole}"`)

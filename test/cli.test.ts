@@ -23,6 +23,7 @@ import { uniqueSuffix } from './support/targets.js'
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const DATABASE_URL = process.env['DATABASE_URL']
 const UNREACHABLE = 'postgres://postgres@127.0.0.1:1/test'
+// eslint-disable-next-line no-control-regex -- \x1b[ starts an ANSI colour sequence, which is what it looks for
 const ANSI = /\x1b\[/
 
 const fakeIo = (options: Omit<FakeIoOptions, 'cwd'> = {}) => fakeIoIn({ cwd: ROOT, ...options })
@@ -204,6 +205,7 @@ describe('cli shell', () => {
     expect((await cli(['--help'], { tty: true, env: { NO_COLOR: '1' } })).out).not.toMatch(ANSI)
     expect((await cli(['--help'], { env: { FORCE_COLOR: '1' } })).out).toMatch(ANSI)
     expect((await cli(['nope'])).err).not.toMatch(ANSI)
+    // eslint-disable-next-line no-control-regex -- \x1b[ starts an ANSI colour sequence, which is what it looks for
     expect((await cli(['nope'], { tty: true })).err).toMatch(/^\x1b\[31mpg-tenants:\x1b\[39m Unknown command/)
   })
 
@@ -228,6 +230,7 @@ describe('cli shell', () => {
     expect(tty.out()).toBe('created a\n')
     bar.update(40, 40, '')
     bar.end()
+    // eslint-disable-next-line no-control-regex -- \x1b[2K: the ANSI sequence that clears the progress line
     expect(tty.err()).toMatch(/\[#{24}\] 40\/40 \r\x1b\[2K$/)
   })
 
@@ -385,6 +388,7 @@ describe.skipIf(!DATABASE_URL).each<Strategy>(['setting', 'role'])('tenants, %s 
     const run = await tenants(['create', ...ids], { tty: true })
     expect(run.code).toBe(0)
     expect(run.out).toContain('\x1b[32mcreated\x1b[39m bulk00\n')
+    // eslint-disable-next-line no-control-regex -- \x1b[2K: the ANSI sequence that clears the progress line
     expect(run.err).toMatch(/\r\x1b\[2K\[[#.]{24}\] \d+\/25 /)
     expect(run.err).toMatch(/created 25 tenants/)
     expect(await stored()).toHaveLength(26)

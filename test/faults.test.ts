@@ -29,7 +29,7 @@ import type { Strategy } from '../src/core/options.js'
 import type { PostgresManager } from '../src/drizzle/index.js'
 import type { AnyPgDatabase } from '../src/drizzle/bind.js'
 import { createFixture, type Fixture } from './support/fixture.js'
-import { targets, type Login, type Row, type Target } from './support/targets.js'
+import { rowsOf, targets, type Login, type Row, type Target } from './support/targets.js'
 
 const url = process.env['DATABASE_URL']
 const suite = url ? describe : describe.skip
@@ -75,7 +75,7 @@ const CONNECTION_LOST = /terminat|not queryable|connection error|ECONNRESET|ECON
  * synchronously), and the errors of checked-out and idle clients (see the note at the top). */
 interface Watched {
   pool: pg.Pool
-  destroyed(): number
+  destroyed: () => number
   clientErrors: unknown[]
 }
 
@@ -110,7 +110,7 @@ const PROBE_OUTSIDE = `SELECT current_user::text AS "user", coalesce(current_set
 async function expectClean(fx: Fixture, manager: Manager, pool: pg.Pool, tenant = 'acme'): Promise<number> {
   const inside = await manager.withTenant(tenant, async (tx) => {
     const rows = await tx.select().from(fx.tables.text)
-    const pid = (await tx.execute(sql`SELECT pg_backend_pid() AS pid`)).rows[0]?.['pid']
+    const pid = rowsOf(await tx.execute(sql`SELECT pg_backend_pid() AS pid`))[0]?.['pid']
     return { tenants: [...new Set(rows.map((r) => r.tenant))], count: rows.length, pid: Number(pid) }
   })
   expect(inside.count).toBeGreaterThan(0)
@@ -123,8 +123,8 @@ async function expectClean(fx: Fixture, manager: Manager, pool: pg.Pool, tenant 
 /** Rows with `title` as any tenant would see them: through the admin scope of a separate pool. */
 async function visible(admin: Manager, fx: Fixture, title: string): Promise<number> {
   return admin.withAdmin(async (tx) => {
-    const r = await tx.execute(sql`SELECT count(*)::int AS n FROM ${fx.tables.text} WHERE title = ${title}`)
-    return Number(r.rows[0]?.['n'])
+    const r = rowsOf(await tx.execute(sql`SELECT count(*)::int AS n FROM ${fx.tables.text} WHERE title = ${title}`))
+    return Number(r[0]?.['n'])
   })
 }
 
@@ -169,7 +169,7 @@ suite(title, () => {
         const error = await rejection(
           manager.withTenant('acme', async (tx) => {
             await tx.insert(fx.tables.text).values({ tenant: 'acme', title: 'killed-scope' })
-            const pid = (await tx.execute(sql`SELECT pg_backend_pid() AS pid`)).rows[0]?.['pid']
+            const pid = rowsOf(await tx.execute(sql`SELECT pg_backend_pid() AS pid`))[0]?.['pid']
             await target.superExec(`SELECT pg_terminate_backend(${Number(pid)})`)
             await sleep(50)
             await tx.execute(sql`SELECT 1`)
@@ -187,7 +187,7 @@ suite(title, () => {
         const { pool, manager, destroyed } = open(1)
         const session = await manager.newTenantSession('acme')
         await session.insert(fx.tables.text).values({ tenant: 'acme', title: 'killed-session' })
-        const pid = (await session.execute(sql`SELECT pg_backend_pid() AS pid`)).rows[0]?.['pid']
+        const pid = rowsOf(await session.execute(sql`SELECT pg_backend_pid() AS pid`))[0]?.['pid']
         await target.superExec(`SELECT pg_terminate_backend(${Number(pid)})`)
         await sleep(50)
         const error = await rejection(session.commit())
@@ -287,7 +287,7 @@ suite(title, () => {
                   }
                 }
                 const value = Reflect.get(c, key, c) as unknown
-                return typeof value === 'function' ? value.bind(c) : value
+                return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(c) : value
               },
             })
           },
@@ -322,7 +322,7 @@ suite(title, () => {
       it('a pinned client has an error listener while in a scope', async () => {
         const { pool, manager } = open(1, false)
         let client: pg.PoolClient | undefined
-        pool.once('acquire', (c) => (client = c))
+        pool.once('acquire', (c: pg.PoolClient) => (client = c))
         const listeners = await manager.withTenant('acme', async () => client?.listenerCount('error') ?? -1)
         expect(listeners).toBeGreaterThan(0)
       })
@@ -411,7 +411,7 @@ suite(title, () => {
       const inFlight = rejection(
         manager.withTenant('acme', async (tx) => {
           await tx.insert(f.tables.text).values({ tenant: 'acme', title: 'in-flight' })
-          inFlightPid = Number((await tx.execute(sql`SELECT pg_backend_pid() AS pid`)).rows[0]?.['pid'])
+          inFlightPid = Number(rowsOf(await tx.execute(sql`SELECT pg_backend_pid() AS pid`))[0]?.['pid'])
           await tx.execute(sql`SELECT pg_sleep(15)`)
         }),
       )

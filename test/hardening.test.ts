@@ -18,7 +18,7 @@ import { sqlState, TenantError, TenantNotFound } from '../src/index.js'
 import { PostgresManager } from '../src/drizzle/index.js'
 import type { AnyPgDatabase } from '../src/drizzle/bind.js'
 import { useFixture, type Fixture } from './support/fixture.js'
-import { describeTargets, type Login, type Row, type Target } from './support/targets.js'
+import { describeTargets, rowsOf, type Login, type Row, type Target } from './support/targets.js'
 
 type Manager = PostgresManager<AnyPgDatabase>
 const STRATEGIES = ['setting', 'role'] as const
@@ -73,10 +73,10 @@ describeTargets((target) => {
           const TXID = sql`SELECT txid_current()::text AS id, current_user::text AS role`
           const seen = await rejection(
             m.withTenant('kc-a', async (tx) => {
-              const first = (await tx.execute(TXID)).rows[0]
+              const first = rowsOf(await tx.execute(TXID))[0]
               const titles = (await tx.select().from(f.tables.text)).map((r) => r.title)
               await tx.insert(f.tables.text).values({ tenant: 'kc-a', title: 'must-roll-back' })
-              const last = (await tx.execute(TXID)).rows[0]
+              const last = rowsOf(await tx.execute(TXID))[0]
               throw Object.assign(new Error('caller failure'), { first, last, titles })
             }),
           )
@@ -110,7 +110,7 @@ describeTargets((target) => {
           await f.manager().deleteTenant('kc-s')
           const session = await m.newTenantSession('kc-s')
           try {
-            const [row] = (await session.execute(sql`SELECT current_user::text AS role`)).rows
+            const [row] = rowsOf(await session.execute(sql`SELECT current_user::text AS role`))
             expect(row?.['role']).toBe(strategy === 'role' ? `${f.options.rolePrefix}kc-s` : f.options.tenantRole)
           } finally {
             await session.close()
@@ -187,12 +187,12 @@ describeTargets((target) => {
               else await outcome
               expect(await rows(login, SNAPSHOT)).toEqual(before)
               await m.withTenant('lo-b', async (tx) => {
-                const [row] = (await tx.execute(sql`SELECT current_user::text AS role, current_setting('pg_tenants.tenant', true) AS tenant`)).rows
+                const [row] = rowsOf(await tx.execute(sql`SELECT current_user::text AS role, current_setting('pg_tenants.tenant', true) AS tenant`))
                 expect(row?.['role']).toBe(strategy === 'role' ? `${f.options.rolePrefix}lo-b` : f.options.tenantRole)
                 if (strategy === 'setting') expect(row?.['tenant']).toBe('lo-b')
                 if (probe) {
                   let last: Row[] = []
-                  for (const statement of probe.split('; ')) last = (await tx.execute(sql.raw(statement))).rows as Row[]
+                  for (const statement of probe.split('; ')) last = rowsOf(await tx.execute(sql.raw(statement)))
                   expectProbe?.(last)
                 }
               })
@@ -226,7 +226,7 @@ describeTargets((target) => {
           await session.execute(sql.raw(`SET search_path = pg_catalog`))
           await session.commit()
           // Inside one session, its own state stays (same tenant, same connection).
-          expect((await session.execute(sql.raw(`SELECT current_setting('search_path') AS p`))).rows[0]?.['p']).toBe('pg_catalog')
+          expect(rowsOf(await session.execute(sql.raw(`SELECT current_setting('search_path') AS p`)))[0]?.['p']).toBe('pg_catalog')
           await session.close()
           expect(await rows(login, SNAPSHOT)).toEqual(before)
         })
@@ -253,7 +253,7 @@ describeTargets((target) => {
           await m.withTenant('su-a', (tx) => tx.execute(sql.raw(`SET SESSION AUTHORIZATION "${f.owner}"`)))
           expect(await rows(login, SNAPSHOT + ', session_user::text AS login')).toEqual(before)
           await m.withTenant('su-b', async (tx) => {
-            const [row] = (await tx.execute(sql`SELECT session_user::text AS login`)).rows
+            const [row] = rowsOf(await tx.execute(sql`SELECT session_user::text AS login`))
             expect(row?.['login']).toBe(before[0]?.['login'])
           })
         })
@@ -290,12 +290,12 @@ describeTargets((target) => {
             }),
           )
           expect(beside).toEqual([])
-          const planted = await m.withAdmin((tx) => tx.execute(sql`SELECT count(*)::int AS n FROM ${f.tables.text} WHERE title = 'planted'`))
-          expect(planted.rows[0]).toEqual({ n: 0 })
+          const planted = rowsOf(await m.withAdmin((tx) => tx.execute(sql`SELECT count(*)::int AS n FROM ${f.tables.text} WHERE title = 'planted'`)))
+          expect(planted[0]).toEqual({ n: 0 })
           // A savepoint rolled back (tag ROLLBACK too) is not mistaken for the end of the scope.
           const kept = await m.withTenant('su-attacker', async (tx) => {
             await tx.transaction(async () => Promise.reject(new Error('inner'))).catch(() => undefined)
-            return (await tx.execute(sql`SELECT current_user::text AS r`)).rows[0]?.['r']
+            return rowsOf(await tx.execute(sql`SELECT current_user::text AS r`))[0]?.['r']
           })
           expect(kept).toBe(strategy === 'role' ? `${f.options.rolePrefix}su-attacker` : f.options.tenantRole)
         })
@@ -308,10 +308,10 @@ describeTargets((target) => {
           const m = f.manager()
           const opts = { isolationLevel: 'serializable', accessMode: 'read only', deferrable: true } as const
           const expected = { iso: 'serializable', ro: 'on', def: 'on' }
-          expect((await m.withTenant('to-new', (tx) => tx.execute(SHOW), opts)).rows[0]).toEqual(expected)
-          expect((await m.withTenant('to-new', (tx) => tx.execute(SHOW), { ...opts, createIfMissing: false })).rows[0]).toEqual(expected)
-          expect((await m.withTenant('to-new', (tx) => tx.execute(SHOW), opts)).rows[0]).toEqual(expected)
-          expect((await m.withAdmin((tx) => tx.execute(SHOW), { isolationLevel: 'repeatable read' })).rows[0]).toMatchObject({ iso: 'repeatable read', ro: 'off' })
+          expect(rowsOf(await m.withTenant('to-new', (tx) => tx.execute(SHOW), opts))[0]).toEqual(expected)
+          expect(rowsOf(await m.withTenant('to-new', (tx) => tx.execute(SHOW), { ...opts, createIfMissing: false }))[0]).toEqual(expected)
+          expect(rowsOf(await m.withTenant('to-new', (tx) => tx.execute(SHOW), opts))[0]).toEqual(expected)
+          expect(rowsOf(await m.withAdmin((tx) => tx.execute(SHOW), { isolationLevel: 'repeatable read' }))[0]).toMatchObject({ iso: 'repeatable read', ro: 'off' })
         })
 
         it('read only refuses writes; the default is the server default', async () => {
@@ -320,24 +320,24 @@ describeTargets((target) => {
             m.withTenant('to-ro', (tx) => tx.insert(f.tables.text).values({ tenant: 'to-ro', title: 'x' }), { accessMode: 'read only' }),
           )
           expect(sqlState(error)).toBe('25006')
-          expect((await m.withTenant('to-ro', (tx) => tx.execute(SHOW))).rows[0]).toMatchObject({ iso: 'read committed', ro: 'off' })
+          expect(rowsOf(await m.withTenant('to-ro', (tx) => tx.execute(SHOW)))[0]).toMatchObject({ iso: 'read committed', ro: 'off' })
         })
 
         it('sessions keep their options on every transaction they open', async () => {
           const m = f.manager()
           const session = await m.newTenantSession('to-s', { isolationLevel: 'repeatable read' })
           try {
-            expect((await session.execute(SHOW)).rows[0]).toMatchObject({ iso: 'repeatable read' })
+            expect(rowsOf(await session.execute(SHOW))[0]).toMatchObject({ iso: 'repeatable read' })
             await session.commit()
-            expect((await session.execute(SHOW)).rows[0]).toMatchObject({ iso: 'repeatable read' })
+            expect(rowsOf(await session.execute(SHOW))[0]).toMatchObject({ iso: 'repeatable read' })
             await session.rollback()
-            expect((await session.execute(SHOW)).rows[0]).toMatchObject({ iso: 'repeatable read' })
+            expect(rowsOf(await session.execute(SHOW))[0]).toMatchObject({ iso: 'repeatable read' })
           } finally {
             await session.close()
           }
           const admin = await m.newSession({ accessMode: 'read only' })
           try {
-            expect((await admin.execute(SHOW)).rows[0]).toMatchObject({ ro: 'on' })
+            expect(rowsOf(await admin.execute(SHOW))[0]).toMatchObject({ ro: 'on' })
           } finally {
             await admin.close()
           }
@@ -416,8 +416,8 @@ describeTargets((target) => {
           const error = await rejection(session.commit())
           expect(error).toBeInstanceOf(TenantNotFound)
           expect(session.closed).toBe(true)
-          const kept = await m.withAdmin((tx) => tx.execute(sql`SELECT count(*)::int AS n FROM ${f.tables.text} WHERE title = 'kept'`))
-          expect(kept.rows[0]).toEqual({ n: 1 })
+          const kept = rowsOf(await m.withAdmin((tx) => tx.execute(sql`SELECT count(*)::int AS n FROM ${f.tables.text} WHERE title = 'kept'`)))
+          expect(kept[0]).toEqual({ n: 1 })
         })
 
         it('deleteTenant of a role that still holds privileges is TENANT_HAS_OBJECTS', async (ctx) => {
@@ -499,7 +499,7 @@ function gatedPool(target: Target, role: string, hold: (text: string) => boolean
             }
           }
           const value = Reflect.get(c, key, c) as unknown
-          return typeof value === 'function' ? value.bind(c) : value
+          return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(c) : value
         },
       })
     },

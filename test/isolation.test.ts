@@ -9,7 +9,7 @@ import { drizzle as drizzleNodePg } from 'drizzle-orm/node-postgres'
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
 import { describe, expect, it } from 'vitest'
 import { InvalidTenantId, sqlState, TenantAlreadyExists, TenantError, TenantNotFound } from '../src/index.js'
-import { migrationSql } from '../src/drizzle/index.js'
+import { migrationSql, type AnyPgDatabase, type DrizzleTransaction } from '../src/drizzle/index.js'
 import { useFixture, TENANT_PAIRS, type Fixture, type TypeName } from './support/fixture.js'
 import { describeTargets, type Row } from './support/targets.js'
 
@@ -89,7 +89,7 @@ describeTargets((target) => {
             expect(seenByA.map((r) => r['tenant'])).toEqual([a, a])
             const updatedByB: Row[] = await m.withTenant(b, (tx) => tx.update(table).set({ title: 'touched' }).returning())
             expect(updatedByB.map((r) => r['title'])).toEqual(['touched'])
-            const deletedByB: Row[] = await m.withTenant(b, (tx) => tx.delete(table).returning())
+            const deletedByB = (await m.withTenant(b, (tx) => tx.delete(table).returning())) as Row[]
             expect(deletedByB.map((r) => r['tenant'])).toEqual([b])
 
             await expectRlsRejection(m.withTenant(a, (tx) => tx.insert(table).values({ tenant: b, title: 'intrusion' })))
@@ -105,7 +105,7 @@ describeTargets((target) => {
 
         it('runs tenant work as an unprivileged role and admin work as the admin role', async () => {
           const m = f.manager()
-          const who = async (run: (q: (tx: AnyTable) => Promise<unknown>) => Promise<unknown>) => {
+          const who = async (run: (q: (tx: DrizzleTransaction<AnyPgDatabase>) => Promise<unknown>) => Promise<unknown>) => {
             const result = (await run((tx) => tx.execute(sql`SELECT current_user AS u`))) as { rows: Row[] }
             return result.rows[0]?.['u']
           }
@@ -427,7 +427,7 @@ describeTargets((target) => {
           await m.withTenant('nest', async (tx) => {
             await tx.insert(table).values({ tenant: 'nest', title: 'outer' })
             await tx
-              .transaction(async (inner: AnyTable) => {
+              .transaction(async (inner) => {
                 await inner.insert(table).values({ tenant: 'nest', title: 'inner' })
                 inner.rollback()
               })

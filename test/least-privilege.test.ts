@@ -16,7 +16,7 @@ import { sqlState, TenantError } from '../src/core/errors.js'
 import { buildMigration } from '../src/core/migration.js'
 import type { TenantOptions } from '../src/core/options.js'
 import { PostgresManager, withRls } from '../src/drizzle/index.js'
-import { describeTargets, uniqueSuffix, type Login, type Row, type Target } from './support/targets.js'
+import { describeTargets, rowsOf, uniqueSuffix, type Login, type Row, type Target } from './support/targets.js'
 
 const STRATEGIES = ['setting', 'role'] as const
 
@@ -65,7 +65,7 @@ async function createWorld(target: Target, strategy: (typeof STRATEGIES)[number]
       await login.exec(buildMigration(tables, { ...options, ...extra }).up)
     },
     async asTenant(tenant, statement) {
-      return manager.withTenant(tenant, async (tx) => (await tx.execute(sql.raw(statement))).rows as Row[])
+      return manager.withTenant(tenant, async (tx) => rowsOf(await tx.execute(sql.raw(statement))))
     },
     async cleanup() {
       const roles = [options.tenantRole!, options.adminRole!]

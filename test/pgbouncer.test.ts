@@ -13,8 +13,9 @@ import { sql } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/node-postgres'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { AnyPgDatabase, DrizzleTransaction } from '../src/drizzle/index.js'
 import { createFixture, type Fixture } from './support/fixture.js'
-import { targets, uniqueSuffix, type Row, type Target } from './support/targets.js'
+import { rowsOf, targets, uniqueSuffix, type Row, type Target } from './support/targets.js'
 
 const bouncerUrl = process.env['PGBOUNCER_URL']
 const directUrl = process.env['DATABASE_URL']
@@ -137,7 +138,7 @@ suite(title, () => {
           const m = f.manager('text', drizzle(pool))
           const table: AnyTable = f.tables.text
           const pids = new Set<unknown>()
-          const pidOf = async (tx: AnyTable) => pids.add(((await tx.execute(sql`SELECT pg_backend_pid() AS pid`)) as { rows: Row[] }).rows[0]?.['pid'])
+          const pidOf = async (tx: Pick<DrizzleTransaction<AnyPgDatabase>, 'execute'>) => pids.add(rowsOf(await tx.execute(sql`SELECT pg_backend_pid() AS pid`))[0]?.['pid'])
 
           const tenants = Array.from({ length: 5 }, (_, i) => `pgb-${i}`)
           const results = await Promise.all(

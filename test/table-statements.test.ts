@@ -59,8 +59,8 @@ describeTargets((target) => {
       afterAll(() => f.cleanup())
 
       async function asTenant(tenant: string, text: string): Promise<Row[]> {
-        const result = await f.manager().withTenant(tenant, (tx) => tx.execute(sql.raw(text)))
-        return Array.isArray(result) ? (result as Row[]) : ((result as unknown as { rows: Row[] }).rows ?? [])
+        const result: unknown = await f.manager().withTenant(tenant, (tx) => tx.execute(sql.raw(text)))
+        return Array.isArray(result) ? (result as Row[]) : ((result as { rows: Row[] }).rows ?? [])
       }
 
       it('before: the tenant role may not touch the table (control)', async () => {

@@ -83,7 +83,7 @@ describeTargets((target) => {
           await assertTenantIsolation(f.manager(), { tables: specs })
           expect(seen).toHaveLength(3) // A's row, B's row, and B's row again for the insert probe
           for (const [tenant, seeded] of seen) {
-            expect(seeded.posts).toMatchObject({ tenant, title: 'x', id: expect.any(Number) })
+            expect(seeded.posts).toMatchObject({ tenant, title: 'x', id: expect.any(Number) as unknown })
             expect(seeded[label('posts')]).toEqual(seeded.posts)
             expect(Object.keys(seeded).sort()).toEqual([label('posts'), 'posts'])
           }

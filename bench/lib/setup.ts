@@ -12,9 +12,9 @@ import pg from 'pg'
 export const DATABASE_URL = process.env['DATABASE_URL'] ?? 'postgres://postgres@127.0.0.1:5432/test'
 
 /** Runs `text` (one or more statements) on a fresh connection; one result per statement. */
-export async function superExec(url: string, text: string): Promise<pg.QueryResult[]> {
+export async function superExec<R extends pg.QueryResultRow = Record<string, unknown>>(url: string, text: string): Promise<pg.QueryResult<R>[]> {
   return withClient(url, async (client) => {
-    const r = (await client.query(text)) as pg.QueryResult | pg.QueryResult[]
+    const r = (await client.query<R>(text)) as pg.QueryResult<R> | pg.QueryResult<R>[]
     return Array.isArray(r) ? r : [r]
   })
 }

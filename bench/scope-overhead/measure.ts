@@ -62,8 +62,8 @@ async function checkScope(
   // PostgreSQL 15 the login inherits the tenant role, so its policies apply to the login too and
   // the rows alone cannot show a missing switch.)
   const expected = strategy === 'setting' ? c.TENANT_ROLE : `${c.ROLE_PREFIX}t3`
-  const whoami = await manager.withTenant('t3', (tx) => tx.execute(sql`SELECT current_user::text AS u`))
-  return { expected, actual: String((whoami as unknown as { rows: { u: unknown }[] }).rows[0]?.u) }
+  const whoami: unknown = await manager.withTenant('t3', (tx) => tx.execute(sql`SELECT current_user::text AS u`))
+  return { expected, actual: String((whoami as { rows: { u: unknown }[] }).rows[0]?.u) }
 }
 
 /** node-postgres on the server of DATABASE_URL, logged in as the owner. */

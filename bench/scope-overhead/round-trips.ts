@@ -31,13 +31,13 @@ export function countingPool(url: string, counter: Counter): pg.Pool {
   const pool = new pg.Pool({ connectionString: url, max: 1 })
   pool.on('connect', (client) => {
     counter.connects++
-    const original = client.query
+    const original = client.query.bind(client) as (...a: unknown[]) => unknown
     // Every path to the server — Drizzle's prepared queries, the library's BEGIN+scope message,
     // raw calls — goes through this client's query method.
-    client.query = function (this: pg.PoolClient, ...args: unknown[]) {
+    client.query = function (...args: unknown[]) {
       counter.queries++
       if (counter.sent) counter.sent.push(typeof args[0] === 'string' ? args[0] : (args[0] as { text?: unknown })?.text)
-      return (original as (...a: unknown[]) => unknown).apply(this, args)
+      return original(...args)
     } as typeof client.query
     const connection = (client as unknown as { connection: NodeJS.EventEmitter }).connection
     connection.on('readyForQuery', () => counter.ready++)
@@ -65,7 +65,7 @@ export function countPgliteCalls(client: PGlite, counter: Counter): void {
       counted.exec = (...args: Parameters<Tx['exec']>) => (count(), tx.exec(...args))
       counted.query = ((...args: Parameters<Tx['query']>) => (count(), tx.query(...args))) as Tx['query']
       return fn(counted)
-    })) as PGlite['transaction']
+    }))
 }
 
 /** Round trips per transaction of every variant, over RT_SAMPLE transactions each. */

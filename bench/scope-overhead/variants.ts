@@ -8,6 +8,7 @@
  * @module
  */
 import { and, eq } from 'drizzle-orm'
+import type { AnyPgDatabase, AnyPostgresManager, DrizzleTransaction } from '../../src/drizzle/index.js'
 import { check } from '../lib/workload.js'
 import { STMTS } from './config.js'
 import { items, itemsPlain, keyAt, keyOf, tenantOf, type ItemsTable } from './schema.js'
@@ -23,16 +24,14 @@ export interface Variant {
  * Typed loosely because the node-postgres and PGlite Drizzle databases are different types with
  * the same query API.
  */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
-export function drizzleVariants(db: any, manager: any): Variant[] {
+export function drizzleVariants(db: AnyPgDatabase, manager: AnyPostgresManager): Variant[] {
   type Row = { id: number; tenant: string }
   /** How a variant runs its selects: in withTenant, in db.transaction, or in db.transaction with
    * the tenant filter written by hand (what an application without RLS does). */
   type Mode = 'scoped' | 'plain' | 'filtered'
   const where = (table: ItemsTable, k: number, t: string, mode: Mode) =>
     mode === 'filtered' ? and(eq(table.id, k), eq(table.tenant, t)) : eq(table.id, k)
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  const unit = <T>(mode: Mode, t: string, body: (tx: any) => Promise<T>): Promise<T> =>
+  const unit = <T>(mode: Mode, t: string, body: (tx: DrizzleTransaction<AnyPgDatabase>) => Promise<T>): Promise<T> =>
     mode === 'scoped' ? manager.withTenant(t, body) : db.transaction(body)
   /** One select per transaction on `table` (the row must be the tenant's). */
   const one = (key: string, label: string, table: ItemsTable, mode: Mode): Variant => ({

@@ -348,7 +348,7 @@ async function checkDefaultTenant(db: CheckDb, o: ResolvedOptions, login: Login,
         runAs(login.superuser || login.name === d.role ? undefined : `a superuser, or a role with CREATEROLE (and ADMIN OPTION on "${d.role}" on PostgreSQL 16+)`, sql)))
     }
   }
-  const session = String(row['session'] ?? '')
+  const session = String((row['session'] as string | null | undefined) ?? '') // text, coalesced to ''
   if (session === '' || defaults.some((d) => d.applies && d.value === session)) return
   found.push(finding('DEFAULT_TENANT_SETTING', 'error', `setting ${key} (the check's connection)`,
     `the check's own connection has ${key} = ${JSON.stringify(session)} outside any scope (from postgresql.conf, ALTER SYSTEM, the connection's options or a SET on it): ${effect(session)}`,

@@ -211,7 +211,7 @@ async function compare(
     for (const p of expected) policies.push(createPolicySql(p, `pg_temp.${mirror}`, ['public']))
   }
   await db.exec(mirrors.join('\n')).catch((error: unknown) => {
-    throw Object.assign(error as object, { step: 'mirror' })
+    throw Object.assign(error as Error, { step: 'mirror' }) // the driver's error, tagged
   })
   await db.exec(policies.join('\n'))
   const rows = await db.rows(
@@ -348,14 +348,15 @@ function checkOthers(
 }
 
 function shape(row: Row): PolicyShape {
-  const text = (v: unknown) => (v === null || v === undefined ? null : String(v))
+  const text = (v: string | null | undefined) => (v === null || v === undefined ? null : String(v))
   return {
     name: String(row['name']),
     permissive: row['permissive'] === true,
     cmd: String(row['cmd']),
     roles: (row['roles'] as string[]).slice().sort(),
-    qual: text(row['qual']),
-    check: text(row['with_check']),
+    // pg_get_expr(…): text or null.
+    qual: text(row['qual'] as string | null),
+    check: text(row['with_check'] as string | null),
   }
 }
 

@@ -96,8 +96,8 @@ export interface CheckOptions extends TenantOptions {
   column?: string
   /** Discovery: only these schemas. Default: every schema but the system ones. */
   schemas?: readonly string[]
-  /** Finding codes to leave out of the report. */
-  ignore?: readonly string[]
+  /** Finding codes to leave out of the report (a code that is not a {@link CheckCode} is refused at run time too, for callers without types). */
+  ignore?: readonly CheckCode[]
   /** Called as the check goes through tables and (role strategy) tenant roles. */
   onProgress?: (done: number, total: number, what: string) => void
 }

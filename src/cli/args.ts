@@ -70,7 +70,7 @@ export function parseFlags<const F extends Flags>(
       options: { ...flags, help: { type: 'boolean', short: 'h' } },
       allowPositionals,
       strict: true,
-    }) as ParsedFlags<F>
+    })
   } catch (error) {
     const message = error instanceof Error ? oneLine(error.message) : String(error)
     throw new UsageError(`${message.replace(/\.$/, '')}. Run \`pg-tenants ${command} --help\`.`)

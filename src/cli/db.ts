@@ -69,7 +69,7 @@ export async function openDatabase(flags: { readonly url?: string | undefined; r
 async function openPool(target: string): Promise<CliDatabase> {
   let pg: { default?: { Pool?: PoolClass }; Pool?: PoolClass }
   try {
-    pg = (await import('pg')) as typeof pg
+    pg = await import('pg')
   } catch {
     throw new UsageError('This command needs the node-postgres driver: npm install pg.')
   }
@@ -104,7 +104,7 @@ async function openPglite(given: string, as: string | undefined, io: Io): Promis
   }
   let module: { PGlite?: PgliteClass }
   try {
-    module = (await import('@electric-sql/pglite')) as typeof module
+    module = await import('@electric-sql/pglite')
   } catch {
     throw new UsageError('Opening a PGlite data directory needs PGlite: npm install @electric-sql/pglite.')
   }

@@ -12,7 +12,7 @@
  */
 import { onPartitions, sqlComment, type TableSpec } from '../core/migration.js'
 import { createPolicySql, POLICY_NAMES, type PolicyDefinition } from '../core/policy.js'
-import { qualified, quoteIdent, quoteLiteral } from '../core/quote.js'
+import { qualified, quoteIdent } from '../core/quote.js'
 import { UsageError } from './io.js'
 import { BREAKPOINT, type FileEdit, type JournalEntry } from './kit-folder.js'
 

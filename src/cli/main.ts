@@ -7,6 +7,7 @@
 import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { inspect } from 'node:util'
 import { sqlState, TenantError } from '../core/errors.js'
 import type { Command } from './command.js'
 import { COMMANDS } from './commands.js'
@@ -111,7 +112,9 @@ function stackOf(error: Error): string {
   const parts = [error.stack ?? String(error)]
   let cause: unknown = error.cause
   for (let depth = 0; depth < 5 && cause !== undefined; depth++) {
-    parts.push(`Caused by: ${cause instanceof Error ? (cause.stack ?? cause.message) : String(cause)}`)
+    // A cause that is not an Error may be any object: shown by inspect, not as [object Object].
+    const shown = cause instanceof Error ? (cause.stack ?? cause.message) : typeof cause === 'string' ? cause : inspect(cause)
+    parts.push(`Caused by: ${shown}`)
     cause = cause instanceof Error ? cause.cause : undefined
   }
   return parts.join('\n')

@@ -508,6 +508,7 @@ export class TenantEngine {
       // The original error is what the caller needs; if this ROLLBACK fails as well, the
       // connection may still be inside the failed transaction: it is destroyed, not pooled.
       await conn.exec('ROLLBACK').catch(doubt)
+      // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the driver's error as it was caught, for #guarded to map
       await this.#guarded(() => Promise.reject(error), text, ifMissing)
     }
   }

@@ -216,6 +216,7 @@ function checkSpec(table: TableSpec): void {
  * message, e.g. `withRls("todos")`. */
 export function refuseControlCharacters(context: string, names: readonly (readonly [what: string, name: string])[]): void {
   for (const [what, name] of names) {
+    // eslint-disable-next-line no-control-regex -- control characters are what it refuses
     if (/[\u0000-\u001f\u007f]/.test(name)) {
       throw new TenantError(
         'INVALID_OPTIONS',
@@ -229,6 +230,7 @@ export function refuseControlCharacters(context: string, names: readonly (readon
 /** A `--` comment line: every control or line-breaking character escaped, so that no name can
  * end the comment, whatever a caller checked before. */
 export function sqlComment(text: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are what it escapes
   const safe = text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`)
   return `-- ${safe}`
 }

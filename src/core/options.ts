@@ -173,6 +173,7 @@ function resolveShared(sharedTables: unknown, schema: string): readonly SharedTa
       throw new TenantError('INVALID_OPTIONS', `sharedTables ${shown} must be 'read', 'write' or 'none', got ${JSON.stringify(access)}.`)
     }
     const { schema: s, name } = table
+    // eslint-disable-next-line no-control-regex -- control characters are what it refuses
     if (typeof s !== 'string' || typeof name !== 'string' || s === '' || name === '' || /[\u0000-\u001f\u007f$]/.test(s + name)) {
       throw new TenantError('INVALID_OPTIONS', `sharedTables ${shown} must name a table as "table" or "schema.table" (or { schema, name, access }), without control characters or $.`)
     }

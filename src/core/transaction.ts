@@ -5,7 +5,6 @@
  * @module
  */
 import { TenantError } from './errors.js'
-import type { Connection } from './driver.js'
 import { quoteIdent, quoteLiteral } from './quote.js'
 
 /** PostgreSQL's isolation levels, as Drizzle's `db.transaction(fn, config)` names them. See

@@ -121,6 +121,7 @@ export function pgliteDriver(db: PgliteLike): Driver {
         // Before the connection exists, a failure is the caller's; after, the connection awaits
         // `ended` where the outcome matters (its COMMIT), and elsewhere it has nobody to tell.
         ended.catch((error: unknown) => {
+          // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- PGlite's error, as it is
           if (!entered) reject(error)
         })
       })

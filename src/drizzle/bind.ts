@@ -91,7 +91,7 @@ export function bindTransaction<TDb extends AnyPgDatabase>(db: TDb, client: unkn
   // tenant, so a cached result would cross tenants without ever reaching row-level security.
   const options = { ...(base.options as object), cache: new NoopCache() }
   const session = new Session(client, base.dialect, base.schema, options)
-  return new ScopedTransaction(base.dialect as never, session as never, base.schema as never) as unknown as DrizzleTransaction<TDb>
+  return new ScopedTransaction(base.dialect as never, session as never, base.schema as never)
 }
 
 /** The client a Drizzle database was built on (`db.$client`). */

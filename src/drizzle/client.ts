@@ -16,7 +16,8 @@ import { TenantError } from '../core/errors.js'
 type Method = (...args: unknown[]) => unknown
 
 interface Tagged {
-  command?: unknown
+  /** node-postgres' command tag (`COMMIT`, `SELECT`, …), null for some messages. */
+  command?: string | null
 }
 
 /** The command tags of a result (several for a multi-statement message). */

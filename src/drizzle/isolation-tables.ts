@@ -70,7 +70,7 @@ export function isolationTableSpec(entry: DrizzleIsolationEntry, defaultSchema: 
   }
   const [key, column] = found
   const bigintMode = column.columnType === 'PgBigInt64'
-  const build: IsolationRow = bare ? (tenant) => ({ [key]: tenant }) : (entry as IsolationTable).row
+  const build: IsolationRow = bare ? (tenant) => ({ [key]: tenant }) : entry.row
   if (typeof build !== 'function') {
     throw new TenantError('INVALID_OPTIONS', `assertTenantIsolation: the row of table ${spec.name} must be a function (tenant, seeded) => row.`)
   }
@@ -110,6 +110,7 @@ function driverRow(name: string, columns: Record<string, Column>, row: Record<st
       else if (!column.default && column.onUpdateFn) value = column.onUpdateFn()
     }
     if (value === undefined) continue
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- needed: without it tsc fails (TS2339, value is {})
     if (typeof (value as { getSQL?: unknown } | null)?.getSQL === 'function') {
       throw new TypeError(`${name}.${key}: the probe row holds an SQL expression; give a plain value`)
     }

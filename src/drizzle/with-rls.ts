@@ -124,7 +124,7 @@ function attachPolicy(table: PgTable, mark: RlsMark, options: ResolvedOptions): 
   const extras = (columns: unknown): unknown[] => {
     const result = own?.(columns)
     if (result === undefined || result === null) return []
-    return Array.isArray(result) ? result : Object.values(result as object) // the legacy object form
+    return Array.isArray(result) ? result : Object.values(result) // the legacy object form
   }
   const taken = extras(slots[TABLE_SYMBOLS.ExtraConfigColumns])
     .flat(1)
@@ -189,7 +189,7 @@ export function requireRlsSpec(table: unknown, defaultSchema: string): TableSpec
           'pass only the tenant-scoped tables of your schema.',
       )
     }
-    const name = getTableConfig(table as PgTable).name
+    const name = getTableConfig(table).name
     throw new TenantError(
       'INVALID_OPTIONS',
       `Table ${name} is not tenant-scoped: wrap it in withRls(...) where it is defined, or leave it out of the list.`,

@@ -134,6 +134,7 @@ export async function assertTenantIsolation(manager: object, options: AssertTena
           const insert = (returning: boolean) =>
             engine.run(tenantScope(id), async (conn) => (await send(conn, target.insert(id, probe.seeded(id, target), returning))).rows[0])
           // RETURNING needs SELECT on the row: a table the tenant may only write is seeded without.
+          // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors -- the insert's own error, passed on
           const row = await insert(true).catch((error: unknown) => (sqlState(error) === '42501' ? insert(false) : Promise.reject(error)))
           seeds.get(id)?.set(target, row ?? {})
         }
@@ -236,5 +237,5 @@ async function connectionState(engine: TenantEngine): Promise<{ user: string; te
     ),
   )
   const row = result.rows[0]
-  return { user: String(row?.['user']), tenant: String(row?.['tenant'] ?? ''), bypass: row?.['bypass'] === true }
+  return { user: String(row?.['user']), tenant: String((row?.['tenant'] as string | undefined) ?? ''), bypass: row?.['bypass'] === true }
 }

@@ -37,10 +37,11 @@ export async function rolledBack<T>(engine: TenantEngine, id: string, probe: (co
       const outcome = await Promise.resolve()
         .then(() => probe(conn))
         .then((rows): Outcome<T> => ({ rows }), (error: unknown): Outcome<T> => ({ error }))
+      // eslint-disable-next-line @typescript-eslint/only-throw-error -- not an error: it carries the outcome out, and rolls the scope back
       throw new Rollback(outcome)
     })
   } catch (thrown) {
-    if (thrown instanceof Rollback) return thrown.outcome as Outcome<T>
+    if (thrown instanceof Rollback) return thrown.outcome
     throw thrown
   }
   throw new Error('unreachable: the probe scope committed')

@@ -139,7 +139,7 @@ function checkedSpec(spec: unknown, defaultSchema: string): TableSpec {
       `assertTenantIsolation: table ${String(s.name)} has tenant column type ${JSON.stringify(s.type)}; use ${TYPES.join(', ')}.`,
     )
   }
-  const full = { ...(spec as TableSpec), schema: (s.schema as string | undefined) || defaultSchema }
+  const full = { ...(spec as TableSpec), schema: s.schema || defaultSchema }
   refuseControlCharacters(`assertTenantIsolation(${JSON.stringify(full.name)})`, [['schema', full.schema], ['table', full.name], ['column', full.column]])
   return full
 }
@@ -149,7 +149,7 @@ function insertStatement(table: string, name: string, row: unknown, returning: b
     throw new TypeError(`the row builder of ${name} returned ${row === null ? 'null' : typeof row}, not an object of column values`)
   }
   const tail = returning ? ' RETURNING *' : ''
-  const entries = Object.entries(row).filter(([, value]) => value !== undefined)
+  const entries = Object.entries(row as Record<string, unknown>).filter(([, value]) => value !== undefined)
   if (entries.length === 0) return { sql: `INSERT INTO ${table} DEFAULT VALUES${tail}`, params: [] }
   const columns = entries.map(([column]) => quoteIdent(column)).join(', ')
   const values = entries.map((_, i) => `$${i + 1}`).join(', ')

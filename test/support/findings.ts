@@ -12,8 +12,8 @@ export const describeFindings = (report: CheckReport): string =>
 export interface FindingAsserts {
   /** Breaks something (`breakSql`, as the superuser), expects `code` (on `object` when given),
    * applies the fixes (and `after`) as the superuser, and expects a clean check again. */
-  expectFinding(breakSql: string, code: CheckCode, object?: string, after?: string): Promise<CheckReport['findings'][number][]>
-  expectClean(): Promise<void>
+  readonly expectFinding: (breakSql: string, code: CheckCode, object?: string, after?: string) => Promise<CheckReport['findings'][number][]>
+  readonly expectClean: () => Promise<void>
 }
 
 export function findingAsserts(options: {

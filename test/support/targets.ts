@@ -14,6 +14,11 @@ import type { AnyPgDatabase } from '../../src/drizzle/bind.js'
 
 export type Row = Record<string, unknown>
 
+/** The rows of a Drizzle `execute` result (node-postgres and PGlite both return `{ rows }`). */
+export function rowsOf(result: unknown): Row[] {
+  return (result as { rows: Row[] }).rows
+}
+
 /** A database connection as one role. */
 export interface Login {
   readonly db: AnyPgDatabase
@@ -84,7 +89,7 @@ async function pgliteTarget(): Promise<Target> {
   lite.transaction = ((fn: never) => {
     acquired++
     return transaction(fn)
-  }) as typeof lite.transaction
+  })
   const use = async (role: string | null) => {
     await lite.exec(role === null ? 'RESET ROLE' : `SET ROLE "${role}"`)
     current = role

@@ -220,6 +220,7 @@ async function list(engine: TenantEngine, json: boolean, io: Io): Promise<number
 
 /** An id as one line of output: as it is, unless a control character would break the line. */
 function shown(id: string): string {
+  // eslint-disable-next-line no-control-regex -- control characters are what it looks for: they would break the line
   return /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/.test(id) ? JSON.stringify(id) : id
 }
 
