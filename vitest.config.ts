@@ -9,5 +9,12 @@ export default defineConfig({
     allowOnly: !process.env.CI,
     pool: 'forks',
     maxWorkers: 2,
+    // Type tests of the public API (test/types/*.test-d.ts): compiled by tsc, never run; a wrong
+    // expectTypeOf or an unused @ts-expect-error fails its test like a failed assertion.
+    typecheck: {
+      enabled: true,
+      include: ['test/types/**/*.test-d.ts'],
+      tsconfig: 'test/types/tsconfig.json',
+    },
   },
 })
