@@ -136,9 +136,7 @@ interface Book {
   delFinished: number
   delRows: number
 }
-const books = new Map<string, Book>(
-  TENANTS.map((t) => [t, { insStarted: 0, insFinished: 0, insCommitted: 0, delStarted: 0, delFinished: 0, delRows: 0 }]),
-)
+const books = new Map<string, Book>(TENANTS.map((t) => [t, { insStarted: 0, insFinished: 0, insCommitted: 0, delStarted: 0, delFinished: 0, delRows: 0 }]))
 const book = (t: string): Book => books.get(t)!
 
 let mismatches = 0
@@ -185,10 +183,13 @@ const dropRun = (base: string): Promise<void> => teardown(URL_, { schema: base, 
 
 /** Leftovers of earlier runs that crashed: no session as their owner, older than a minute. */
 async function dropLeftovers(): Promise<void> {
-  const [found] = await superExec<{ nspname: string }>(URL_, `
+  const [found] = await superExec<{ nspname: string }>(
+    URL_,
+    `
     SELECT n.nspname FROM pg_namespace n JOIN pg_roles o ON o.oid = n.nspowner
     WHERE starts_with(n.nspname, ${lit(PREFIX)}) AND o.rolname = n.nspname || '_owner'
-      AND NOT EXISTS (SELECT FROM pg_stat_activity a WHERE a.usename = o.rolname)`)
+      AND NOT EXISTS (SELECT FROM pg_stat_activity a WHERE a.usename = o.rolname)`,
+  )
   const now = Date.now() / 1000
   for (const row of found!.rows) {
     const base = String(row.nspname)
@@ -208,7 +209,9 @@ async function setup(): Promise<string> {
   await dropLeftovers()
   await createOwner(URL_, OWNER, SCHEMA)
   await withClient(OWNER_URL, async (owner) => {
-    await owner.query(`CREATE TABLE ${ident(SCHEMA)}.items (id serial PRIMARY KEY, tenant text NOT NULL, marker text NOT NULL UNIQUE, n integer NOT NULL DEFAULT 0)`)
+    await owner.query(
+      `CREATE TABLE ${ident(SCHEMA)}.items (id serial PRIMARY KEY, tenant text NOT NULL, marker text NOT NULL UNIQUE, n integer NOT NULL DEFAULT 0)`,
+    )
     await owner.query(migrationSql([items], OPTIONS).up)
   })
   return version
@@ -308,7 +311,10 @@ const OPS: [name: string, weight: number, op: Op][] = [
     8,
     async (_r, t) => {
       const rows = await manager.withTenant(t, (tx) =>
-        tx.update(items).set({ n: sql`${items.n} + 1` }).returning({ id: items.id, tenant: items.tenant }),
+        tx
+          .update(items)
+          .set({ n: sql`${items.n} + 1` })
+          .returning({ id: items.id, tenant: items.tenant }),
       )
       checkRows('update', t, rows)
       return 1

@@ -102,10 +102,13 @@ const cleanup = (): Promise<void> => teardown(DATABASE_URL, { schema: SCHEMA, ow
 
 async function setup(): Promise<void> {
   await cleanup()
-  await superExec(DATABASE_URL, `CREATE ROLE ${OWNER} LOGIN NOSUPERUSER NOBYPASSRLS;
+  await superExec(
+    DATABASE_URL,
+    `CREATE ROLE ${OWNER} LOGIN NOSUPERUSER NOBYPASSRLS;
     CREATE ROLE ${RLS} NOLOGIN; CREATE ROLE ${ADMIN} NOLOGIN; GRANT ${RLS}, ${ADMIN} TO ${OWNER};
     ${Array.from({ length: TENANTS }, (_, i) => `CREATE ROLE ${PREFIX}t${i} NOLOGIN IN ROLE ${RLS}; GRANT ${PREFIX}t${i} TO ${OWNER};`).join('\n')}
-    CREATE SCHEMA ${SCHEMA} AUTHORIZATION ${OWNER}; GRANT USAGE ON SCHEMA ${SCHEMA} TO ${RLS}, ${ADMIN};`)
+    CREATE SCHEMA ${SCHEMA} AUTHORIZATION ${OWNER}; GRANT USAGE ON SCHEMA ${SCHEMA} TO ${RLS}, ${ADMIN};`,
+  )
   await withClient(OWNER_URL, async (c) => {
     for (const [name, policies] of Object.entries(SHAPES)) {
       const t = `${SCHEMA}.${name}`
@@ -216,10 +219,11 @@ async function main(): Promise<void> {
       if (process.env['COST_SERVER_ONLY'] === '1') return
       const rows: string[] = []
       for (const n of [1, 10]) {
-        const ms = await interleave(
-          Object.fromEntries(VARIANTS.map((v) => [v.name, (i: number) => runTx(c, v, i, n)])),
-          { warmupMs: 300, rounds: ROUNDS, roundMs: ROUND_MS },
-        )
+        const ms = await interleave(Object.fromEntries(VARIANTS.map((v) => [v.name, (i: number) => runTx(c, v, i, n)])), {
+          warmupMs: 300,
+          rounds: ROUNDS,
+          roundMs: ROUND_MS,
+        })
         const base = ms[VARIANTS[0]!.name]!
         for (const v of VARIANTS) {
           const xs = ms[v.name]!
@@ -228,7 +232,9 @@ async function main(): Promise<void> {
           rows.push(`| ${n} | ${v.name} | ${Math.round(median(perSecond(xs))).toLocaleString('en-US')} | ${ratio.toFixed(3)} | ${extraUs.toFixed(1)} |`)
         }
       }
-      console.log(`PostgreSQL via ${new URL(DATABASE_URL).host}, ${ROUNDS} cycles × ${ROUND_MS} ms per variant, interleaved in 10 ms blocks, ${ROWS} rows, one connection\n`)
+      console.log(
+        `PostgreSQL via ${new URL(DATABASE_URL).host}, ${ROUNDS} cycles × ${ROUND_MS} ms per variant, interleaved in 10 ms blocks, ${ROWS} rows, one connection\n`,
+      )
       console.log('| stmts/tx | variant | tx/s | vs (a) | extra µs per statement |')
       console.log('|---:|---|---:|---:|---:|')
       console.log(rows.join('\n'))

@@ -47,9 +47,7 @@ const ROUND_MS = 200
 const INTERLEAVE = { warmupMs: 300, rounds: ROUNDS, roundMs: ROUND_MS }
 
 const s = pgSchema(SCHEMA)
-const items = withRls(
-  s.table('items', { id: bigint('id', { mode: 'number' }).primaryKey(), tenant: text('tenant').notNull(), payload: text('payload') }),
-)
+const items = withRls(s.table('items', { id: bigint('id', { mode: 'number' }).primaryKey(), tenant: text('tenant').notNull(), payload: text('payload') }))
 const { tenantOf, keyAt } = keyWalk(ROWS, TENANTS)
 const plainKeyAt = keyWalk(PLAIN_ROWS, TENANTS).keyAt
 const OWNER_URL = loginUrl(DATABASE_URL, OWNER)
@@ -83,7 +81,14 @@ function managerFor(pool: pg.Pool, strategy: Strategy) {
 }
 
 async function migrate(strategy: Strategy): Promise<void> {
-  const { up } = migrationSql([items], { schema: SCHEMA, strategy, tenantRole: TENANT_ROLE, adminRole: ADMIN_ROLE, rolePrefix: ROLE_PREFIX, sharedTables: { items_plain: 'read' } })
+  const { up } = migrationSql([items], {
+    schema: SCHEMA,
+    strategy,
+    tenantRole: TENANT_ROLE,
+    adminRole: ADMIN_ROLE,
+    rolePrefix: ROLE_PREFIX,
+    sharedTables: { items_plain: 'read' },
+  })
   await asOwner(async (c) => {
     await c.query(up)
     await c.query(`ANALYZE ${SCHEMA}.items`)
@@ -114,44 +119,60 @@ async function part1(): Promise<void> {
   const setupMs = performance.now() - t0
   log(`## 1. RLS scope vs explicit WHERE tenant = $1 (${ROWS.toLocaleString('en-US')} rows, ${TENANTS.toLocaleString('en-US')} tenants)`)
   log('')
-  log(`- load (INSERT … SELECT generate_series + indexes, as the owner): ${sec(loadMs)}; with migration (ENABLE/FORCE RLS, policies, tenant index) and ANALYZE: ${sec(setupMs)}`)
+  log(
+    `- load (INSERT … SELECT generate_series + indexes, as the owner): ${sec(loadMs)}; with migration (ENABLE/FORCE RLS, policies, tenant index) and ANALYZE: ${sec(setupMs)}`,
+  )
 
   const pool = new pg.Pool({ connectionString: OWNER_URL, max: 1 })
   try {
     const manager = managerFor(pool, 'setting')
     await asOwner((c) => c.query(`INSERT INTO ${SCHEMA}.tenant_registry (id) SELECT 't' || g FROM generate_series(0, ${TENANTS - 1}) g`))
-    const lat = await interleave({
-      scopedPoint: async (i) => {
-        const k = keyAt(i)
-        const rows = await manager.withTenant(tenantOf(k), (tx) => tx.select().from(items).where(eq(items.id, k)))
-        check(rows.length === 1 && rows[0]!.tenant === tenantOf(k), `scoped point ${k}`)
+    const lat = await interleave(
+      {
+        scopedPoint: async (i) => {
+          const k = keyAt(i)
+          const rows = await manager.withTenant(tenantOf(k), (tx) => tx.select().from(items).where(eq(items.id, k)))
+          check(rows.length === 1 && rows[0]!.tenant === tenantOf(k), `scoped point ${k}`)
+        },
+        explicitPoint: async (i) => {
+          const k = keyAt(i)
+          const rows = await manager.withAdmin((tx) =>
+            tx
+              .select()
+              .from(items)
+              .where(and(eq(items.tenant, tenantOf(k)), eq(items.id, k))),
+          )
+          check(rows.length === 1, `explicit point ${k}`)
+        },
+        scopedRange: async (i) => {
+          const t = tenantOf(keyAt(i))
+          const rows = await manager.withTenant(t, (tx) => tx.select().from(items).orderBy(items.id).limit(100))
+          check(rows.length === 100 && rows.every((r) => r.tenant === t), `scoped range ${t}`)
+        },
+        explicitRange: async (i) => {
+          const t = tenantOf(keyAt(i))
+          const rows = await manager.withAdmin((tx) => tx.select().from(items).where(eq(items.tenant, t)).orderBy(items.id).limit(100))
+          check(rows.length === 100, `explicit range ${t}`)
+        },
       },
-      explicitPoint: async (i) => {
-        const k = keyAt(i)
-        const rows = await manager.withAdmin((tx) => tx.select().from(items).where(and(eq(items.tenant, tenantOf(k)), eq(items.id, k))))
-        check(rows.length === 1, `explicit point ${k}`)
-      },
-      scopedRange: async (i) => {
-        const t = tenantOf(keyAt(i))
-        const rows = await manager.withTenant(t, (tx) => tx.select().from(items).orderBy(items.id).limit(100))
-        check(rows.length === 100 && rows.every((r) => r.tenant === t), `scoped range ${t}`)
-      },
-      explicitRange: async (i) => {
-        const t = tenantOf(keyAt(i))
-        const rows = await manager.withAdmin((tx) => tx.select().from(items).where(eq(items.tenant, t)).orderBy(items.id).limit(100))
-        check(rows.length === 100, `explicit range ${t}`)
-      },
-    }, INTERLEAVE)
+      INTERLEAVE,
+    )
     const ratio = (a: string, b: string) => median(lat[a]!.map((x, r) => x / lat[b]![r]!))
     const rp = ratio('scopedPoint', 'explicitPoint')
     const rr = ratio('scopedRange', 'explicitRange')
     log('')
     log('| query | withTenant (RLS) median | withAdmin + WHERE tenant median | scoped / explicit (target <= 1.05) |')
     log('|---|---:|---:|---:|')
-    log(`| point (id within tenant) | ${ms(median(lat['scopedPoint']!))} | ${ms(median(lat['explicitPoint']!))} | ${rp.toFixed(3)}x ${rp <= 1.05 ? 'OK' : 'ABOVE TARGET'} |`)
-    log(`| range (100 rows by id) | ${ms(median(lat['scopedRange']!))} | ${ms(median(lat['explicitRange']!))} | ${rr.toFixed(3)}x ${rr <= 1.05 ? 'OK' : 'ABOVE TARGET'} |`)
+    log(
+      `| point (id within tenant) | ${ms(median(lat['scopedPoint']!))} | ${ms(median(lat['explicitPoint']!))} | ${rp.toFixed(3)}x ${rp <= 1.05 ? 'OK' : 'ABOVE TARGET'} |`,
+    )
+    log(
+      `| range (100 rows by id) | ${ms(median(lat['scopedRange']!))} | ${ms(median(lat['explicitRange']!))} | ${rr.toFixed(3)}x ${rr <= 1.05 ? 'OK' : 'ABOVE TARGET'} |`,
+    )
     log('')
-    log(`(median latency per transaction over ${ROUNDS} cycles of ${ROUND_MS} ms per variant, interleaved in 10 ms blocks, one pooled connection; the ratio is the median of per-cycle ratios)`)
+    log(
+      `(median latency per transaction over ${ROUNDS} cycles of ${ROUND_MS} ms per variant, interleaved in 10 ms blocks, one pooled connection; the ratio is the median of per-cycle ratios)`,
+    )
 
     for (const [name, q] of [
       ['point', sql`EXPLAIN SELECT * FROM ${sql.raw(SCHEMA)}.items WHERE id = ${keyAt(7)}`],
@@ -218,7 +239,9 @@ async function part2(): Promise<void> {
     if (Number(nRoles!.rows[0]?.n) !== ROLE_TENANTS) throw new Error(`${String(nRoles!.rows[0]?.n)} tenant roles exist`)
     log(row('role', ROLE_TENANTS, role))
     log('')
-    log(`Every tenant was created one by one through manager.createTenant on one pooled connection (no bulk SQL); the counts were checked afterwards (registry rows, roles with the prefix). "last / first" compares the last ${EDGE.toLocaleString('en-US')} creations with the first ${EDGE.toLocaleString('en-US')}.`)
+    log(
+      `Every tenant was created one by one through manager.createTenant on one pooled connection (no bulk SQL); the counts were checked afterwards (registry rows, roles with the prefix). "last / first" compares the last ${EDGE.toLocaleString('en-US')} creations with the first ${EDGE.toLocaleString('en-US')}.`,
+    )
   } finally {
     await pool.end()
   }
@@ -245,7 +268,9 @@ async function part2(): Promise<void> {
     }
   }
   log('')
-  log(`First scope on a fresh connection with ${ROLE_TENANTS.toLocaleString('en-US')} role tenants (new pg.Pool, connection opened first; median of 3 pools): first withTenant ${ms(median(firsts))}, second ${ms(median(seconds))} (${(median(firsts) / median(seconds)).toFixed(1)}x; firsts ${firsts.map((x) => x.toFixed(1)).join(', ')} ms)`)
+  log(
+    `First scope on a fresh connection with ${ROLE_TENANTS.toLocaleString('en-US')} role tenants (new pg.Pool, connection opened first; median of 3 pools): first withTenant ${ms(median(firsts))}, second ${ms(median(seconds))} (${(median(firsts) / median(seconds)).toFixed(1)}x; firsts ${firsts.map((x) => x.toFixed(1)).join(', ')} ms)`,
+  )
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -262,29 +287,32 @@ async function part3(): Promise<void> {
     const role = (k: number) => pg.escapeIdentifier(`${ROLE_PREFIX}r${k % 1000}`)
     const rlsSelect = `SELECT id, tenant, payload FROM ${SCHEMA}.items WHERE id = $1`
     const plainSelect = `SELECT id, tenant, payload FROM ${SCHEMA}.items_plain WHERE id = $1`
-    const lat = await interleave({
-      plain: async (i) => {
-        const k = plainKeyAt(i)
-        await client.query('BEGIN')
-        const r = await client.query(plainSelect, [k])
-        await client.query('COMMIT')
-        if (r.rows.length !== 1) throw new Error('plain select')
+    const lat = await interleave(
+      {
+        plain: async (i) => {
+          const k = plainKeyAt(i)
+          await client.query('BEGIN')
+          const r = await client.query(plainSelect, [k])
+          await client.query('COMMIT')
+          if (r.rows.length !== 1) throw new Error('plain select')
+        },
+        sessionRole: async (i) => {
+          const k = plainKeyAt(i)
+          await client.query(`SET SESSION ROLE ${role(k)}`)
+          await client.query('BEGIN')
+          await client.query(rlsSelect, [k])
+          await client.query('COMMIT')
+          await client.query('RESET ROLE')
+        },
+        localRole: async (i) => {
+          const k = plainKeyAt(i)
+          await client.query(`BEGIN; SET LOCAL ROLE ${role(k)}`)
+          await client.query(rlsSelect, [k])
+          await client.query('COMMIT')
+        },
       },
-      sessionRole: async (i) => {
-        const k = plainKeyAt(i)
-        await client.query(`SET SESSION ROLE ${role(k)}`)
-        await client.query('BEGIN')
-        await client.query(rlsSelect, [k])
-        await client.query('COMMIT')
-        await client.query('RESET ROLE')
-      },
-      localRole: async (i) => {
-        const k = plainKeyAt(i)
-        await client.query(`BEGIN; SET LOCAL ROLE ${role(k)}`)
-        await client.query(rlsSelect, [k])
-        await client.query('COMMIT')
-      },
-    }, INTERLEAVE)
+      INTERLEAVE,
+    )
     const rel = (k: string) => median(lat[k]!.map((x, r) => lat['plain']![r]! / x))
     log('| variant | round trips | median latency | throughput vs plain |')
     log('|---|---:|---:|---:|')
@@ -292,7 +320,9 @@ async function part3(): Promise<void> {
     log(`| original: SET SESSION ROLE; BEGIN; SELECT; COMMIT; RESET ROLE | 5 | ${ms(median(lat['sessionRole']!))} | ${rel('sessionRole').toFixed(2)} |`)
     log(`| library shape: BEGIN; SET LOCAL ROLE (one message); SELECT; COMMIT | 3 | ${ms(median(lat['localRole']!))} | ${rel('localRole').toFixed(2)} |`)
     log('')
-    log(`(one connection as the owner, ${ROLE_TENANTS.toLocaleString('en-US')} tenant roles exist; the role tenants own no rows, so the RLS selects return none)`)
+    log(
+      `(one connection as the owner, ${ROLE_TENANTS.toLocaleString('en-US')} tenant roles exist; the role tenants own no rows, so the RLS selects return none)`,
+    )
   } finally {
     await client.end()
   }
@@ -323,7 +353,9 @@ async function part3(): Promise<void> {
   const took = performance.now() - t0
   log('')
   if (acl.failedAt > 0)
-    log(`Per-tenant GRANT SELECT, INSERT, UPDATE, DELETE on one table: ${(acl.failedAt - 1).toLocaleString('en-US')} grants succeeded; grant #${acl.failedAt.toLocaleString('en-US')} failed with "${acl.err}" (${sec(took)}). The library's role strategy grants once, to the group role: the ACL stays at a constant size.`)
+    log(
+      `Per-tenant GRANT SELECT, INSERT, UPDATE, DELETE on one table: ${(acl.failedAt - 1).toLocaleString('en-US')} grants succeeded; grant #${acl.failedAt.toLocaleString('en-US')} failed with "${acl.err}" (${sec(took)}). The library's role strategy grants once, to the group role: the ACL stays at a constant size.`,
+    )
   else log(`Per-tenant GRANT on one table: no failure up to ${ACL_MAX.toLocaleString('en-US')} grants (stopped there, ${sec(took)}).`)
 }
 
@@ -353,7 +385,9 @@ async function main(): Promise<void> {
   const left = await countRoles()
   const total = (performance.now() - t0) / 1000
   log('')
-  log(`PostgreSQL ${who.version}, Node ${process.version}, ${process.platform}/${process.arch}; run took ${total.toFixed(0)} s; roles with prefix ${PREFIX} left after cleanup: ${left}`)
+  log(
+    `PostgreSQL ${who.version}, Node ${process.version}, ${process.platform}/${process.arch}; run took ${total.toFixed(0)} s; roles with prefix ${PREFIX} left after cleanup: ${left}`,
+  )
   if (left !== 0) failed = true
   if (!failed) {
     const file = new URL('./SCALE.md', import.meta.url)

@@ -112,7 +112,10 @@ async function demo({ label, db }: Setup): Promise<void> {
   await manager.createTenant('acme')
   await manager.createTenant('globex')
   await manager.withTenant('acme', async (tx) => {
-    await tx.insert(todos).values([{ title: 'ship v1', tenant: tx.tenant }, { title: 'write docs', tenant: tx.tenant }])
+    await tx.insert(todos).values([
+      { title: 'ship v1', tenant: tx.tenant },
+      { title: 'write docs', tenant: tx.tenant },
+    ])
   })
   await manager.withTenant('globex', async (tx) => {
     await tx.insert(todos).values({ title: 'hire', tenant: tx.tenant })

@@ -41,7 +41,7 @@ await manager.withTenant('acme', (tx) => tx.insert(todos).values({ title: 'ship 
 const rows = await manager.withTenant('acme', (tx) => tx.select().from(todos)) // no WHERE tenant = …
 console.log('acme sees:', rows.map((row) => row.title).join(', ')) // ship v1
 const write = manager.withTenant('acme', (tx) => tx.insert(todos).values({ title: 'x', tenant: 'globex' }))
-const refused = await write.then(() => undefined, (error: unknown) => sqlState(error)) // the SQLSTATE
+const refused = await write.then(() => undefined).catch((error: unknown) => sqlState(error)) // the SQLSTATE
 console.log('acme writing a globex row:', refused ? `rejected, ${refused}` : 'accepted') // rejected, 42501
 console.log('outside any scope:', (await db.select().from(todos)).length, 'rows') // 0: fail closed
 await client.close()

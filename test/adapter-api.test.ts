@@ -66,7 +66,10 @@ function exercise(open: (options: TenantOptions) => Promise<World>): void {
       .run({ kind: 'tenant', id: 'acme', createIfMissing: false }, (conn) =>
         conn.query('INSERT INTO todos (tenant, title) VALUES ($1, $2)', ['globex', 'sneaky']),
       )
-      .then(() => undefined, (error: unknown) => error)
+      .then(
+        () => undefined,
+        (error: unknown) => error,
+      )
     expect(sqlState(refused), String(refused)).toBe('42501')
     expect(await countAll(engine)).toBe(5)
     await expect(importTodos(engine, 'initech', ['x'])).rejects.toMatchObject({ code: 'TENANT_NOT_FOUND' })

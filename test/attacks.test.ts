@@ -66,18 +66,28 @@ describeTargets((target) => {
         /** Tenants `a` and `b`, each with one row; returns the ids of the rows. */
         async function seed(a: string, b: string): Promise<{ aId: number; bId: number }> {
           const m = f.manager()
-          const [ra] = await m.withTenant(a, (tx) => tx.insert(f.tables.text).values({ tenant: a, title: `${a}-orig` }).returning())
-          const [rb] = await m.withTenant(b, (tx) => tx.insert(f.tables.text).values({ tenant: b, title: `${b}-orig` }).returning())
+          const [ra] = await m.withTenant(a, (tx) =>
+            tx
+              .insert(f.tables.text)
+              .values({ tenant: a, title: `${a}-orig` })
+              .returning(),
+          )
+          const [rb] = await m.withTenant(b, (tx) =>
+            tx
+              .insert(f.tables.text)
+              .values({ tenant: b, title: `${b}-orig` })
+              .returning(),
+          )
           return { aId: ra!.id, bId: rb!.id }
         }
 
         async function rowsOfTenant(tenant: string): Promise<Row[]> {
-          return f.manager().withAdmin(async (tx) =>
-            rowsOf(await tx.execute(sql`SELECT id, tenant, title FROM ${sql.raw(t)} WHERE tenant = ${tenant} ORDER BY id`)),
-          )
+          return f
+            .manager()
+            .withAdmin(async (tx) => rowsOf(await tx.execute(sql`SELECT id, tenant, title FROM ${sql.raw(t)} WHERE tenant = ${tenant} ORDER BY id`)))
         }
 
-        it('1. INSERT … ON CONFLICT DO UPDATE on another tenant\'s id is refused (42501), its row unchanged', async () => {
+        it("1. INSERT … ON CONFLICT DO UPDATE on another tenant's id is refused (42501), its row unchanged", async () => {
           const { bId } = await seed('oc-a', 'oc-b')
           const before = await rowsOfTenant('oc-b')
           const error = await failure(
@@ -90,7 +100,7 @@ describeTargets((target) => {
           expect(await rowsOfTenant('oc-b')).toEqual(before)
         })
 
-        it('2. MERGE cannot match another tenant\'s row, nor insert one for it (42501)', async () => {
+        it("2. MERGE cannot match another tenant's row, nor insert one for it (42501)", async () => {
           const { bId } = await seed('mg-a', 'mg-b')
           const before = await rowsOfTenant('mg-b')
           const m = f.manager()
@@ -121,7 +131,7 @@ describeTargets((target) => {
           expect((await rowsOfTenant('mv-b')).map((r) => r['title'])).toEqual(['mv-b-orig'])
         })
 
-        it('4a. a view owned by the table owner (no security_invoker) shows no other tenant\'s rows', async () => {
+        it("4a. a view owned by the table owner (no security_invoker) shows no other tenant's rows", async () => {
           await seed('vw-a', 'vw-b')
           const view = `"${f.schema}".attack_view`
           try {
@@ -136,7 +146,7 @@ describeTargets((target) => {
           }
         })
 
-        it('4b. a security_invoker view shows only the tenant\'s own rows', async () => {
+        it("4b. a security_invoker view shows only the tenant's own rows", async () => {
           await seed('vi-a', 'vi-b')
           const view = `"${f.schema}".attack_invoker_view`
           try {
@@ -148,12 +158,14 @@ describeTargets((target) => {
           }
         })
 
-        it.runIf(loginKind === 'owner')('4c. residual: a view owned by a superuser bypasses RLS (every tenant\'s rows)', async () => {
+        it.runIf(loginKind === 'owner')("4c. residual: a view owned by a superuser bypasses RLS (every tenant's rows)", async () => {
           await seed('vs-a', 'vs-b')
           const view = `"${f.schema}".attack_super_view`
           try {
             await asSuper(`CREATE VIEW ${view} AS SELECT * FROM ${t}; GRANT SELECT ON ${view} TO "${f.options.tenantRole}"`)
-            const seen = await f.manager().withTenant('vs-a', async (tx) => rowsOf(await tx.execute(sql`SELECT tenant FROM ${sql.raw(view)} WHERE tenant LIKE 'vs-%'`)))
+            const seen = await f
+              .manager()
+              .withTenant('vs-a', async (tx) => rowsOf(await tx.execute(sql`SELECT tenant FROM ${sql.raw(view)} WHERE tenant LIKE 'vs-%'`)))
             // Mitigation: create views as the (non-superuser) owner, or WITH (security_invoker = true).
             expect(seen.map((r) => r['tenant']).sort()).toEqual(['vs-a', 'vs-b'])
           } finally {
@@ -161,7 +173,7 @@ describeTargets((target) => {
           }
         })
 
-        it('5. a SECURITY DEFINER function owned by the table owner shows no other tenant\'s rows', async () => {
+        it("5. a SECURITY DEFINER function owned by the table owner shows no other tenant's rows", async () => {
           await seed('fn-a', 'fn-b')
           const fn = `"${f.schema}".attack_definer`
           try {
@@ -250,9 +262,17 @@ describeTargets((target) => {
             for (let i = 0; i < 7; i++) {
               for (const tenant of ['ps-a', 'ps-b']) {
                 const seen: Row[] = await m.withTenant(tenant, (tx) =>
-                  tx.select().from(f.tables.text).where(sql`true`).prepare('pgt_attack_prepared').execute(),
+                  tx
+                    .select()
+                    .from(f.tables.text)
+                    .where(sql`true`)
+                    .prepare('pgt_attack_prepared')
+                    .execute(),
                 )
-                expect(seen.map((r) => r['tenant']), `${tenant}, round ${i}`).toEqual([tenant])
+                expect(
+                  seen.map((r) => r['tenant']),
+                  `${tenant}, round ${i}`,
+                ).toEqual([tenant])
               }
             }
           } finally {
@@ -262,7 +282,9 @@ describeTargets((target) => {
         })
 
         it('11. residual: a UNIQUE constraint reveals that another tenant already used a value (23505)', async () => {
-          const probe = withRls(pgSchema(f.schema).table('attack_unique', { id: serial('id').primaryKey(), tenant: text('tenant').notNull(), title: text('title').notNull() }))
+          const probe = withRls(
+            pgSchema(f.schema).table('attack_unique', { id: serial('id').primaryKey(), tenant: text('tenant').notNull(), title: text('title').notNull() }),
+          )
           const table = `"${f.schema}".attack_unique`
           try {
             await asOwner(`CREATE TABLE ${table} (id serial PRIMARY KEY, tenant text NOT NULL, title text NOT NULL UNIQUE);
@@ -272,7 +294,9 @@ describeTargets((target) => {
             const [visible] = await m.withTenant('uq-a', async (tx) => rowsOf(await tx.execute(sql`SELECT count(*)::int AS n FROM ${sql.raw(table)}`)))
             expect(visible?.['n']).toBe(0)
             // Mitigation: make unique keys per tenant, UNIQUE (tenant, title).
-            const error = await failure(m.withTenant('uq-a', (tx) => tx.execute(sql`INSERT INTO ${sql.raw(table)} (tenant, title) VALUES (${tx.tenant}, 'secret-merger')`)))
+            const error = await failure(
+              m.withTenant('uq-a', (tx) => tx.execute(sql`INSERT INTO ${sql.raw(table)} (tenant, title) VALUES (${tx.tenant}, 'secret-merger')`)),
+            )
             expect(sqlState(error)).toBe('23505')
           } finally {
             await asOwner(`DROP TABLE IF EXISTS ${table}`)
@@ -280,7 +304,9 @@ describeTargets((target) => {
         })
 
         it('13. residual: planner estimates reveal how common a value is across tenants (pg_stats itself is hidden)', async () => {
-          const probe = withRls(pgSchema(f.schema).table('attack_stats', { id: serial('id').primaryKey(), tenant: text('tenant').notNull(), title: text('title').notNull() }))
+          const probe = withRls(
+            pgSchema(f.schema).table('attack_stats', { id: serial('id').primaryKey(), tenant: text('tenant').notNull(), title: text('title').notNull() }),
+          )
           const table = `"${f.schema}".attack_stats`
           const m = f.manager()
           /** The planner's row estimate for `title = value`, from inside tenant st-a's scope. */
@@ -296,11 +322,16 @@ describeTargets((target) => {
               ${migrationSql([probe], f.options).up}`)
             await m.withTenant('st-b', (tx) =>
               tx.execute(sql`INSERT INTO ${sql.raw(table)} (tenant, title)
-                             SELECT ${tx.tenant}, CASE WHEN g <= 300 THEN 'secret-merger' ELSE 'other-' || g END FROM generate_series(1, 600) g`))
+                             SELECT ${tx.tenant}, CASE WHEN g <= 300 THEN 'secret-merger' ELSE 'other-' || g END FROM generate_series(1, 600) g`),
+            )
             await asOwner(`ANALYZE ${table}`)
-            const [seen] = await m.withTenant('st-a', async (tx) => rowsOf(await tx.execute(sql`
+            const [seen] = await m.withTenant('st-a', async (tx) =>
+              rowsOf(
+                await tx.execute(sql`
               SELECT (SELECT count(*) FROM ${sql.raw(table)})::int AS rows,
-                     (SELECT count(*) FROM pg_stats WHERE schemaname = ${f.schema} AND tablename = 'attack_stats')::int AS stats`)))
+                     (SELECT count(*) FROM pg_stats WHERE schemaname = ${f.schema} AND tablename = 'attack_stats')::int AS stats`),
+              ),
+            )
             // PostgreSQL hides the statistics of a table whose row security applies to the reader.
             expect(seen).toEqual({ rows: 0, stats: 0 })
             // The planner still uses them: st-a learns that 'secret-merger' is common elsewhere.

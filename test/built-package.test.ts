@@ -23,7 +23,10 @@ const ENTRIES = [
   { subpath: 'pg-tenants/adapter', source: '../src/adapter.js', dist: 'dist/adapter' },
 ] as const
 
-const names = (module: object) => Object.keys(module).filter((name) => name !== 'default' && name !== '__esModule').sort()
+const names = (module: object) =>
+  Object.keys(module)
+    .filter((name) => name !== 'default' && name !== '__esModule')
+    .sort()
 
 describe.skipIf(!built && !process.env['CI'])('the built package', () => {
   it('was built (npm run build)', () => {

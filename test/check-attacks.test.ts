@@ -64,7 +64,9 @@ describeTargets((target) => {
           const report = await check()
           expect(report.findings.map((x) => `${x.code} ${x.object}`)).toContain(`SHARED_TABLE_UNDECLARED ${f.schema}.plans`)
         } finally {
-          await target().superExec(`ALTER ROLE "${f.options.tenantRole}" INHERIT; DROP TABLE "${f.schema}".plans; REVOKE USAGE ON SCHEMA "${f.schema}" FROM "${group}"; DROP ROLE "${group}"`)
+          await target().superExec(
+            `ALTER ROLE "${f.options.tenantRole}" INHERIT; DROP TABLE "${f.schema}".plans; REVOKE USAGE ON SCHEMA "${f.schema}" FROM "${group}"; DROP ROLE "${group}"`,
+          )
         }
       })
     })

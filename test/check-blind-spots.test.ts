@@ -67,10 +67,14 @@ describeTargets((target) => {
         // What the migration leaves on every partition (whichever version made the tables): the
         // three policies, forced, and no grant to the tenant role (tenants reach them through the parent).
         const policies = tenantPolicies(resolveOptions(f.options), 'tenant', 'text')
-        await f.ownerLogin.exec(PARTITIONS.map((p) =>
-          `ALTER TABLE ${q(p)} ENABLE ROW LEVEL SECURITY; ALTER TABLE ${q(p)} FORCE ROW LEVEL SECURITY;
+        await f.ownerLogin.exec(
+          PARTITIONS.map(
+            (p) =>
+              `ALTER TABLE ${q(p)} ENABLE ROW LEVEL SECURITY; ALTER TABLE ${q(p)} FORCE ROW LEVEL SECURITY;
            ${policies.map((d) => `${dropPolicySql(d, q(p))}\n${createPolicySql(d, q(p))}`).join('\n')}
-           REVOKE ALL ON ${q(p)} FROM "${f.options.tenantRole}";`).join('\n'))
+           REVOKE ALL ON ${q(p)} FROM "${f.options.tenantRole}";`,
+          ).join('\n'),
+        )
         await target().superExec(`INSERT INTO ${E()} VALUES (1, 'acme', 'a'), (2, 'globex', 'g')`)
         await f.manager().createTenant('acme')
         await f.login.activate()
@@ -83,7 +87,11 @@ describeTargets((target) => {
         for (const p of PARTITIONS) expect(given.tables).not.toContain(`${f.schema}.${p}`)
         const discovered = await checkDatabase(clientOf(f.login), { ...f.options, schemas: [f.schema], ignore: [TEMP] })
         expect(discovered.findings, describeFindings(discovered)).toEqual([])
-        expect([...discovered.tables].sort()).toEqual(specs().map((s) => `${f.schema}.${s.name}`).sort())
+        expect([...discovered.tables].sort()).toEqual(
+          specs()
+            .map((s) => `${f.schema}.${s.name}`)
+            .sort(),
+        )
         const declared = await check({ tables: [...specs(), { ...events(), name: 'events_acme' }] })
         expect(declared.findings, describeFindings(declared)).toEqual([])
         expect(declared.tables).not.toContain(`${f.schema}.events_acme`)
@@ -105,7 +113,10 @@ describeTargets((target) => {
         expect(hit?.fix).toContain(MIGRATE_WITH_DRIZZLE_KIT)
         expect(hit?.fix).toContain('a partition created later gets no grant to the tenant role')
         expect(hit?.fix).toContain(`ALTER TABLE ${P} ENABLE ROW LEVEL SECURITY;`)
-        expect(report.findings.filter((x) => x.code !== 'PARTITION_UNPROTECTED'), describeFindings(report)).toEqual([])
+        expect(
+          report.findings.filter((x) => x.code !== 'PARTITION_UNPROTECTED'),
+          describeFindings(report),
+        ).toEqual([])
         for (const x of report.findings) await target().superExec(x.fix)
         expect(rowsOf(await read())).toEqual([])
         await target().superExec(`REVOKE ALL ON ${P} FROM "${f.options.tenantRole}"`)
@@ -117,18 +128,30 @@ describeTargets((target) => {
         expect(force?.severity).toBe('warning')
         expect(force?.message).toContain('row level security is not forced')
         expect(force?.message).toContain('has no privilege on it, so tenants cannot reach it yet')
-        const [missing] = await expectFinding(`DROP POLICY ${POLICY_NAMES.isolation} ON ${q('events_other_all')}`, 'PARTITION_UNPROTECTED', `${f.schema}.events_other_all`)
+        const [missing] = await expectFinding(
+          `DROP POLICY ${POLICY_NAMES.isolation} ON ${q('events_other_all')}`,
+          'PARTITION_UNPROTECTED',
+          `${f.schema}.events_other_all`,
+        )
         expect(missing?.message).toContain(`policy ${POLICY_NAMES.isolation} is missing`)
         // Its tenant column is the third column, not the second as in the parent: compared all the same.
-        const [drift] = await expectFinding(`ALTER POLICY ${POLICY_NAMES.access} ON ${q('events_x')} USING (true)`, 'PARTITION_UNPROTECTED', `${f.schema}.events_x`)
+        const [drift] = await expectFinding(
+          `ALTER POLICY ${POLICY_NAMES.access} ON ${q('events_x')} USING (true)`,
+          'PARTITION_UNPROTECTED',
+          `${f.schema}.events_x`,
+        )
         expect(drift?.message).toContain(`policy ${POLICY_NAMES.access} differs: USING (true)`)
         // A grant on one column to a role the tenant role belongs to (not PUBLIC: the server is
         // shared with other test files) reaches it as well.
         const group = `${f.options.tenantRole}_readers`
         await target().superExec(`CREATE ROLE "${group}"; GRANT "${group}" TO "${f.options.tenantRole}"`)
         try {
-          const [middle] = await expectFinding(`ALTER TABLE ${q('events_other')} DISABLE ROW LEVEL SECURITY; GRANT SELECT (tenant) ON ${q('events_other')} TO "${group}"`,
-            'PARTITION_UNPROTECTED', `${f.schema}.events_other`, `REVOKE ALL ON ${q('events_other')} FROM "${group}"`)
+          const [middle] = await expectFinding(
+            `ALTER TABLE ${q('events_other')} DISABLE ROW LEVEL SECURITY; GRANT SELECT (tenant) ON ${q('events_other')} TO "${group}"`,
+            'PARTITION_UNPROTECTED',
+            `${f.schema}.events_other`,
+            `REVOKE ALL ON ${q('events_other')} FROM "${group}"`,
+          )
           expect(middle?.severity, 'a column grant to a role it belongs to reaches the tenant role').toBe('error')
         } finally {
           await target().superExec(`REVOKE ALL ON ${q('events_other')} FROM "${group}"; DROP ROLE "${group}"`)
@@ -148,12 +171,16 @@ describeTargets((target) => {
 
       it('VIEW_NOT_SECURITY_INVOKER: a view over a partition of a tenant table', async () => {
         const view = q('acme_events')
-        const [hit] = await expectFinding(`SET ROLE "${f.owner}"; CREATE VIEW ${view} AS SELECT * FROM ${q('events_acme')}; RESET ROLE`,
-          'VIEW_NOT_SECURITY_INVOKER', `view ${f.schema}.acme_events`, `DROP VIEW ${view}`)
+        const [hit] = await expectFinding(
+          `SET ROLE "${f.owner}"; CREATE VIEW ${view} AS SELECT * FROM ${q('events_acme')}; RESET ROLE`,
+          'VIEW_NOT_SECURITY_INVOKER',
+          `view ${f.schema}.acme_events`,
+          `DROP VIEW ${view}`,
+        )
         expect(hit?.message).toContain(`over ${f.schema}.events_acme (a partition of ${f.schema}.events)`)
       })
 
-      it('EMPTY_TENANT_ALLOWED: only a CHECK on the tenant column that rejects \'\' counts', async () => {
+      it("EMPTY_TENANT_ALLOWED: only a CHECK on the tenant column that rejects '' counts", async () => {
         const V = q('items_varchar')
         const drop = `ALTER TABLE ${T()} DROP CONSTRAINT pgt_items_text_tenant_not_empty; ALTER TABLE ${V} DROP CONSTRAINT pgt_items_varchar_tenant_not_empty`
         await target().superExec(drop)
@@ -165,14 +192,19 @@ describeTargets((target) => {
           // On the tenant column and another: it does not hold the tenant column alone.
           await target().superExec(`ALTER TABLE ${T()} ADD CONSTRAINT both_columns CHECK (tenant <> '' OR title <> '')`)
           const report = await check()
-          expect(report.findings.map((x) => [x.code, x.object]), describeFindings(report)).toEqual([
+          expect(
+            report.findings.map((x) => [x.code, x.object]),
+            describeFindings(report),
+          ).toEqual([
             ['EMPTY_TENANT_ALLOWED', `${f.schema}.items_text`],
             ['EMPTY_TENANT_ALLOWED', `${f.schema}.items_varchar`],
           ])
           expect(report.findings[0]?.message).toContain(`the CHECK constraints on the tenant column "tenant" all let an empty tenant ('') through`)
           // Each of these rejects '': false, or a data exception (an insert of '' fails alike).
           for (const [i, condition] of [`tenant ~ '^[a-z]'`, 'length(tenant) > 0', `tenant::int > 0`].entries()) {
-            await target().superExec(`ALTER TABLE ${T()} ADD CONSTRAINT r${i} CHECK (${condition}) NOT VALID; ALTER TABLE ${V} ADD CONSTRAINT r${i} CHECK (${condition}) NOT VALID`)
+            await target().superExec(
+              `ALTER TABLE ${T()} ADD CONSTRAINT r${i} CHECK (${condition}) NOT VALID; ALTER TABLE ${V} ADD CONSTRAINT r${i} CHECK (${condition}) NOT VALID`,
+            )
             const fixed = await check()
             expect(fixed.findings, `${condition}:\n${describeFindings(fixed)}`).toEqual([])
             await target().superExec(`ALTER TABLE ${T()} DROP CONSTRAINT r${i}; ALTER TABLE ${V} DROP CONSTRAINT r${i}`)
@@ -180,8 +212,10 @@ describeTargets((target) => {
           for (const x of report.findings) await target().superExec(x.fix)
           await expectClean()
         } finally {
-          await target().superExec(`ALTER TABLE ${T()} DROP CONSTRAINT IF EXISTS both_columns;` +
-            [0, 1, 2].map((i) => `ALTER TABLE ${T()} DROP CONSTRAINT IF EXISTS c${i}; ALTER TABLE ${V} DROP CONSTRAINT IF EXISTS c${i};`).join(''))
+          await target().superExec(
+            `ALTER TABLE ${T()} DROP CONSTRAINT IF EXISTS both_columns;` +
+              [0, 1, 2].map((i) => `ALTER TABLE ${T()} DROP CONSTRAINT IF EXISTS c${i}; ALTER TABLE ${V} DROP CONSTRAINT IF EXISTS c${i};`).join(''),
+          )
         }
       })
 
@@ -190,14 +224,19 @@ describeTargets((target) => {
         await target().superExec(`DROP INDEX "${f.schema}"."pgt_items_uuid_tenant_idx"; CREATE INDEX partial_idx ON ${U} (tenant) WHERE title <> ''`)
         try {
           const partial = await check()
-          expect(partial.findings.map((x) => [x.code, x.object]), describeFindings(partial)).toEqual([['TENANT_INDEX_MISSING', `${f.schema}.items_uuid`]])
+          expect(
+            partial.findings.map((x) => [x.code, x.object]),
+            describeFindings(partial),
+          ).toEqual([['TENANT_INDEX_MISSING', `${f.schema}.items_uuid`]])
           await target().superExec(`DROP INDEX "${f.schema}".partial_idx; CREATE INDEX expression_idx ON ${U} ((tenant::text))`)
           expect(codes(await check())).toEqual(['TENANT_INDEX_MISSING'])
           // A plain index led by the tenant column, with more keys after it, serves.
           await target().superExec(`CREATE INDEX plain_idx ON ${U} (tenant, title)`)
           await expectClean()
         } finally {
-          await target().superExec(`DROP INDEX IF EXISTS "${f.schema}".partial_idx; DROP INDEX IF EXISTS "${f.schema}".expression_idx; DROP INDEX IF EXISTS "${f.schema}".plain_idx`)
+          await target().superExec(
+            `DROP INDEX IF EXISTS "${f.schema}".partial_idx; DROP INDEX IF EXISTS "${f.schema}".expression_idx; DROP INDEX IF EXISTS "${f.schema}".plain_idx`,
+          )
           await f.ownerLogin.exec(`CREATE INDEX pgt_items_uuid_tenant_idx ON ${U} (tenant)`)
         }
         await expectClean()
@@ -206,15 +245,22 @@ describeTargets((target) => {
       it('TABLE_NOT_DECLARED: a table the tenant role may use through column grants only is found', async () => {
         const U = q('items_uuid')
         const declared = () => specs().filter((s) => s.name !== 'items_uuid')
-        await target().superExec(`REVOKE ALL ON ${U} FROM "${f.options.tenantRole}"; GRANT SELECT (id, tenant), UPDATE (title) ON ${U} TO "${f.options.tenantRole}";
+        await target()
+          .superExec(`REVOKE ALL ON ${U} FROM "${f.options.tenantRole}"; GRANT SELECT (id, tenant), UPDATE (title) ON ${U} TO "${f.options.tenantRole}";
           ALTER TABLE ${U} NO FORCE ROW LEVEL SECURITY; ALTER TABLE ${U} DISABLE ROW LEVEL SECURITY`)
         try {
           const report = await check({ tables: declared() })
           expect(report.tables).toContain(`${f.schema}.items_uuid`)
-          expect(report.findings.filter((x) => x.object === `${f.schema}.items_uuid`).map((x) => x.code).sort(), describeFindings(report))
-            .toEqual(['FORCE_DISABLED', 'RLS_DISABLED', 'TABLE_NOT_DECLARED'])
+          expect(
+            report.findings
+              .filter((x) => x.object === `${f.schema}.items_uuid`)
+              .map((x) => x.code)
+              .sort(),
+            describeFindings(report),
+          ).toEqual(['FORCE_DISABLED', 'RLS_DISABLED', 'TABLE_NOT_DECLARED'])
         } finally {
-          await target().superExec(`REVOKE ALL ON ${U} FROM "${f.options.tenantRole}"; GRANT SELECT, INSERT, UPDATE, DELETE ON ${U} TO "${f.options.tenantRole}";
+          await target()
+            .superExec(`REVOKE ALL ON ${U} FROM "${f.options.tenantRole}"; GRANT SELECT, INSERT, UPDATE, DELETE ON ${U} TO "${f.options.tenantRole}";
             ALTER TABLE ${U} ENABLE ROW LEVEL SECURITY; ALTER TABLE ${U} FORCE ROW LEVEL SECURITY`)
           await f.login.activate()
         }
@@ -222,7 +268,12 @@ describeTargets((target) => {
       })
 
       it('ROLE_BYPASSRLS on the login, with the fix for PGlite too', async () => {
-        const [hit] = await expectFinding(`ALTER ROLE "${f.owner}" BYPASSRLS`, 'ROLE_BYPASSRLS', `role "${f.owner}" (the login)`, `ALTER ROLE "${f.owner}" NOBYPASSRLS`)
+        const [hit] = await expectFinding(
+          `ALTER ROLE "${f.owner}" BYPASSRLS`,
+          'ROLE_BYPASSRLS',
+          `role "${f.owner}" (the login)`,
+          `ALTER ROLE "${f.owner}" NOBYPASSRLS`,
+        )
         expect(hit?.severity).toBe('warning')
         expect(hit?.fix).toContain(`ALTER ROLE "${f.owner}" NOBYPASSRLS;`)
         expect(hit?.fix.includes('await leaveSuperuser(db) once, before migrating')).toBe(target().name === 'pglite')
@@ -266,13 +317,17 @@ describeTargets((target) => {
           // the session user: leave it, as leaveSuperuser does, for the login to be the app's.
           await leave()
           const scope = () => managerOn(login).withTenant('acme', (tx) => tx.execute(sql`SELECT count(*) FROM ${sql.raw(`"${schema}"."items_text"`)}`))
-          const refused = await scope().then(() => undefined, (error: unknown) => error)
+          const refused = await scope().then(
+            () => undefined,
+            (error: unknown) => error,
+          )
           expect(sqlState(refused), String(refused)).toBe('42501')
 
           const report = await checkDatabase(clientOf(login), { ...options, tables: [spec], ignore: [TEMP] })
-          expect(report.findings.map((x) => [x.code, x.severity, x.object]), describeFindings(report)).toEqual([
-            ['LOGIN_CANNOT_SCOPE', 'error', `role "${owner}" (the login)`],
-          ])
+          expect(
+            report.findings.map((x) => [x.code, x.severity, x.object]),
+            describeFindings(report),
+          ).toEqual([['LOGIN_CANNOT_SCOPE', 'error', `role "${owner}" (the login)`]])
           const [hit] = report.findings
           expect(hit?.message).toContain(`cannot SET ROLE to "${options.tenantRole}" and "${options.adminRole}"`)
           expect(hit?.message).toContain('permission denied (42501)')

@@ -85,7 +85,9 @@ describeTargets((target) => {
           const [direct] = await expectFindings(`GRANT SELECT ON ${S('plans')} TO ${tenant()}`, ['SHARED_TABLE_UNDECLARED'])
           expect(direct?.severity).toBe('error')
           expect(direct?.object).toBe(`${f.schema}.plans`)
-          expect(direct?.message).toContain(`the tenant role "${f.options.tenantRole}" has SELECT on it, but it is neither a tenant table nor declared in sharedTables`)
+          expect(direct?.message).toContain(
+            `the tenant role "${f.options.tenantRole}" has SELECT on it, but it is neither a tenant table nor declared in sharedTables`,
+          )
           expect(direct?.fix).toContain(`sharedTables: { "plans": 'read' } (or 'write')`)
           expect(direct?.fix).toContain(`REVOKE ALL ON ${S('plans')} FROM ${tenant()};`)
 
@@ -121,7 +123,10 @@ describeTargets((target) => {
             // Also when the check is not given the table under it (discovery in another schema).
             await f.login.activate()
             const elsewhere = await checkDatabase(client(), { ...f.options, schemas: [`${f.schema}_none`], ignore: [TEMP] })
-            expect(elsewhere.findings.map((x) => x.code), show(elsewhere)).toEqual(['NO_TENANT_TABLES'])
+            expect(
+              elsewhere.findings.map((x) => x.code),
+              show(elsewhere),
+            ).toEqual(['NO_TENANT_TABLES'])
           } finally {
             await target().superExec(`DROP VIEW ${S('text_list')}`)
           }
@@ -144,7 +149,9 @@ describeTargets((target) => {
           const read = { sharedTables: { plans: 'read' } } as const
           const [none] = await expectFindings('SELECT 1', ['SHARED_TABLE_MISMATCH'], read)
           expect(none?.severity).toBe('warning')
-          expect(none?.message).toContain(`is declared 'read' in sharedTables (SELECT), but the tenant role "${f.options.tenantRole}" has no privilege on it: less than declared (SELECT)`)
+          expect(none?.message).toContain(
+            `is declared 'read' in sharedTables (SELECT), but the tenant role "${f.options.tenantRole}" has no privilege on it: less than declared (SELECT)`,
+          )
           expect(none?.fix).toContain(`GRANT SELECT ON ${S('plans')} TO ${tenant()};`)
 
           const [more] = await expectFindings(`GRANT INSERT ON ${S('plans')} TO ${tenant()}`, ['SHARED_TABLE_MISMATCH'], read)
@@ -164,17 +171,24 @@ describeTargets((target) => {
           // On some columns only: less than declared.
           await target().superExec(`GRANT SELECT (name) ON ${S('plans')} TO ${tenant()}`)
           const partial = await check(read)
-          expect(partial.findings.map((x) => [x.code, x.severity]), show(partial)).toEqual([['SHARED_TABLE_MISMATCH', 'warning']])
+          expect(
+            partial.findings.map((x) => [x.code, x.severity]),
+            show(partial),
+          ).toEqual([['SHARED_TABLE_MISMATCH', 'warning']])
           expect(partial.findings[0]?.message).toContain('has SELECT (some columns)')
         })
         const missing = await check({ sharedTables: { nope: 'read' } })
-        expect(missing.findings.map((x) => [x.code, x.severity, x.object]), show(missing)).toEqual([['SHARED_TABLE_MISMATCH', 'warning', `${f.schema}.nope`]])
+        expect(
+          missing.findings.map((x) => [x.code, x.severity, x.object]),
+          show(missing),
+        ).toEqual([['SHARED_TABLE_MISMATCH', 'warning', `${f.schema}.nope`]])
         expect(missing.findings[0]?.message).toContain('there is no such table')
       })
 
       it('SHARED_TABLE_MISMATCH: a declared table in a schema the tenant role has no USAGE on', async () => {
         const other = `${f.schema}_shared`
-        await target().superExec(`CREATE SCHEMA "${other}" AUTHORIZATION "${f.owner}"; CREATE TABLE "${other}".rates (x int); ALTER TABLE "${other}".rates OWNER TO "${f.owner}";
+        await target()
+          .superExec(`CREATE SCHEMA "${other}" AUTHORIZATION "${f.owner}"; CREATE TABLE "${other}".rates (x int); ALTER TABLE "${other}".rates OWNER TO "${f.owner}";
           GRANT SELECT ON "${other}".rates TO ${tenant()}`)
         try {
           const shared = { sharedTables: { [`${other}.rates`]: 'read' } } as const
@@ -184,7 +198,10 @@ describeTargets((target) => {
           expect(hit?.fix).toContain(`GRANT USAGE ON SCHEMA "${other}" TO ${tenant()};`)
           // Not declared, now that it is reachable: reported as such.
           const report = await check()
-          expect(report.findings.map((x) => [x.code, x.object]), show(report)).toEqual([['SHARED_TABLE_UNDECLARED', `${other}.rates`]])
+          expect(
+            report.findings.map((x) => [x.code, x.object]),
+            show(report),
+          ).toEqual([['SHARED_TABLE_UNDECLARED', `${other}.rates`]])
         } finally {
           await target().superExec(`DROP SCHEMA "${other}" CASCADE`)
           await f.login.activate()
@@ -198,10 +215,15 @@ describeTargets((target) => {
           CREATE TABLE ${S('events_acme')} PARTITION OF ${S('events')} FOR VALUES IN ('acme');
           ${buildMigration([events], f.options).up}
           REVOKE ALL ON ${S('events_acme')} FROM ${tenant()}; GRANT SELECT (id) ON ${S('events_acme')} TO ${tenant()};
-          ${Object.values(POLICY_NAMES).map((n) => `DROP POLICY IF EXISTS ${n} ON ${S('events_acme')};`).join(' ')}`)
+          ${Object.values(POLICY_NAMES)
+            .map((n) => `DROP POLICY IF EXISTS ${n} ON ${S('events_acme')};`)
+            .join(' ')}`)
         try {
           const report = await check({ tables: [...specs(), events] })
-          expect(report.findings.filter((x) => x.code === 'SHARED_TABLE_UNDECLARED'), show(report)).toEqual([])
+          expect(
+            report.findings.filter((x) => x.code === 'SHARED_TABLE_UNDECLARED'),
+            show(report),
+          ).toEqual([])
         } finally {
           await target().superExec(`DROP TABLE ${S('events')}`)
           await f.login.activate()
@@ -211,7 +233,10 @@ describeTargets((target) => {
       it('SHARED_TABLE_UNDECLARED leaves out tenant tables that discovery in other schemas did not check', async () => {
         await f.login.activate()
         const report = await checkDatabase(client(), { ...f.options, schemas: [`${f.schema}_none`], ignore: [TEMP] })
-        expect(report.findings.map((x) => x.code), show(report)).toEqual(['NO_TENANT_TABLES'])
+        expect(
+          report.findings.map((x) => x.code),
+          show(report),
+        ).toEqual(['NO_TENANT_TABLES'])
       })
 
       it('OTHER_ROLE_GRANTED: another role or PUBLIC on a tenant table (a warning), on a column too', async () => {
@@ -255,7 +280,7 @@ describeTargets((target) => {
         }
       })
 
-      it.runIf(strategy === 'role')('OTHER_ROLE_GRANTED: not for a tenant role\'s own grant', async () => {
+      it.runIf(strategy === 'role')("OTHER_ROLE_GRANTED: not for a tenant role's own grant", async () => {
         const manager = f.manager()
         await manager.createTenant('acme')
         const role = `"${f.options.rolePrefix}acme"`
@@ -282,24 +307,30 @@ describeTargets((target) => {
         expect(found.find((x) => x.code === 'OTHER_ROLE_GRANTED')?.severity).toBe('error')
       })
 
-      it('SECURITY_DEFINER_BYPASS: a superuser\'s SECURITY DEFINER function or procedure the tenant role may run', async () => {
+      it("SECURITY_DEFINER_BYPASS: a superuser's SECURITY DEFINER function or procedure the tenant role may run", async () => {
         const fn = `${S('peek')}()`
         const [hit] = await expectFindings(
           `CREATE FUNCTION ${fn} RETURNS bigint LANGUAGE sql SECURITY DEFINER AS 'SELECT count(*) FROM ${S('items_text').replaceAll("'", "''")}';
            REVOKE EXECUTE ON FUNCTION ${fn} FROM PUBLIC; GRANT EXECUTE ON FUNCTION ${fn} TO ${tenant()}`,
-          ['SECURITY_DEFINER_BYPASS'])
+          ['SECURITY_DEFINER_BYPASS'],
+        )
         expect(hit?.severity).toBe('warning')
         expect(hit?.object).toBe(`function ${f.schema}.peek()`)
         expect(hit?.message).toContain('a superuser')
-        expect(hit?.message).toContain('it runs with its owner\'s rights, so row-level security does not apply to what it reads or writes, and the check cannot see what that is')
-        expect(hit?.fix).toMatch(new RegExp(`^-- as its owner "[^"]+" \\(or a superuser\\):\\nREVOKE EXECUTE ON FUNCTION "${f.schema}"\\."peek"\\(\\) FROM ${tenant()};\\n-- or`))
+        expect(hit?.message).toContain(
+          "it runs with its owner's rights, so row-level security does not apply to what it reads or writes, and the check cannot see what that is",
+        )
+        expect(hit?.fix).toMatch(
+          new RegExp(`^-- as its owner "[^"]+" \\(or a superuser\\):\\nREVOKE EXECUTE ON FUNCTION "${f.schema}"\\."peek"\\(\\) FROM ${tenant()};\\n-- or`),
+        )
         await target().superExec(`DROP FUNCTION ${fn}`)
 
         const proc = `${S('poke')}(integer)`
         const [procedure] = await expectFindings(
           `CREATE PROCEDURE ${proc} LANGUAGE sql SECURITY DEFINER AS 'SELECT 1';
            REVOKE EXECUTE ON PROCEDURE ${proc} FROM PUBLIC; GRANT EXECUTE ON PROCEDURE ${proc} TO ${tenant()}`,
-          ['SECURITY_DEFINER_BYPASS'])
+          ['SECURITY_DEFINER_BYPASS'],
+        )
         // PostgreSQL names a procedure's arguments with their mode: poke(IN integer).
         expect(procedure?.object).toBe(`procedure ${f.schema}.poke(IN integer)`)
         expect(procedure?.fix).toContain(`REVOKE EXECUTE ON PROCEDURE "${f.schema}"."poke"(IN integer) FROM ${tenant()};`)
@@ -325,7 +356,9 @@ describeTargets((target) => {
         }
 
         // Not SECURITY DEFINER, or owned by the login (no superuser): row-level security applies.
-        await target().superExec(`CREATE FUNCTION ${S('plain')}() RETURNS int LANGUAGE sql AS 'SELECT 1'; REVOKE EXECUTE ON FUNCTION ${S('plain')}() FROM PUBLIC; GRANT EXECUTE ON FUNCTION ${S('plain')}() TO ${tenant()}`)
+        await target().superExec(
+          `CREATE FUNCTION ${S('plain')}() RETURNS int LANGUAGE sql AS 'SELECT 1'; REVOKE EXECUTE ON FUNCTION ${S('plain')}() FROM PUBLIC; GRANT EXECUTE ON FUNCTION ${S('plain')}() TO ${tenant()}`,
+        )
         await f.ownerLogin.exec(`CREATE FUNCTION ${S('own')}() RETURNS int LANGUAGE sql SECURITY DEFINER AS 'SELECT 1'`)
         try {
           await expectClean()
@@ -357,7 +390,9 @@ describeTargets((target) => {
         const [onRole] = await expectFindings(`ALTER ROLE "${f.owner}" SET pg_tenants.tenant = 'acme'`, ['DEFAULT_TENANT_SETTING'])
         expect(onRole?.object).toBe(`role "${f.owner}" in every database`)
         expect(onRole?.fix).toBe(`ALTER ROLE "${f.owner}" RESET pg_tenants.tenant;`) // the login's own: it may run it
-        const [inDb] = await expectFindings(`ALTER ROLE "${f.options.tenantRole}" IN DATABASE ${database} SET pg_tenants.tenant = 'globex'`, ['DEFAULT_TENANT_SETTING'])
+        const [inDb] = await expectFindings(`ALTER ROLE "${f.options.tenantRole}" IN DATABASE ${database} SET pg_tenants.tenant = 'globex'`, [
+          'DEFAULT_TENANT_SETTING',
+        ])
         expect(inDb?.object).toBe(`role "${f.options.tenantRole}" in database ${database}`)
         expect(inDb?.fix).toContain(`ALTER ROLE ${tenant()} IN DATABASE ${database} RESET pg_tenants.tenant;`)
         const [all] = await expectFindings(`ALTER ROLE ALL SET pg_tenants.tenant = 'acme'`, ['DEFAULT_TENANT_SETTING'])
@@ -381,10 +416,13 @@ describeTargets((target) => {
         }
       })
 
-      it.runIf(strategy === 'setting')('DEFAULT_TENANT_SETTING: the check\'s own connection has a tenant outside any scope', async ({ skip }) => {
+      it.runIf(strategy === 'setting')("DEFAULT_TENANT_SETTING: the check's own connection has a tenant outside any scope", async ({ skip }) => {
         if (target().name === 'pgbouncer') skip() // a session SET does not stay with a client there
         const hitOf = (report: CheckReport) => {
-          expect(report.findings.map((x) => x.code), show(report)).toEqual(['DEFAULT_TENANT_SETTING'])
+          expect(
+            report.findings.map((x) => x.code),
+            show(report),
+          ).toEqual(['DEFAULT_TENANT_SETTING'])
           const [hit] = report.findings
           expect(hit?.object).toBe(`setting pg_tenants.tenant (the check's connection)`)
           expect(hit?.message).toContain(`has pg_tenants.tenant = "acme" outside any scope`)

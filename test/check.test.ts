@@ -82,7 +82,7 @@ describeTargets((target) => {
         }
       })
 
-      it('manager.check() checks the manager\'s own withRls tables with its options', async () => {
+      it("manager.check() checks the manager's own withRls tables with its options", async () => {
         const manager = f.manager('text')
         const clean = await manager.check({ ignore: [TEMP] })
         expect(clean.findings, describeFindings(clean)).toEqual([])
@@ -136,7 +136,11 @@ describeTargets((target) => {
         await target().superExec(`CREATE ROLE "${reader}"; GRANT USAGE ON SCHEMA "${f.schema}" TO "${reader}"`)
         try {
           // The reader's grant is itself reported (OTHER_ROLE_GRANTED), and revoked by its fix.
-          const [hit] = await expectFinding(`GRANT SELECT ON ${T()} TO "${reader}"; CREATE POLICY extra ON ${T()} USING (true)`, 'PERMISSIVE_POLICY', `${f.schema}.items_text`)
+          const [hit] = await expectFinding(
+            `GRANT SELECT ON ${T()} TO "${reader}"; CREATE POLICY extra ON ${T()} USING (true)`,
+            'PERMISSIVE_POLICY',
+            `${f.schema}.items_text`,
+          )
           expect(hit?.severity).toBe('warning')
           expect(hit?.message).toContain(`"${reader}"`)
           expect(hit?.fix).toContain('DROP POLICY "extra"')
@@ -164,11 +168,24 @@ describeTargets((target) => {
 
       it('ROLE_BYPASSRLS, ROLE_SUPERUSER, ROLE_CREATEROLE, ROLE_CAN_LOGIN on the tenant and admin roles', async () => {
         const role = `role "${f.options.tenantRole}"`
-        const [bypass] = await expectFinding(`ALTER ROLE "${f.options.tenantRole}" BYPASSRLS`, 'ROLE_BYPASSRLS', role, `ALTER ROLE "${f.options.tenantRole}" NOBYPASSRLS`)
+        const [bypass] = await expectFinding(
+          `ALTER ROLE "${f.options.tenantRole}" BYPASSRLS`,
+          'ROLE_BYPASSRLS',
+          role,
+          `ALTER ROLE "${f.options.tenantRole}" NOBYPASSRLS`,
+        )
         // Only a superuser may change BYPASSRLS: the fix says so, as the login is not one.
         expect(bypass?.fix).toBe(`-- as a superuser:\nALTER ROLE "${f.options.tenantRole}" NOBYPASSRLS;`)
-        const hits = await expectFinding(`ALTER ROLE "${f.options.tenantRole}" SUPERUSER`, 'ROLE_SUPERUSER', role, `ALTER ROLE "${f.options.tenantRole}" NOSUPERUSER`)
-        expect(hits.map((x) => x.message), 'a superuser is not also listed as a member of every superuser role').toHaveLength(1)
+        const hits = await expectFinding(
+          `ALTER ROLE "${f.options.tenantRole}" SUPERUSER`,
+          'ROLE_SUPERUSER',
+          role,
+          `ALTER ROLE "${f.options.tenantRole}" NOSUPERUSER`,
+        )
+        expect(
+          hits.map((x) => x.message),
+          'a superuser is not also listed as a member of every superuser role',
+        ).toHaveLength(1)
         // A role it can SET ROLE to is as good as the attribute.
         const root = `${f.options.tenantRole}_root`
         await target().superExec(`CREATE ROLE "${root}" SUPERUSER NOLOGIN`)
@@ -208,10 +225,18 @@ describeTargets((target) => {
       })
 
       it('UNIQUE_WITHOUT_TENANT: a unique constraint or index without the tenant column', async () => {
-        await expectFinding(`ALTER TABLE ${T()} ADD CONSTRAINT title_key UNIQUE (title)`, 'UNIQUE_WITHOUT_TENANT', `${f.schema}.items_text`,
-          `ALTER TABLE ${T()} DROP CONSTRAINT title_key`)
-        await expectFinding(`CREATE UNIQUE INDEX title_idx ON ${T()} (lower(title))`, 'UNIQUE_WITHOUT_TENANT', `${f.schema}.items_text`,
-          `DROP INDEX "${f.schema}".title_idx`)
+        await expectFinding(
+          `ALTER TABLE ${T()} ADD CONSTRAINT title_key UNIQUE (title)`,
+          'UNIQUE_WITHOUT_TENANT',
+          `${f.schema}.items_text`,
+          `ALTER TABLE ${T()} DROP CONSTRAINT title_key`,
+        )
+        await expectFinding(
+          `CREATE UNIQUE INDEX title_idx ON ${T()} (lower(title))`,
+          'UNIQUE_WITHOUT_TENANT',
+          `${f.schema}.items_text`,
+          `DROP INDEX "${f.schema}".title_idx`,
+        )
         // Unique per tenant is what it should be: no finding.
         await target().superExec(`ALTER TABLE ${T()} ADD CONSTRAINT title_per_tenant UNIQUE (tenant, title)`)
         await expectClean()
@@ -220,17 +245,29 @@ describeTargets((target) => {
 
       it('FOREIGN_KEY_WITHOUT_TENANT: a key between tenant tables that ignores the tenant', async () => {
         const V = `"${f.schema}"."items_varchar"`
-        await expectFinding(`ALTER TABLE ${V} ADD COLUMN parent int REFERENCES ${T()} (id)`, 'FOREIGN_KEY_WITHOUT_TENANT', `${f.schema}.items_varchar`,
-          `ALTER TABLE ${V} DROP COLUMN parent`)
+        await expectFinding(
+          `ALTER TABLE ${V} ADD COLUMN parent int REFERENCES ${T()} (id)`,
+          'FOREIGN_KEY_WITHOUT_TENANT',
+          `${f.schema}.items_varchar`,
+          `ALTER TABLE ${V} DROP COLUMN parent`,
+        )
       })
 
-      it('VIEW_NOT_SECURITY_INVOKER: a warning for the owner\'s view, an error for a superuser\'s', async () => {
+      it("VIEW_NOT_SECURITY_INVOKER: a warning for the owner's view, an error for a superuser's", async () => {
         const view = `"${f.schema}"."text_view"`
-        const [own] = await expectFinding(`SET ROLE "${f.owner}"; CREATE VIEW ${view} AS SELECT * FROM ${T()}; RESET ROLE`,
-          'VIEW_NOT_SECURITY_INVOKER', `view ${f.schema}.text_view`, `DROP VIEW ${view}`)
+        const [own] = await expectFinding(
+          `SET ROLE "${f.owner}"; CREATE VIEW ${view} AS SELECT * FROM ${T()}; RESET ROLE`,
+          'VIEW_NOT_SECURITY_INVOKER',
+          `view ${f.schema}.text_view`,
+          `DROP VIEW ${view}`,
+        )
         expect(own?.severity).toBe('warning')
-        const [mine] = await expectFinding(`CREATE VIEW ${view} AS SELECT id FROM (SELECT * FROM ${T()}) s`,
-          'VIEW_NOT_SECURITY_INVOKER', `view ${f.schema}.text_view`, `DROP VIEW ${view}`)
+        const [mine] = await expectFinding(
+          `CREATE VIEW ${view} AS SELECT id FROM (SELECT * FROM ${T()}) s`,
+          'VIEW_NOT_SECURITY_INVOKER',
+          `view ${f.schema}.text_view`,
+          `DROP VIEW ${view}`,
+        )
         expect(mine?.severity).toBe('error')
         // The view is the superuser's: the login cannot alter it, and the fix says who can.
         expect(mine?.fix).toMatch(/^-- as its owner "[^"]+" \(or a superuser\):\nALTER VIEW /)
@@ -242,8 +279,12 @@ describeTargets((target) => {
 
       it('MATERIALIZED_VIEW over a tenant table', async () => {
         const mv = `"${f.schema}"."text_mv"`
-        await expectFinding(`SET ROLE "${f.owner}"; CREATE MATERIALIZED VIEW ${mv} AS SELECT * FROM ${T()}; RESET ROLE`,
-          'MATERIALIZED_VIEW', `materialized view ${f.schema}.text_mv`, `DROP MATERIALIZED VIEW ${mv}`)
+        await expectFinding(
+          `SET ROLE "${f.owner}"; CREATE MATERIALIZED VIEW ${mv} AS SELECT * FROM ${T()}; RESET ROLE`,
+          'MATERIALIZED_VIEW',
+          `materialized view ${f.schema}.text_mv`,
+          `DROP MATERIALIZED VIEW ${mv}`,
+        )
       })
 
       it('TABLE_MISSING, TENANT_COLUMN_MISSING and TENANT_COLUMN_MISMATCH for declared tables', async () => {
@@ -280,7 +321,10 @@ describeTargets((target) => {
         try {
           const report = await checkDatabase((superLogin.db as unknown as { $client: unknown }).$client, { ...f.options, tables: specs(), ignore: [TEMP] })
           // The only finding: scopes switch role, but code outside one is not bound by row-level security.
-          expect(report.findings.map((x) => [x.code, x.severity]), describeFindings(report)).toEqual([['ROLE_SUPERUSER', 'warning']])
+          expect(
+            report.findings.map((x) => [x.code, x.severity]),
+            describeFindings(report),
+          ).toEqual([['ROLE_SUPERUSER', 'warning']])
           expect(report.ok).toBe(false)
           const [hit] = report.findings
           expect(hit?.object).toMatch(/\(the login\)$/)
@@ -302,8 +346,12 @@ describeTargets((target) => {
           expect(admin?.fix).toContain(`REVOKE "${f.options.adminRole}" FROM "${other}";`)
           expect(admin?.fix).toContain('--tenant-role and --admin-role')
           expect(admin?.fix).toMatch(/^-- as a superuser, or a role with ADMIN OPTION/)
-          const [tenant] = await expectFinding(`GRANT "${f.options.tenantRole}" TO "${group}"; GRANT "${group}" TO "${other}"`,
-            'ROLE_SHARED', `role "${f.options.tenantRole}"`, `REVOKE "${group}" FROM "${other}"`)
+          const [tenant] = await expectFinding(
+            `GRANT "${f.options.tenantRole}" TO "${group}"; GRANT "${group}" TO "${other}"`,
+            'ROLE_SHARED',
+            `role "${f.options.tenantRole}"`,
+            `REVOKE "${group}" FROM "${other}"`,
+          )
           expect(tenant?.message).toContain(`"${other}" (through "${group}")`)
           expect(tenant?.message).toContain(`"${group}"`)
         } finally {
@@ -328,8 +376,11 @@ describeTargets((target) => {
         const opened = await check({ tables: declared() })
         expect(codes(opened).sort(), describeFindings(opened)).toEqual(['POLICY_DRIFT', 'TABLE_NOT_DECLARED'])
         // What the migration does to a table taken out of withRls: policies and RLS gone, grants kept.
-        await target().superExec(Object.values(POLICY_NAMES).map((n) => `DROP POLICY ${n} ON ${U};`).join('') +
-          `ALTER TABLE ${U} NO FORCE ROW LEVEL SECURITY; ALTER TABLE ${U} DISABLE ROW LEVEL SECURITY`)
+        await target().superExec(
+          Object.values(POLICY_NAMES)
+            .map((n) => `DROP POLICY ${n} ON ${U};`)
+            .join('') + `ALTER TABLE ${U} NO FORCE ROW LEVEL SECURITY; ALTER TABLE ${U} DISABLE ROW LEVEL SECURITY`,
+        )
         try {
           const report = await check({ tables: declared() })
           const mine = report.findings.filter((x) => x.object === `${f.schema}.items_uuid`)
@@ -342,7 +393,9 @@ describeTargets((target) => {
           expect(revoked.findings, describeFindings(revoked)).toEqual([])
           expect(revoked.tables).not.toContain(`${f.schema}.items_uuid`)
         } finally {
-          await f.ownerLogin.exec(`GRANT SELECT, INSERT, UPDATE, DELETE ON ${U} TO "${f.options.tenantRole}"; ${buildMigration([specs().find((s) => s.type === 'uuid')!], f.options).up}`)
+          await f.ownerLogin.exec(
+            `GRANT SELECT, INSERT, UPDATE, DELETE ON ${U} TO "${f.options.tenantRole}"; ${buildMigration([specs().find((s) => s.type === 'uuid')!], f.options).up}`,
+          )
           await f.login.activate()
         }
         await expectClean()
@@ -370,10 +423,15 @@ describeTargets((target) => {
       })
 
       it('a FOR ALL policy without WITH CHECK checks with USING: not drift', async () => {
-        await target().superExec(`DROP POLICY ${POLICY_NAMES.admin} ON ${T()}; CREATE POLICY ${POLICY_NAMES.admin} ON ${T()} FOR ALL TO "${f.options.adminRole}" USING (true)`)
+        await target().superExec(
+          `DROP POLICY ${POLICY_NAMES.admin} ON ${T()}; CREATE POLICY ${POLICY_NAMES.admin} ON ${T()} FOR ALL TO "${f.options.adminRole}" USING (true)`,
+        )
         await expectClean()
         const cond = strategy === 'setting' ? `tenant = current_setting('pg_tenants.tenant', true)` : 'tenant = current_user'
-        await expectFinding(`DROP POLICY ${POLICY_NAMES.access} ON ${T()}; CREATE POLICY ${POLICY_NAMES.access} ON ${T()} FOR ALL USING (${cond})`, 'POLICY_DRIFT')
+        await expectFinding(
+          `DROP POLICY ${POLICY_NAMES.access} ON ${T()}; CREATE POLICY ${POLICY_NAMES.access} ON ${T()} FOR ALL USING (${cond})`,
+          'POLICY_DRIFT',
+        )
       })
 
       it('DRIFT_NOT_CHECKED: a warning that blames TEMPORARY only when the login lacks it (PGlite: the server is shared)', async ({ skip }) => {
@@ -398,18 +456,25 @@ describeTargets((target) => {
           await f.login.activate()
           return checkDatabase(client(), { ...f.options, tables: specs() })
         }
-        const [facts] = await f.login.exec(`SELECT current_database()::text AS db, pg_get_userbyid(datdba)::text AS owner FROM pg_database WHERE datname = current_database()`)
+        const [facts] = await f.login.exec(
+          `SELECT current_database()::text AS db, pg_get_userbyid(datdba)::text AS owner FROM pg_database WHERE datname = current_database()`,
+        )
         const db = String(facts?.['db'])
         const tenantRole = `role "${f.options.tenantRole}"`
         // A freshly migrated schema on a default database: the migration cannot revoke PUBLIC's TEMPORARY.
         const report = await uncheckedTemp()
-        expect(report.findings.map((x) => [x.code, x.severity, x.object]), describeFindings(report)).toEqual([
+        expect(
+          report.findings.map((x) => [x.code, x.severity, x.object]),
+          describeFindings(report),
+        ).toEqual([
           [TEMP, 'notice', tenantRole],
           [TEMP, 'notice', `role "${f.options.adminRole}"`],
         ])
         expect(report.ok).toBe(true) // a notice: reported, but no tenant reaches another through it
         const [tenant, admin] = report.findings
-        expect(tenant?.message).toContain(`can create temporary tables in database "${db}" (TEMPORARY, through PUBLIC, as every role has it by default), which the migration cannot revoke`)
+        expect(tenant?.message).toContain(
+          `can create temporary tables in database "${db}" (TEMPORARY, through PUBLIC, as every role has it by default), which the migration cannot revoke`,
+        )
         expect(tenant?.message).toContain('a session reset (DISCARD TEMP among it) sent with its COMMIT or ROLLBACK, so no temporary table outlives its scope')
         expect(tenant?.message).toContain('while the scope is open tenant SQL can create tables that have no row-level security')
         expect(admin?.message).toContain('while the scope is open withAdmin can create tables')
@@ -440,7 +505,10 @@ describeTargets((target) => {
           const manager = f.manager()
           const refused = await manager
             .withTenant('tempprobe', (tx) => tx.execute(sql`CREATE TEMP TABLE pgt_temp_probe (x int)`))
-            .then(() => undefined, (error: unknown) => error)
+            .then(
+              () => undefined,
+              (error: unknown) => error,
+            )
           expect(sqlState(refused), String(refused)).toBe('42501')
           await manager.deleteTenant('tempprobe')
         } finally {
@@ -517,8 +585,7 @@ describe('pg-tenants check (the CLI, in-process)', () => {
   const DIR = join(ROOT, 'test', '.tmp', `check-${randomBytes(4).toString('hex')}`)
   const DATABASE_URL = process.env['DATABASE_URL']
 
-  const cli = (argv: string[], options: { tty?: boolean; env?: Record<string, string> } = {}) =>
-    runCli(argv, { ...options, cwd: DIR })
+  const cli = (argv: string[], options: { tty?: boolean; env?: Record<string, string> } = {}) => runCli(argv, { ...options, cwd: DIR })
 
   beforeAll(() => mkdirSync(DIR, { recursive: true }))
   afterAll(() => rmSync(DIR, { recursive: true, force: true }))
@@ -547,7 +614,9 @@ describe('pg-tenants check (the CLI, in-process)', () => {
     const T = () => `"${f.schema}"."items_text"`
 
     beforeAll(async () => {
-      server = await targets().find((t) => t.name === 'node-postgres')!.create()
+      server = await targets()
+        .find((t) => t.name === 'node-postgres')!
+        .create()
       f = await createFixture(server, 'setting', 'owner')
       const u = new URL(DATABASE_URL!)
       u.username = f.owner
@@ -561,7 +630,20 @@ describe('pg-tenants check (the CLI, in-process)', () => {
           // The policy drizzle-kit sees names the tenant role: withRls and the flags must agree.
           `{ tenantRole: ${JSON.stringify(f.options.tenantRole)} })\n`,
       )
-      common = ['--url', url, '--schema', 'schema.ts', '--db-schema', f.schema, '--tenant-role', f.options.tenantRole!, '--admin-role', f.options.adminRole!, '--ignore', TEMP]
+      common = [
+        '--url',
+        url,
+        '--schema',
+        'schema.ts',
+        '--db-schema',
+        f.schema,
+        '--tenant-role',
+        f.options.tenantRole!,
+        '--admin-role',
+        f.options.adminRole!,
+        '--ignore',
+        TEMP,
+      ]
     })
     afterAll(async () => {
       await f?.cleanup()
@@ -572,24 +654,34 @@ describe('pg-tenants check (the CLI, in-process)', () => {
       const client = new pg.Client({ connectionString: url })
       await client.connect()
       try {
-        const report = await checkDatabase(client, { ...f.options, tables: [{ schema: f.schema, name: 'items_text', column: 'tenant', type: 'text' }], ignore: [TEMP] })
+        const report = await checkDatabase(client, {
+          ...f.options,
+          tables: [{ schema: f.schema, name: 'items_text', column: 'tenant', type: 'text' }],
+          ignore: [TEMP],
+        })
         expect(report.findings).toEqual([])
         expect(report.tables[0]).toEqual(`${f.schema}.items_text`)
         // The client is usable afterwards, outside any transaction.
-        const { rows } = await client.query<{ status: string }>(`SELECT CASE WHEN now() = statement_timestamp() THEN 'idle' ELSE 'in transaction' END AS status`)
+        const { rows } = await client.query<{ status: string }>(
+          `SELECT CASE WHEN now() = statement_timestamp() THEN 'idle' ELSE 'in transaction' END AS status`,
+        )
         expect(rows[0]?.status).toBe('idle')
       } finally {
         await client.end()
       }
     })
 
-    it('DRIFT_NOT_CHECKED: a comparison that fails keeps the database\'s message and is an error', async () => {
+    it("DRIFT_NOT_CHECKED: a comparison that fails keeps the database's message and is an error", async () => {
       const client = new pg.Client({ connectionString: url })
       await client.connect()
       try {
         // The name the check gives its first mirror is taken on this session: its CREATE fails (42P07).
         await client.query('CREATE TEMP TABLE pgt_check_mirror_1 (x int)')
-        const report = await checkDatabase(client, { ...f.options, tables: [{ schema: f.schema, name: 'items_text', column: 'tenant', type: 'text' }], ignore: [TEMP] })
+        const report = await checkDatabase(client, {
+          ...f.options,
+          tables: [{ schema: f.schema, name: 'items_text', column: 'tenant', type: 'text' }],
+          ignore: [TEMP],
+        })
         const hit = report.findings.find((x) => x.code === 'DRIFT_NOT_CHECKED')
         expect(hit?.severity, JSON.stringify(report.findings)).toBe('error')
         expect(hit?.object).toBe(`${f.schema}.items_text`)
@@ -636,7 +728,13 @@ describe('pg-tenants check (the CLI, in-process)', () => {
         const ignored = await cli(['check', ...common, '--ignore', `rls_disabled, DANGEROUS_GRANT,${TEMP}`])
         expect(ignored.code).toBe(0)
 
-        const discovered = await cli(['check', ...common.filter((x, i) => x !== 'schema.ts' && common[i + 1] !== 'schema.ts'), '--discover-in', f.schema, '--json'])
+        const discovered = await cli([
+          'check',
+          ...common.filter((x, i) => x !== 'schema.ts' && common[i + 1] !== 'schema.ts'),
+          '--discover-in',
+          f.schema,
+          '--json',
+        ])
         const found = JSON.parse(discovered.out) as CheckReport
         expect(found.tables.length).toBe(5)
         expect(found.findings.map((x) => x.code).sort()).toEqual(['DANGEROUS_GRANT', 'RLS_DISABLED'])

@@ -18,7 +18,17 @@ const DATABASE_URL = process.env['DATABASE_URL']
 async function bundle(dir: string): Promise<string> {
   const { build } = await import('esbuild')
   // Split as tsup splits it: the demo's imports (the optional peers) stay in the demo's chunk.
-  await build({ entryPoints: { cli: join(ROOT, 'src/cli/bin.ts') }, outdir: dir, bundle: true, splitting: true, packages: 'external', platform: 'node', format: 'esm', target: 'node20', logLevel: 'silent' })
+  await build({
+    entryPoints: { cli: join(ROOT, 'src/cli/bin.ts') },
+    outdir: dir,
+    bundle: true,
+    splitting: true,
+    packages: 'external',
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    logLevel: 'silent',
+  })
   return join(dir, 'cli.js')
 }
 
@@ -47,13 +57,17 @@ describe('pg-tenants demo', () => {
     expect(demo.stdout).toMatch(/plain db\.select\(\) outside any scope sees 0 rows \(fail closed\)/)
   }, 120_000)
 
-  it.skipIf(!DATABASE_URL)('runs on the server given with --url', () => {
-    const demo = run(bin, ['demo', '--url', DATABASE_URL!])
-    expect(demo.stderr).toBe('')
-    expect(demo.status).toBe(0)
-    expect(demo.stdout).toMatch(/^pg-tenants demo on PostgreSQL \d+/)
-    expect(demo.stdout).toMatch(/\(fail closed\)/)
-  }, 120_000)
+  it.skipIf(!DATABASE_URL)(
+    'runs on the server given with --url',
+    () => {
+      const demo = run(bin, ['demo', '--url', DATABASE_URL!])
+      expect(demo.stderr).toBe('')
+      expect(demo.status).toBe(0)
+      expect(demo.stdout).toMatch(/^pg-tenants demo on PostgreSQL \d+/)
+      expect(demo.stdout).toMatch(/\(fail closed\)/)
+    },
+    120_000,
+  )
 
   it('refuses a --url that is not postgres://, and an unknown flag', () => {
     const url = run(bin, ['demo', '--url', './pgdata'])
@@ -69,7 +83,9 @@ describe('pg-tenants demo', () => {
     try {
       const lone = await bundle(outside)
       const demo = run(lone, ['demo'])
-      expect(demo.stderr).toBe('pg-tenants: The demo needs drizzle-orm, @electric-sql/pglite, pg next to pg-tenants: npm install drizzle-orm @electric-sql/pglite pg.\n')
+      expect(demo.stderr).toBe(
+        'pg-tenants: The demo needs drizzle-orm, @electric-sql/pglite, pg next to pg-tenants: npm install drizzle-orm @electric-sql/pglite pg.\n',
+      )
       expect(demo.status).toBe(2)
       expect(demo.stdout).toBe('')
     } finally {

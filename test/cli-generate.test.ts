@@ -134,9 +134,13 @@ for (const target of targets()) {
       }
       const prefix = tag.split('_')[0]!
       writeFileSync(join(out, `${tag}.sql`), statements.join('--> statement-breakpoint\n'))
-      writeFileSync(join(out, 'meta', `${prefix}_snapshot.json`), JSON.stringify({ id: `snap-${idx}`, prevId: `snap-${idx - 1}`, version: '7', dialect: 'postgresql', tables }))
+      writeFileSync(
+        join(out, 'meta', `${prefix}_snapshot.json`),
+        JSON.stringify({ id: `snap-${idx}`, prevId: `snap-${idx - 1}`, version: '7', dialect: 'postgresql', tables }),
+      )
       const journalPath = join(out, 'meta', '_journal.json')
-      const journal = idx === 0 ? { version: '7', dialect: 'postgresql', entries: [] as object[] } : (JSON.parse(readFileSync(journalPath, 'utf8')) as { entries: object[] })
+      const journal =
+        idx === 0 ? { version: '7', dialect: 'postgresql', entries: [] as object[] } : (JSON.parse(readFileSync(journalPath, 'utf8')) as { entries: object[] })
       journal.entries.push({ idx, version: '7', when: Date.now(), tag, breakpoints: true })
       writeFileSync(journalPath, JSON.stringify(journal))
     }
@@ -145,12 +149,17 @@ for (const target of targets()) {
     it('deploys, widens, deploys again: the ALTER goes through, every partition keeps its policies, tenants stay isolated', async () => {
       mkdirSync(join(out, 'meta'), { recursive: true })
       schema(40)
-      kitMigration(0, '0000_events', [
-        `CREATE TABLE "events" ("id" serial, "kind" text NOT NULL, "tenant" varchar(40) NOT NULL) PARTITION BY LIST ("kind");`,
-        `CREATE TABLE "events_a" PARTITION OF "events" FOR VALUES IN ('a');`,
-        `CREATE TABLE "events_b" PARTITION OF "events" FOR VALUES IN ('b');`,
-        `ALTER TABLE "events" ENABLE ROW LEVEL SECURITY;`,
-      ], 40)
+      kitMigration(
+        0,
+        '0000_events',
+        [
+          `CREATE TABLE "events" ("id" serial, "kind" text NOT NULL, "tenant" varchar(40) NOT NULL) PARTITION BY LIST ("kind");`,
+          `CREATE TABLE "events_a" PARTITION OF "events" FOR VALUES IN ('a');`,
+          `CREATE TABLE "events_b" PARTITION OF "events" FOR VALUES IN ('b');`,
+          `ALTER TABLE "events" ENABLE ROW LEVEL SECURITY;`,
+        ],
+        40,
+      )
       const first = await generate()
       expect(first.err).toBe('')
       expect(first.code).toBe(0)
@@ -171,7 +180,9 @@ for (const target of targets()) {
       database = await target.open()
       try {
         await database.migrate(out)
-        const [column] = await database.exec(`SELECT character_maximum_length AS n FROM information_schema.columns WHERE table_name = 'events' AND column_name = 'tenant'`)
+        const [column] = await database.exec(
+          `SELECT character_maximum_length AS n FROM information_schema.columns WHERE table_name = 'events' AND column_name = 'tenant'`,
+        )
         expect(column).toEqual({ n: 80 })
         const tables = await database.exec(
           `SELECT c.relname AS name, c.relrowsecurity AS rls, c.relforcerowsecurity AS force,
@@ -183,7 +194,10 @@ for (const target of targets()) {
 
         const manager = PostgresManager.fromDrizzle(database.db, options)
         const wide = `tenant-${'w'.repeat(60)}` // longer than the old 40
-        for (const [tenant, kind] of [[wide, 'a'], ['other', 'b']] as const) {
+        for (const [tenant, kind] of [
+          [wide, 'a'],
+          ['other', 'b'],
+        ] as const) {
           await manager.withTenant(tenant, (tx) => tx.execute(sql`INSERT INTO events (kind, tenant) VALUES (${kind}, ${tenant})`))
         }
         const seen = await manager.withTenant(wide, async (tx) => (await tx.execute(sql`SELECT kind, tenant FROM events`)) as unknown)

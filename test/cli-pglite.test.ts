@@ -52,7 +52,11 @@ describe('the CLI on a PGlite data directory', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
   it('creates tenants from the shell that the app sees when it opens the directory again', async () => {
-    expect(await cli(['tenants', 'create', 'acme', 'globex', '--url', './pgdata', '--as', 'app'])).toEqual({ code: 0, out: 'created acme\ncreated globex\n', err: '' })
+    expect(await cli(['tenants', 'create', 'acme', 'globex', '--url', './pgdata', '--as', 'app'])).toEqual({
+      code: 0,
+      out: 'created acme\ncreated globex\n',
+      err: '',
+    })
     expect(await cli(['tenants', 'list', '--url', pathToFileURL(data).href, '--as', 'app'])).toEqual({ code: 0, out: 'acme\nglobex\n', err: '' })
     expect(await cli(['tenants', 'list', '--json', '--url', 'file:./pgdata', '--as', 'app'])).toEqual({ code: 0, out: '["acme","globex"]\n', err: '' })
     const seen = await app(async (manager) => {
@@ -78,10 +82,19 @@ describe('the CLI on a PGlite data directory', () => {
 
   it('refuses a directory that is not a PGlite one, an unknown --as role, and --as with a server URL', async () => {
     mkdirSync(join(dir, 'empty'), { recursive: true })
-    expectUsageError(await cli(['tenants', 'list', '--url', './empty']), /empty is not a PGlite data directory \(no PG_VERSION in it\): pass the directory the app opens with new PGlite\(dir\)/)
+    expectUsageError(
+      await cli(['tenants', 'list', '--url', './empty']),
+      /empty is not a PGlite data directory \(no PG_VERSION in it\): pass the directory the app opens with new PGlite\(dir\)/,
+    )
     expectUsageError(await cli(['tenants', 'list', '--url', './nowhere']), /nowhere is not a PGlite data directory/)
-    expectUsageError(await cli(['tenants', 'list', '--url', './pgdata', '--as', 'nobody']), /No role "nobody" in the PGlite database .*pgdata: pass the app's role to --as/)
-    expectUsageError(await cli(['tenants', 'list', '--url', 'postgres://x@127.0.0.1:1/db', '--as', 'app']), /--as is for a PGlite data directory: on a server, connect as "app" \(the user in --url\)\./)
+    expectUsageError(
+      await cli(['tenants', 'list', '--url', './pgdata', '--as', 'nobody']),
+      /No role "nobody" in the PGlite database .*pgdata: pass the app's role to --as/,
+    )
+    expectUsageError(
+      await cli(['tenants', 'list', '--url', 'postgres://x@127.0.0.1:1/db', '--as', 'app']),
+      /--as is for a PGlite data directory: on a server, connect as "app" \(the user in --url\)\./,
+    )
     expectUsageError(await cli(['check', '--url', 'mysql://x@y/z']), /is not a postgres:\/\/ URL, nor a PGlite data directory/)
     // Nothing was created by any of these.
     expect(spawnSync('ls', [join(dir, 'nowhere')]).status).not.toBe(0)
@@ -92,9 +105,23 @@ describe('the CLI on a PGlite data directory', () => {
     const outside = mkdtempSync(join(tmpdir(), 'pgt-cli-nopglite-'))
     try {
       // Split as tsup splits it: the demo's imports (the optional peers) stay in the demo's chunk.
-      await build({ entryPoints: { cli: join(ROOT, 'src/cli/bin.ts') }, outdir: outside, bundle: true, splitting: true, packages: 'external', platform: 'node', format: 'esm', target: 'node20', logLevel: 'silent' })
+      await build({
+        entryPoints: { cli: join(ROOT, 'src/cli/bin.ts') },
+        outdir: outside,
+        bundle: true,
+        splitting: true,
+        packages: 'external',
+        platform: 'node',
+        format: 'esm',
+        target: 'node20',
+        logLevel: 'silent',
+      })
       const bin = join(outside, 'cli.js')
-      const run = spawnSync(process.execPath, [bin, 'tenants', 'list', '--url', data], { cwd: outside, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } })
+      const run = spawnSync(process.execPath, [bin, 'tenants', 'list', '--url', data], {
+        cwd: outside,
+        encoding: 'utf8',
+        env: { ...process.env, NO_COLOR: '1' },
+      })
       expect(run.stderr).toBe('pg-tenants: Opening a PGlite data directory needs PGlite: npm install @electric-sql/pglite.\n')
       expect(run.status).toBe(2)
     } finally {

@@ -48,8 +48,7 @@ function printed(tables: readonly TableSpec[], options?: TenantOptions, directio
 function schemaFile(name: string, body: string): string {
   writeFileSync(
     join(DIR, name),
-    `import { integer, pgTable, serial, text } from 'drizzle-orm/pg-core'\n` +
-      `import { withRls } from '../../../src/drizzle/index.js'\n${body}\n`,
+    `import { integer, pgTable, serial, text } from 'drizzle-orm/pg-core'\n` + `import { withRls } from '../../../src/drizzle/index.js'\n${body}\n`,
   )
   return name
 }
@@ -96,7 +95,19 @@ describe('pg-tenants sql', () => {
     expect(run.out).toContain(tenantCondition(resolveOptions(options), 'tenant', 'text'))
     expect(tenantCondition(resolveOptions(options), 'tenant', 'text')).toMatch(/'crm_t_'.*'crm_rls'/)
     // The same, stated as flags: they agree with the tables.
-    const flags = await cli(['sql', '--schema', 'role.ts', '--strategy', 'role', '--role-prefix', 'crm_t_', '--tenant-role', 'crm_rls', '--admin-role', 'crm_admin'])
+    const flags = await cli([
+      'sql',
+      '--schema',
+      'role.ts',
+      '--strategy',
+      'role',
+      '--role-prefix',
+      'crm_t_',
+      '--tenant-role',
+      'crm_rls',
+      '--admin-role',
+      'crm_admin',
+    ])
     expect(flags.out).toBe(run.out)
   })
 
@@ -137,7 +148,10 @@ describe('pg-tenants sql', () => {
       expectUsageError(await cli(['sql', '--schema', 'none.ts']), /exports no table wrapped in withRls/)
     })
     it('an unknown strategy', async () => {
-      expectUsageError(await cli(['sql', '--schema', 'setting.ts', '--strategy', 'tenant']), /Unknown strategy "tenant": use --strategy setting or --strategy role/)
+      expectUsageError(
+        await cli(['sql', '--schema', 'setting.ts', '--strategy', 'tenant']),
+        /Unknown strategy "tenant": use --strategy setting or --strategy role/,
+      )
     })
     it("a strategy that the tables' withRls does not say", async () => {
       expectUsageError(
@@ -151,11 +165,20 @@ describe('pg-tenants sql', () => {
       )
     })
     it('withRls tables that disagree with each other', async () => {
-      expectUsageError(await cli(['sql', '--schema', 'mixed.ts']), /withRls tables disagree: other uses \{ strategy: 'role', rolePrefix: "tenant_" \}, projects \{ strategy: 'setting' \}/)
+      expectUsageError(
+        await cli(['sql', '--schema', 'mixed.ts']),
+        /withRls tables disagree: other uses \{ strategy: 'role', rolePrefix: "tenant_" \}, projects \{ strategy: 'setting' \}/,
+      )
     })
     it("a newline in a table name (the reviewer's reproduction): refused, no SQL printed", async () => {
-      schemaFile('evil.ts', "export const evil = withRls(pgTable('evil\\nSELECT pg_sleep(0); CREATE TABLE pwned(); --', { id: serial('id').primaryKey(), tenant: text('tenant').notNull() }))")
-      expectUsageError(await cli(['sql', '--schema', 'evil.ts']), /withRls\("evil\\nSELECT pg_sleep\(0\); CREATE TABLE pwned\(\); --"\): the table name .* holds a control character/)
+      schemaFile(
+        'evil.ts',
+        "export const evil = withRls(pgTable('evil\\nSELECT pg_sleep(0); CREATE TABLE pwned(); --', { id: serial('id').primaryKey(), tenant: text('tenant').notNull() }))",
+      )
+      expectUsageError(
+        await cli(['sql', '--schema', 'evil.ts']),
+        /withRls\("evil\\nSELECT pg_sleep\(0\); CREATE TABLE pwned\(\); --"\): the table name .* holds a control character/,
+      )
       // A mark not made by withRls (another copy, or by hand) is checked again before any SQL.
       schemaFile(
         'forged.ts',
@@ -192,7 +215,10 @@ describe('pg-tenants sql with the esbuild fallback', () => {
     for (const pkg of ['esbuild', 'drizzle-orm']) symlinkSync(join(ROOT, 'node_modules', pkg), join(project, 'node_modules', pkg), 'dir')
     writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'app', private: true, type: 'module' }))
     const head = `import { pgTable, serial, text } from 'drizzle-orm/pg-core'\nimport { withRls } from ${JSON.stringify(join(ROOT, 'src', 'drizzle', 'index.js'))}\n`
-    writeFileSync(join(project, 'schema.ts'), `${head}export const todos = withRls(pgTable('todos', { id: serial('id').primaryKey(), tenant: text('tenant').notNull() }))\n`)
+    writeFileSync(
+      join(project, 'schema.ts'),
+      `${head}export const todos = withRls(pgTable('todos', { id: serial('id').primaryKey(), tenant: text('tenant').notNull() }))\n`,
+    )
     writeFileSync(join(project, 'syntax.ts'), `${head}export const x = ;\n`)
     writeFileSync(join(project, 'throws.ts'), `${head}throw new Error('no config')\n`)
   })
@@ -239,12 +265,17 @@ describe('pg-tenants sql as a drizzle custom migration, and through psql', () =>
     writeFileSync(join(folder, '0000_tables.sql'), CREATE.join('--> statement-breakpoint\n'))
     writeFileSync(join(folder, '0001_rls.sql'), up)
     const entry = (idx: number, tag: string) => ({ idx, version: '7', when: 1_700_000_000_000 + idx, tag, breakpoints: true })
-    writeFileSync(join(folder, 'meta', '_journal.json'), JSON.stringify({ version: '7', dialect: 'postgresql', entries: [entry(0, '0000_tables'), entry(1, '0001_rls')] }))
+    writeFileSync(
+      join(folder, 'meta', '_journal.json'),
+      JSON.stringify({ version: '7', dialect: 'postgresql', entries: [entry(0, '0000_tables'), entry(1, '0001_rls')] }),
+    )
   })
 
   /** Tenants see their own rows only, and the owner (neither superuser nor BYPASSRLS) none outside a scope. */
   async function expectIsolated(db: AnyPgDatabase, exec: (text: string) => Promise<Record<string, unknown>[]>): Promise<void> {
-    const [flags] = await exec(`SELECT relrowsecurity AS rls, relforcerowsecurity AS force, (SELECT count(*)::int FROM pg_policy WHERE polrelid = c.oid) AS policies FROM pg_class c WHERE oid = 'public.todos'::regclass`)
+    const [flags] = await exec(
+      `SELECT relrowsecurity AS rls, relforcerowsecurity AS force, (SELECT count(*)::int FROM pg_policy WHERE polrelid = c.oid) AS policies FROM pg_class c WHERE oid = 'public.todos'::regclass`,
+    )
     expect(flags).toEqual({ rls: true, force: true, policies: 3 })
     const manager = PostgresManager.fromDrizzle(db, options)
     for (const tenant of ['acme', 'globex']) {
@@ -254,7 +285,12 @@ describe('pg-tenants sql as a drizzle custom migration, and through psql', () =>
       const rows = await manager.withTenant(tenant, async (tx) => rowsOf(await tx.execute(sql`SELECT tenant FROM todos`)))
       expect(rows).toEqual([{ tenant }])
     }
-    const error = await manager.withTenant('acme', (tx) => tx.execute(sql`INSERT INTO todos (tenant) VALUES ('globex')`)).then(() => undefined, (e: unknown) => e)
+    const error = await manager
+      .withTenant('acme', (tx) => tx.execute(sql`INSERT INTO todos (tenant) VALUES ('globex')`))
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      )
     expect(sqlState(error)).toBe('42501')
     expect(await exec('SELECT count(*)::int AS n FROM todos')).toEqual([{ n: 0 }])
   }

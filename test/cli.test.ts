@@ -69,7 +69,11 @@ describe('cli shell', () => {
       expect(command.help, command.name).toMatch(/--[a-z]/)
       expect(command.help, command.name).toMatch(/Exit codes/i)
       expect(command.help, command.name).toMatch(/Example/i)
-      for (const argv of [['help', command.name], [command.name, '--help'], [command.name, 'list', '-h']]) {
+      for (const argv of [
+        ['help', command.name],
+        [command.name, '--help'],
+        [command.name, 'list', '-h'],
+      ]) {
         expect(await cli(argv), argv.join(' ')).toEqual({ code: 0, out: command.help + '\n', err: '' })
       }
     }
@@ -139,13 +143,19 @@ describe('cli shell', () => {
     const url = ['--url', UNREACHABLE]
     expectUsageError(await cli(['tenants', 'create', 'ok', '', ...url]), /Invalid tenant id "": it is empty\. Nothing was written\./)
     expectUsageError(await cli(['tenants', 'create', 'a\0b', ...url]), /NUL byte/)
-    expectUsageError(await cli(['tenants', 'delete', 'x'.repeat(60), '--strategy', 'role', '--role-prefix', 'tenant_', ...url]), /60 bytes long; the limit here is 56 bytes/)
+    expectUsageError(
+      await cli(['tenants', 'delete', 'x'.repeat(60), '--strategy', 'role', '--role-prefix', 'tenant_', ...url]),
+      /60 bytes long; the limit here is 56 bytes/,
+    )
     expectUsageError(await cli(['tenants', 'create', '12x', '--id-type', 'integer', ...url]), /the tenant column is integer: pass an integer/)
     expectUsageError(await cli(['tenants', 'create', 'not-a-uuid', '--id-type', 'uuid', ...url]), /pass a uuid string/)
   })
 
   it('reports a database that does not connect on one line with exit 2 and no stack', async () => {
-    expectUsageError(await cli(['tenants', 'list', '--url', UNREACHABLE]), /Cannot connect to postgres:\/\/postgres@127\.0\.0\.1:1\/test: connect ECONNREFUSED.*Is the server running/)
+    expectUsageError(
+      await cli(['tenants', 'list', '--url', UNREACHABLE]),
+      /Cannot connect to postgres:\/\/postgres@127\.0\.0\.1:1\/test: connect ECONNREFUSED.*Is the server running/,
+    )
     expectUsageError(await cli(['tenants', 'list', '--url', 'postgres://u:secret@127.0.0.1:1/test']), /u:\*\*\*@/)
     expect((await cli(['tenants', 'list', '--url', 'postgres://u:secret@127.0.0.1:1/test'])).err).not.toContain('secret')
     expectUsageError(await cli(['tenants', 'list', '--url', 'mysql://x@y/z']), /is not a postgres:\/\/ URL/)
@@ -186,8 +196,7 @@ describe('cli shell', () => {
       name: 'stops',
       summary: '',
       help: '',
-      run: (_argv, io) =>
-        new Promise((_, reject) => io.signal?.addEventListener('abort', () => reject(new Interrupted('Interrupted: did 1 of 3.')))),
+      run: (_argv, io) => new Promise((_, reject) => io.signal?.addEventListener('abort', () => reject(new Interrupted('Interrupted: did 1 of 3.')))),
     }
     const hangs: Command = { name: 'hangs', summary: '', help: '', run: () => new Promise(() => undefined) }
     const controller = new AbortController()
@@ -260,7 +269,17 @@ async function builtBin(): Promise<string> {
   const { build } = await import('esbuild')
   const outdir = mkdtempSync(join(tmpdir(), 'pg-tenants-cli-'))
   // Split as tsup splits it: the demo's chunk keeps its imports of the optional peers to itself.
-  await build({ entryPoints: { cli: join(ROOT, 'src/cli/bin.ts') }, outdir, bundle: true, splitting: true, packages: 'external', platform: 'node', format: 'esm', target: 'node20', logLevel: 'silent' })
+  await build({
+    entryPoints: { cli: join(ROOT, 'src/cli/bin.ts') },
+    outdir,
+    bundle: true,
+    splitting: true,
+    packages: 'external',
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    logLevel: 'silent',
+  })
   return join(outdir, 'cli.js')
 }
 
@@ -277,12 +296,18 @@ describe.skipIf(!DATABASE_URL).each<Strategy>(['setting', 'role'])('tenants, %s 
     registryTable: `registry_${suffix}`,
   }
   const flags = [
-    '--strategy', strategy,
-    '--db-schema', schema,
-    '--role-prefix', options.rolePrefix!,
-    '--tenant-role', options.tenantRole!,
-    '--admin-role', options.adminRole!,
-    '--registry-table', options.registryTable!,
+    '--strategy',
+    strategy,
+    '--db-schema',
+    schema,
+    '--role-prefix',
+    options.rolePrefix!,
+    '--tenant-role',
+    options.tenantRole!,
+    '--admin-role',
+    options.adminRole!,
+    '--registry-table',
+    options.registryTable!,
   ]
   let superPool: pg.Pool
   let url: string
@@ -294,10 +319,9 @@ describe.skipIf(!DATABASE_URL).each<Strategy>(['setting', 'role'])('tenants, %s 
     const { rows } =
       strategy === 'setting'
         ? await superPool.query<{ id: string }>(`SELECT id FROM "${schema}"."${options.registryTable}" ORDER BY id`)
-        : await superPool.query<{ id: string }>(
-            `SELECT substr(rolname, length($1) + 1) AS id FROM pg_roles WHERE starts_with(rolname, $1) ORDER BY 1`,
-            [options.rolePrefix],
-          )
+        : await superPool.query<{ id: string }>(`SELECT substr(rolname, length($1) + 1) AS id FROM pg_roles WHERE starts_with(rolname, $1) ORDER BY 1`, [
+            options.rolePrefix,
+          ])
     return rows.map((r) => r.id)
   }
 
@@ -426,9 +450,14 @@ describe.skipIf(!DATABASE_URL).each<Strategy>(['setting', 'role'])('tenants, %s 
   it('refuses options that do not match the database with exit 2, before writing', async () => {
     const wrong = strategy === 'setting' ? ['--registry-table', 'no_such_registry'] : ['--tenant-role', `pgt_none_${suffix}`]
     const run = await cli(['tenants', 'create', 'zeta', '--url', url, ...flags, ...wrong])
-    expectUsageError(run, strategy === 'setting' ? /No tenant registry pgt_cli_\w+\.no_such_registry in this database/ : /No tenant role pgt_none_\w+ on this server/)
+    expectUsageError(
+      run,
+      strategy === 'setting' ? /No tenant registry pgt_cli_\w+\.no_such_registry in this database/ : /No tenant role pgt_none_\w+ on this server/,
+    )
     // How to run the migration, for drizzle-kit users too.
-    expect(run.err).toContain('(with drizzle-kit: npx pg-tenants generate --schema <file> --out <drizzle dir> && npx drizzle-kit migrate; otherwise the SQL of npx pg-tenants sql --schema <file>)')
+    expect(run.err).toContain(
+      '(with drizzle-kit: npx pg-tenants generate --schema <file> --out <drizzle dir> && npx drizzle-kit migrate; otherwise the SQL of npx pg-tenants sql --schema <file>)',
+    )
     expect(await stored()).toEqual(['acme'])
   })
 

@@ -119,7 +119,8 @@ export const notes = withRls(pgTable('notes', { id: serial('id').primaryKey(), b
 const NOTES_WRAPPED = "withRls(pgTable('notes', { id: serial('id').primaryKey(), body: text('body').notNull(), tenant: text('tenant').notNull() }), RLS)"
 /** THREE_TABLES with notes taken out of withRls. */
 const NOTES_LEFT = THREE_TABLES.replace(NOTES_WRAPPED, NOTES_WRAPPED.slice('withRls('.length, -', RLS)'.length))
-const TODOS = "export const todos = withRls(pgTable('todos', { id: serial('id').primaryKey(), title: text('title').notNull(), tenant: text('tenant').notNull() }), RLS)\n"
+const TODOS =
+  "export const todos = withRls(pgTable('todos', { id: serial('id').primaryKey(), title: text('title').notNull(), tenant: text('tenant').notNull() }), RLS)\n"
 /** How to insert one row for a tenant into each table, and its tenant column. */
 const TABLES: Record<string, { column: string; insert: (tenant: string) => string }> = {
   todos: { column: 'tenant', insert: (t) => `INSERT INTO todos (title, tenant) VALUES ('x', '${t}')` },
@@ -245,13 +246,19 @@ async function expectIsolated(login: OwnerLogin, options: TenantOptions, tables:
       expect(rows.length, `${table} as ${tenant}`).toBeGreaterThan(0)
       expect(new Set(rows.map((r) => r['t'])), `${table} as ${tenant}`).toEqual(new Set([tenant]))
     }
-    const error = await manager.withTenant(tenants[0], (tx) => tx.execute(sql.raw(insert(tenants[1])))).then(
-      () => undefined,
-      (e: unknown) => e,
-    )
+    const error = await manager
+      .withTenant(tenants[0], (tx) => tx.execute(sql.raw(insert(tenants[1]))))
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      )
     expect(sqlState(error), `${table}: ${tenants[0]} writing a ${tenants[1]} row`).toBe('42501')
     const all = await manager.withAdmin(async (tx) => rowsOf(await tx.execute(sql.raw(`SELECT ${column} AS t FROM ${table}`))))
-    for (const tenant of tenants) expect(all.some((r) => r['t'] === tenant), `admin sees ${tenant} in ${table}`).toBe(true)
+    for (const tenant of tenants)
+      expect(
+        all.some((r) => r['t'] === tenant),
+        `admin sees ${tenant} in ${table}`,
+      ).toBe(true)
     // FORCE: the owner itself sees nothing outside a scope.
     const [outside] = await login.exec(`SELECT count(*)::int AS n FROM ${table}`)
     expect(outside, `${table} outside any scope, as the owner`).toEqual({ n: 0 })
@@ -266,7 +273,8 @@ for (const target of kitTargets((name) => join(BASE, name), roles)) {
   describe(`drizzle-kit flow on ${target.name}`, () => {
     const dir = join(BASE, target.name)
     const generate = ['generate', '--schema', './src/db/schema.ts', '--out', './drizzle', ...roleFlags]
-    const journal = () => JSON.parse(readFileSync(join(dir, 'drizzle', 'meta', '_journal.json'), 'utf8')) as { entries: { idx: number; tag: string; when: number }[] }
+    const journal = () =>
+      JSON.parse(readFileSync(join(dir, 'drizzle', 'meta', '_journal.json'), 'utf8')) as { entries: { idx: number; tag: string; when: number }[] }
     const migration = (tag: string) => readFileSync(join(dir, 'drizzle', `${tag}.sql`), 'utf8')
 
     beforeAll(async () => {
@@ -280,257 +288,296 @@ for (const target of kitTargets((name) => join(BASE, name), roles)) {
     }, STEP)
     afterAll(() => target.teardown(), STEP)
 
-    it('schema → drizzle-kit generate → pg-tenants generate → drizzle-kit migrate: tenants are isolated', async () => {
-      writeFileSync(join(dir, 'src', 'db', 'schema.ts'), TWO_TABLES)
-      await ok(DRIZZLE_KIT, ['generate'], dir)
-      const [first] = journal().entries
-      const kitSql = migration(first!.tag)
-      // drizzle-kit emits ENABLE and the tenant policy by itself, and nothing else of ours.
-      expect(kitSql).toContain('ALTER TABLE "todos" ENABLE ROW LEVEL SECURITY')
-      expect(kitSql).toContain('CREATE POLICY "pg_tenants_access" ON "projects" AS PERMISSIVE FOR ALL TO public USING ("org" = (SELECT')
-      expect(kitSql).not.toMatch(/FORCE|GRANT|CREATE ROLE|pg_tenants_isolation/)
+    it(
+      'schema → drizzle-kit generate → pg-tenants generate → drizzle-kit migrate: tenants are isolated',
+      async () => {
+        writeFileSync(join(dir, 'src', 'db', 'schema.ts'), TWO_TABLES)
+        await ok(DRIZZLE_KIT, ['generate'], dir)
+        const [first] = journal().entries
+        const kitSql = migration(first!.tag)
+        // drizzle-kit emits ENABLE and the tenant policy by itself, and nothing else of ours.
+        expect(kitSql).toContain('ALTER TABLE "todos" ENABLE ROW LEVEL SECURITY')
+        expect(kitSql).toContain('CREATE POLICY "pg_tenants_access" ON "projects" AS PERMISSIVE FOR ALL TO public USING ("org" = (SELECT')
+        expect(kitSql).not.toMatch(/FORCE|GRANT|CREATE ROLE|pg_tenants_isolation/)
 
-      const ours = await ok(PG_TENANTS, generate, dir)
-      expect(ours.out).toMatch(/^Wrote drizzle\/0001_pg_tenants\.sql/)
-      const entries = journal().entries
-      expect(entries.map((e) => e.tag)).toEqual([first!.tag, '0001_pg_tenants'])
-      const text = migration('0001_pg_tenants')
-      expect(text.split('\n')[0]).toMatch(/^-- pg-tenants: \{"v":1,/)
-      expect(text).toContain('ALTER TABLE "public"."todos" FORCE ROW LEVEL SECURITY;')
-      expect(text).toContain('ALTER TABLE "public"."projects" FORCE ROW LEVEL SECURITY;')
-      expect(text).not.toContain('countries')
+        const ours = await ok(PG_TENANTS, generate, dir)
+        expect(ours.out).toMatch(/^Wrote drizzle\/0001_pg_tenants\.sql/)
+        const entries = journal().entries
+        expect(entries.map((e) => e.tag)).toEqual([first!.tag, '0001_pg_tenants'])
+        const text = migration('0001_pg_tenants')
+        expect(text.split('\n')[0]).toMatch(/^-- pg-tenants: \{"v":1,/)
+        expect(text).toContain('ALTER TABLE "public"."todos" FORCE ROW LEVEL SECURITY;')
+        expect(text).toContain('ALTER TABLE "public"."projects" FORCE ROW LEVEL SECURITY;')
+        expect(text).not.toContain('countries')
 
-      // drizzle-kit accepts the folder, and sees nothing new to generate.
-      await ok(DRIZZLE_KIT, ['check'], dir)
-      const again = await ok(DRIZZLE_KIT, ['generate'], dir)
-      expect(again.out).toMatch(/No schema changes/)
-      expect(journal().entries).toHaveLength(2)
+        // drizzle-kit accepts the folder, and sees nothing new to generate.
+        await ok(DRIZZLE_KIT, ['check'], dir)
+        const again = await ok(DRIZZLE_KIT, ['generate'], dir)
+        expect(again.out).toMatch(/No schema changes/)
+        expect(journal().entries).toHaveLength(2)
 
-      await ok(DRIZZLE_KIT, ['migrate'], dir)
-      const login = await target.owner()
-      try {
-        await expectIsolated(login, options, ['todos', 'projects'])
-        // A table without withRls stays a plain table.
-        const [plain] = await login.exec(`SELECT relrowsecurity AS rls FROM pg_class WHERE oid = 'public.countries'::regclass`)
-        expect(plain).toEqual({ rls: false })
-      } finally {
-        await login.close()
-      }
-    }, STEP)
-
-    it('run again with nothing changed: writes nothing', async () => {
-      const before = tree(join(dir, 'drizzle'))
-      const run = await ok(PG_TENANTS, generate, dir)
-      expect(run.out).toMatch(/^Nothing to write: .*\(0001_pg_tenants\)/)
-      expect(tree(join(dir, 'drizzle'))).toEqual(before)
-    }, STEP)
-
-    it('a new withRls table: drizzle-kit generate, then pg-tenants generate writes only what it needs', async () => {
-      writeFileSync(join(dir, 'src', 'db', 'schema.ts'), THREE_TABLES)
-      // Before drizzle-kit has seen the table, pg-tenants refuses, and writes nothing.
-      const before = tree(join(dir, 'drizzle'))
-      const early = await node(PG_TENANTS, generate, dir)
-      expect(early.code).toBe(2)
-      expect(early.err).toMatch(/^pg-tenants: Table public\.notes is not in drizzle-kit's latest snapshot .*run drizzle-kit generate first/)
-      expect(tree(join(dir, 'drizzle'))).toEqual(before)
-
-      await ok(DRIZZLE_KIT, ['generate'], dir)
-      const kitTag = journal().entries.at(-1)!.tag
-      expect(kitTag).toMatch(/^0002_/)
-
-      // Control: drizzle-kit's part alone (ENABLE, no FORCE) does not hold the table's owner.
-      await ok(DRIZZLE_KIT, ['migrate'], dir)
-      let login = await target.owner()
-      try {
-        await login.exec(`${TABLES['notes']!.insert('control-a')}; ${TABLES['notes']!.insert('control-b')}`)
-        const [seen] = await login.exec(`SELECT count(*)::int AS n FROM notes`)
-        expect(seen).toEqual({ n: 2 })
-      } finally {
-        await login.close()
-      }
-
-      const run = await ok(PG_TENANTS, generate, dir)
-      expect(run.out).toMatch(/^Wrote drizzle\/0003_pg_tenants\.sql/)
-      const text = migration('0003_pg_tenants')
-      expect(text).toContain('"public"."notes"')
-      expect(text).toContain('ALTER TABLE "public"."notes" FORCE ROW LEVEL SECURITY;')
-      expect(text).toContain(`GRANT SELECT, INSERT, UPDATE, DELETE ON "public"."notes" TO "${roles.tenantRole}", "${roles.adminRole}";`)
-      const body = text.split('\n').slice(1).join('\n') // below the header, which lists every table
-      expect(body).not.toMatch(/"public"\."(todos|projects)"|CREATE ROLE|tenant_registry/)
-      const header = JSON.parse(text.split('\n')[0]!.slice('-- pg-tenants: '.length)) as { tables: { name: string }[] }
-      expect(header.tables.map((t) => t.name).sort()).toEqual(['notes', 'projects', 'todos'])
-      await ok(DRIZZLE_KIT, ['check'], dir)
-
-      await ok(DRIZZLE_KIT, ['migrate'], dir)
-      login = await target.owner()
-      try {
-        await expectIsolated(login, options, ['notes', 'todos'])
-        const manager = PostgresManager.fromDrizzle(login.db, options)
-        const control = await manager.withTenant('control-a', async (tx) => rowsOf(await tx.execute(sql`SELECT tenant FROM notes`)))
-        expect(control).toEqual([{ tenant: 'control-a' }])
-      } finally {
-        await login.close()
-      }
-      const last = await ok(PG_TENANTS, generate, dir)
-      expect(last.out).toMatch(/^Nothing to write: .*\(0003_pg_tenants\)/)
-    }, STEP)
-
-    it('a table taken out of withRls stays closed to tenants (drizzle-kit turns its RLS off; pg-tenants on again)', async () => {
-      expect(NOTES_LEFT).not.toBe(THREE_TABLES)
-      writeFileSync(join(dir, 'src', 'db', 'schema.ts'), NOTES_LEFT)
-      // Before drizzle-kit has seen the table leave, pg-tenants refuses, and writes nothing: its
-      // migration would come first, and drizzle-kit's (turning RLS off) after it.
-      const before = tree(join(dir, 'drizzle'))
-      const early = await node(PG_TENANTS, generate, dir)
-      expect(early.code).toBe(2)
-      expect(early.err).toMatch(/^pg-tenants: Table public\.notes left withRls, but drizzle-kit's latest snapshot .* still has its pg_tenants_access policy: run drizzle-kit generate first, then this command\.\n$/)
-      expect(tree(join(dir, 'drizzle'))).toEqual(before)
-
-      await ok(DRIZZLE_KIT, ['generate'], dir)
-      const kitTag = journal().entries.at(-1)!.tag
-      expect(migration(kitTag)).toContain('ALTER TABLE "notes" DISABLE ROW LEVEL SECURITY')
-
-      const run = await ok(PG_TENANTS, generate, dir)
-      expect(run.out).toMatch(/^Wrote drizzle\/0005_pg_tenants\.sql/)
-      expect(run.err).toMatch(/^pg-tenants: warning: table "public\.notes" is no longer wrapped in withRls\./)
-      expect(migration('0005_pg_tenants')).toContain('ALTER TABLE "public"."notes" ENABLE ROW LEVEL SECURITY;')
-      await ok(DRIZZLE_KIT, ['check'], dir)
-
-      await ok(DRIZZLE_KIT, ['migrate'], dir)
-      const login = await target.owner()
-      try {
-        const [flags] = await login.exec(`SELECT relrowsecurity AS rls, relforcerowsecurity AS force FROM pg_class WHERE oid = 'public.notes'::regclass`)
-        expect(flags).toEqual({ rls: true, force: true })
-        const manager = PostgresManager.fromDrizzle(login.db, options)
-        const seen = await manager.withTenant('control-a', async (tx) => rowsOf(await tx.execute(sql`SELECT tenant FROM notes`)))
-        expect(seen, 'a tenant reads no row of the table that left withRls').toEqual([])
-        const write = await manager.withTenant('control-a', (tx) => tx.execute(sql.raw(TABLES['notes']!.insert('control-a')))).then(
-          () => undefined,
-          (e: unknown) => e,
-        )
-        expect(sqlState(write)).toBe('42501')
-        const all = await manager.withAdmin(async (tx) => rowsOf(await tx.execute(sql`SELECT tenant FROM notes`)))
-        expect(all.length).toBeGreaterThan(0)
-      } finally {
-        await login.close()
-      }
-      const again = await ok(PG_TENANTS, generate, dir)
-      expect(again.out).toMatch(/^Nothing to write: .*\(0005_pg_tenants\)/)
-      expect(again.err).toBe('')
-    }, STEP)
-
-    it('a table dropped, migrated, then added back gets its whole part again', async () => {
-      expect(NOTES_LEFT).toContain(TODOS)
-      writeFileSync(join(dir, 'src', 'db', 'schema.ts'), NOTES_LEFT.replace(TODOS, ''))
-      await ok(DRIZZLE_KIT, ['generate'], dir)
-      expect(migration(journal().entries.at(-1)!.tag)).toContain('DROP TABLE "todos"')
-      const gone = await ok(PG_TENANTS, generate, dir)
-      expect(gone.out).toMatch(/^Nothing to write: .*\(0005_pg_tenants\)/)
-      await ok(DRIZZLE_KIT, ['migrate'], dir)
-
-      writeFileSync(join(dir, 'src', 'db', 'schema.ts'), NOTES_LEFT)
-      await ok(DRIZZLE_KIT, ['generate'], dir)
-      expect(migration(journal().entries.at(-1)!.tag)).toContain('CREATE TABLE "todos"')
-      const back = await ok(PG_TENANTS, generate, dir)
-      expect(back.out).toMatch(/^Wrote drizzle\/0008_pg_tenants\.sql/)
-      const text = migration('0008_pg_tenants')
-      expect(text).toContain('ALTER TABLE "public"."todos" FORCE ROW LEVEL SECURITY;')
-      expect(text).toContain(`GRANT SELECT, INSERT, UPDATE, DELETE ON "public"."todos" TO "${roles.tenantRole}", "${roles.adminRole}";`)
-      expect(text).toContain('CREATE POLICY pg_tenants_isolation ON "public"."todos"')
-      await ok(DRIZZLE_KIT, ['check'], dir)
-
-      await ok(DRIZZLE_KIT, ['migrate'], dir)
-      const login = await target.owner()
-      try {
-        await expectIsolated(login, options, ['todos'])
-      } finally {
-        await login.close()
-      }
-      expect((await ok(PG_TENANTS, generate, dir)).out).toMatch(/^Nothing to write: .*\(0008_pg_tenants\)/)
-    }, STEP)
-
-    it('widening the tenant column (varchar(40) to varchar(80)): the policies make way for the ALTER, and tenants stay isolated', async () => {
-      const wide = NOTES_LEFT.replace("varchar('org', { length: 40 })", "varchar('org', { length: 80 })")
-      expect(wide).not.toBe(NOTES_LEFT)
-      writeFileSync(join(dir, 'src', 'db', 'schema.ts'), wide)
-      // Before drizzle-kit has seen the change, pg-tenants refuses, and writes nothing.
-      const before = tree(join(dir, 'drizzle'))
-      const early = await node(PG_TENANTS, generate, dir)
-      expect(early.code).toBe(2)
-      expect(early.err).toMatch(/^pg-tenants: Table public\.projects changed since drizzle-kit's latest snapshot .*run drizzle-kit generate first/)
-      expect(tree(join(dir, 'drizzle'))).toEqual(before)
-
-      await ok(DRIZZLE_KIT, ['generate'], dir)
-      const kitTag = journal().entries.at(-1)!.tag
-      const alter = 'ALTER TABLE "projects" ALTER COLUMN "org" SET DATA TYPE varchar(80);'
-      const kitBefore = migration(kitTag)
-      expect(kitBefore).toContain(alter)
-
-      const run = await ok(PG_TENANTS, generate, dir)
-      expect(run.out).toMatch(/^Wrote drizzle\/0010_pg_tenants\.sql/)
-      expect(run.err).toBe(`pg-tenants: edited drizzle/${kitTag}.sql: a tenant column changes type there, so the pg-tenants policies are dropped before that ALTER and put back after it (PostgreSQL cannot change the type of a column a policy uses).\n`)
-      const kitAfter = migration(kitTag)
-      const [head, tail] = kitAfter.split(alter) as [string, string]
-      for (const name of Object.values(POLICY_NAMES)) {
-        expect(head).toContain(`DROP POLICY IF EXISTS ${name} ON "public"."projects";--> statement-breakpoint\n`)
-        expect(tail).toContain(`CREATE POLICY ${name} ON "public"."projects"`)
-      }
-      // drizzle-kit's own statements are all still there, in their order.
-      expect(kitAfter.split('--> statement-breakpoint\n').filter((c) => kitBefore.split('--> statement-breakpoint\n').includes(c))).toEqual(
-        kitBefore.split('--> statement-breakpoint\n'),
-      )
-      expect(migration('0010_pg_tenants')).toContain('CREATE POLICY pg_tenants_isolation ON "public"."projects"')
-      await ok(DRIZZLE_KIT, ['check'], dir)
-      expect((await ok(DRIZZLE_KIT, ['generate'], dir)).out).toMatch(/No schema changes/)
-
-      await ok(DRIZZLE_KIT, ['migrate'], dir)
-      const login = await target.owner()
-      try {
-        const [column] = await login.exec(
-          `SELECT character_maximum_length AS n FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'projects' AND column_name = 'org'`,
-        )
-        expect(column).toEqual({ n: 80 })
-        await expectIsolated(login, options, ['projects'])
-        // The wider column takes an id longer than 40 characters, within its tenant.
-        const long = `tenant-${'x'.repeat(50)}`
-        const manager = PostgresManager.fromDrizzle(login.db, options)
-        await manager.withTenant(long, (tx) => tx.execute(sql.raw(TABLES['projects']!.insert(long))))
-        const rows = await manager.withTenant(long, async (tx) => rowsOf(await tx.execute(sql`SELECT org FROM projects`)))
-        expect(rows).toEqual([{ org: long }])
-      } finally {
-        await login.close()
-      }
-      expect((await ok(PG_TENANTS, generate, dir)).out).toMatch(/^Nothing to write: .*\(0010_pg_tenants\)/)
-    }, STEP)
-
-    it('a shared table: --shared countries=read lets tenants read it; the same flag again writes nothing; dropping it revokes', async () => {
-      const readCountries = async () => {
+        await ok(DRIZZLE_KIT, ['migrate'], dir)
         const login = await target.owner()
         try {
-          await login.exec(`INSERT INTO countries (code) VALUES ('fr') ON CONFLICT DO NOTHING`)
-          const manager = PostgresManager.fromDrizzle(login.db, options)
-          const read = await manager.withTenant('acme', async (tx) => rowsOf(await tx.execute(sql`SELECT code FROM countries`))).catch((e: unknown) => e)
-          const write = await manager.withTenant('acme', (tx) => tx.execute(sql`INSERT INTO countries (code) VALUES ('de')`)).then(() => undefined, (e: unknown) => e)
-          return { read: Array.isArray(read) ? read : sqlState(read), write: sqlState(write) }
+          await expectIsolated(login, options, ['todos', 'projects'])
+          // A table without withRls stays a plain table.
+          const [plain] = await login.exec(`SELECT relrowsecurity AS rls FROM pg_class WHERE oid = 'public.countries'::regclass`)
+          expect(plain).toEqual({ rls: false })
         } finally {
           await login.close()
         }
-      }
-      expect(await readCountries()).toEqual({ read: '42501', write: '42501' }) // not declared: closed
+      },
+      STEP,
+    )
 
-      const shared = await ok(PG_TENANTS, [...generate, '--shared', 'countries=read'], dir)
-      expect(shared.out).toMatch(/^Wrote drizzle\/0011_pg_tenants\.sql/)
-      expect(migration('0011_pg_tenants')).toContain('GRANT SELECT ON "public"."countries" TO')
-      expect((await ok(PG_TENANTS, [...generate, '--shared', 'countries=read'], dir)).out).toMatch(/^Nothing to write: .*\(0011_pg_tenants\)/)
-      await ok(DRIZZLE_KIT, ['check'], dir)
-      await ok(DRIZZLE_KIT, ['migrate'], dir)
-      expect(await readCountries()).toEqual({ read: [{ code: 'fr' }], write: '42501' })
+    it(
+      'run again with nothing changed: writes nothing',
+      async () => {
+        const before = tree(join(dir, 'drizzle'))
+        const run = await ok(PG_TENANTS, generate, dir)
+        expect(run.out).toMatch(/^Nothing to write: .*\(0001_pg_tenants\)/)
+        expect(tree(join(dir, 'drizzle'))).toEqual(before)
+      },
+      STEP,
+    )
 
-      const undeclared = await ok(PG_TENANTS, generate, dir)
-      expect(undeclared.out).toMatch(/^Wrote drizzle\/0012_pg_tenants\.sql/)
-      await ok(DRIZZLE_KIT, ['migrate'], dir)
-      expect(await readCountries()).toEqual({ read: '42501', write: '42501' })
-    }, STEP)
+    it(
+      'a new withRls table: drizzle-kit generate, then pg-tenants generate writes only what it needs',
+      async () => {
+        writeFileSync(join(dir, 'src', 'db', 'schema.ts'), THREE_TABLES)
+        // Before drizzle-kit has seen the table, pg-tenants refuses, and writes nothing.
+        const before = tree(join(dir, 'drizzle'))
+        const early = await node(PG_TENANTS, generate, dir)
+        expect(early.code).toBe(2)
+        expect(early.err).toMatch(/^pg-tenants: Table public\.notes is not in drizzle-kit's latest snapshot .*run drizzle-kit generate first/)
+        expect(tree(join(dir, 'drizzle'))).toEqual(before)
+
+        await ok(DRIZZLE_KIT, ['generate'], dir)
+        const kitTag = journal().entries.at(-1)!.tag
+        expect(kitTag).toMatch(/^0002_/)
+
+        // Control: drizzle-kit's part alone (ENABLE, no FORCE) does not hold the table's owner.
+        await ok(DRIZZLE_KIT, ['migrate'], dir)
+        let login = await target.owner()
+        try {
+          await login.exec(`${TABLES['notes']!.insert('control-a')}; ${TABLES['notes']!.insert('control-b')}`)
+          const [seen] = await login.exec(`SELECT count(*)::int AS n FROM notes`)
+          expect(seen).toEqual({ n: 2 })
+        } finally {
+          await login.close()
+        }
+
+        const run = await ok(PG_TENANTS, generate, dir)
+        expect(run.out).toMatch(/^Wrote drizzle\/0003_pg_tenants\.sql/)
+        const text = migration('0003_pg_tenants')
+        expect(text).toContain('"public"."notes"')
+        expect(text).toContain('ALTER TABLE "public"."notes" FORCE ROW LEVEL SECURITY;')
+        expect(text).toContain(`GRANT SELECT, INSERT, UPDATE, DELETE ON "public"."notes" TO "${roles.tenantRole}", "${roles.adminRole}";`)
+        const body = text.split('\n').slice(1).join('\n') // below the header, which lists every table
+        expect(body).not.toMatch(/"public"\."(todos|projects)"|CREATE ROLE|tenant_registry/)
+        const header = JSON.parse(text.split('\n')[0]!.slice('-- pg-tenants: '.length)) as { tables: { name: string }[] }
+        expect(header.tables.map((t) => t.name).sort()).toEqual(['notes', 'projects', 'todos'])
+        await ok(DRIZZLE_KIT, ['check'], dir)
+
+        await ok(DRIZZLE_KIT, ['migrate'], dir)
+        login = await target.owner()
+        try {
+          await expectIsolated(login, options, ['notes', 'todos'])
+          const manager = PostgresManager.fromDrizzle(login.db, options)
+          const control = await manager.withTenant('control-a', async (tx) => rowsOf(await tx.execute(sql`SELECT tenant FROM notes`)))
+          expect(control).toEqual([{ tenant: 'control-a' }])
+        } finally {
+          await login.close()
+        }
+        const last = await ok(PG_TENANTS, generate, dir)
+        expect(last.out).toMatch(/^Nothing to write: .*\(0003_pg_tenants\)/)
+      },
+      STEP,
+    )
+
+    it(
+      'a table taken out of withRls stays closed to tenants (drizzle-kit turns its RLS off; pg-tenants on again)',
+      async () => {
+        expect(NOTES_LEFT).not.toBe(THREE_TABLES)
+        writeFileSync(join(dir, 'src', 'db', 'schema.ts'), NOTES_LEFT)
+        // Before drizzle-kit has seen the table leave, pg-tenants refuses, and writes nothing: its
+        // migration would come first, and drizzle-kit's (turning RLS off) after it.
+        const before = tree(join(dir, 'drizzle'))
+        const early = await node(PG_TENANTS, generate, dir)
+        expect(early.code).toBe(2)
+        expect(early.err).toMatch(
+          /^pg-tenants: Table public\.notes left withRls, but drizzle-kit's latest snapshot .* still has its pg_tenants_access policy: run drizzle-kit generate first, then this command\.\n$/,
+        )
+        expect(tree(join(dir, 'drizzle'))).toEqual(before)
+
+        await ok(DRIZZLE_KIT, ['generate'], dir)
+        const kitTag = journal().entries.at(-1)!.tag
+        expect(migration(kitTag)).toContain('ALTER TABLE "notes" DISABLE ROW LEVEL SECURITY')
+
+        const run = await ok(PG_TENANTS, generate, dir)
+        expect(run.out).toMatch(/^Wrote drizzle\/0005_pg_tenants\.sql/)
+        expect(run.err).toMatch(/^pg-tenants: warning: table "public\.notes" is no longer wrapped in withRls\./)
+        expect(migration('0005_pg_tenants')).toContain('ALTER TABLE "public"."notes" ENABLE ROW LEVEL SECURITY;')
+        await ok(DRIZZLE_KIT, ['check'], dir)
+
+        await ok(DRIZZLE_KIT, ['migrate'], dir)
+        const login = await target.owner()
+        try {
+          const [flags] = await login.exec(`SELECT relrowsecurity AS rls, relforcerowsecurity AS force FROM pg_class WHERE oid = 'public.notes'::regclass`)
+          expect(flags).toEqual({ rls: true, force: true })
+          const manager = PostgresManager.fromDrizzle(login.db, options)
+          const seen = await manager.withTenant('control-a', async (tx) => rowsOf(await tx.execute(sql`SELECT tenant FROM notes`)))
+          expect(seen, 'a tenant reads no row of the table that left withRls').toEqual([])
+          const write = await manager
+            .withTenant('control-a', (tx) => tx.execute(sql.raw(TABLES['notes']!.insert('control-a'))))
+            .then(
+              () => undefined,
+              (e: unknown) => e,
+            )
+          expect(sqlState(write)).toBe('42501')
+          const all = await manager.withAdmin(async (tx) => rowsOf(await tx.execute(sql`SELECT tenant FROM notes`)))
+          expect(all.length).toBeGreaterThan(0)
+        } finally {
+          await login.close()
+        }
+        const again = await ok(PG_TENANTS, generate, dir)
+        expect(again.out).toMatch(/^Nothing to write: .*\(0005_pg_tenants\)/)
+        expect(again.err).toBe('')
+      },
+      STEP,
+    )
+
+    it(
+      'a table dropped, migrated, then added back gets its whole part again',
+      async () => {
+        expect(NOTES_LEFT).toContain(TODOS)
+        writeFileSync(join(dir, 'src', 'db', 'schema.ts'), NOTES_LEFT.replace(TODOS, ''))
+        await ok(DRIZZLE_KIT, ['generate'], dir)
+        expect(migration(journal().entries.at(-1)!.tag)).toContain('DROP TABLE "todos"')
+        const gone = await ok(PG_TENANTS, generate, dir)
+        expect(gone.out).toMatch(/^Nothing to write: .*\(0005_pg_tenants\)/)
+        await ok(DRIZZLE_KIT, ['migrate'], dir)
+
+        writeFileSync(join(dir, 'src', 'db', 'schema.ts'), NOTES_LEFT)
+        await ok(DRIZZLE_KIT, ['generate'], dir)
+        expect(migration(journal().entries.at(-1)!.tag)).toContain('CREATE TABLE "todos"')
+        const back = await ok(PG_TENANTS, generate, dir)
+        expect(back.out).toMatch(/^Wrote drizzle\/0008_pg_tenants\.sql/)
+        const text = migration('0008_pg_tenants')
+        expect(text).toContain('ALTER TABLE "public"."todos" FORCE ROW LEVEL SECURITY;')
+        expect(text).toContain(`GRANT SELECT, INSERT, UPDATE, DELETE ON "public"."todos" TO "${roles.tenantRole}", "${roles.adminRole}";`)
+        expect(text).toContain('CREATE POLICY pg_tenants_isolation ON "public"."todos"')
+        await ok(DRIZZLE_KIT, ['check'], dir)
+
+        await ok(DRIZZLE_KIT, ['migrate'], dir)
+        const login = await target.owner()
+        try {
+          await expectIsolated(login, options, ['todos'])
+        } finally {
+          await login.close()
+        }
+        expect((await ok(PG_TENANTS, generate, dir)).out).toMatch(/^Nothing to write: .*\(0008_pg_tenants\)/)
+      },
+      STEP,
+    )
+
+    it(
+      'widening the tenant column (varchar(40) to varchar(80)): the policies make way for the ALTER, and tenants stay isolated',
+      async () => {
+        const wide = NOTES_LEFT.replace("varchar('org', { length: 40 })", "varchar('org', { length: 80 })")
+        expect(wide).not.toBe(NOTES_LEFT)
+        writeFileSync(join(dir, 'src', 'db', 'schema.ts'), wide)
+        // Before drizzle-kit has seen the change, pg-tenants refuses, and writes nothing.
+        const before = tree(join(dir, 'drizzle'))
+        const early = await node(PG_TENANTS, generate, dir)
+        expect(early.code).toBe(2)
+        expect(early.err).toMatch(/^pg-tenants: Table public\.projects changed since drizzle-kit's latest snapshot .*run drizzle-kit generate first/)
+        expect(tree(join(dir, 'drizzle'))).toEqual(before)
+
+        await ok(DRIZZLE_KIT, ['generate'], dir)
+        const kitTag = journal().entries.at(-1)!.tag
+        const alter = 'ALTER TABLE "projects" ALTER COLUMN "org" SET DATA TYPE varchar(80);'
+        const kitBefore = migration(kitTag)
+        expect(kitBefore).toContain(alter)
+
+        const run = await ok(PG_TENANTS, generate, dir)
+        expect(run.out).toMatch(/^Wrote drizzle\/0010_pg_tenants\.sql/)
+        expect(run.err).toBe(
+          `pg-tenants: edited drizzle/${kitTag}.sql: a tenant column changes type there, so the pg-tenants policies are dropped before that ALTER and put back after it (PostgreSQL cannot change the type of a column a policy uses).\n`,
+        )
+        const kitAfter = migration(kitTag)
+        const [head, tail] = kitAfter.split(alter) as [string, string]
+        for (const name of Object.values(POLICY_NAMES)) {
+          expect(head).toContain(`DROP POLICY IF EXISTS ${name} ON "public"."projects";--> statement-breakpoint\n`)
+          expect(tail).toContain(`CREATE POLICY ${name} ON "public"."projects"`)
+        }
+        // drizzle-kit's own statements are all still there, in their order.
+        expect(kitAfter.split('--> statement-breakpoint\n').filter((c) => kitBefore.split('--> statement-breakpoint\n').includes(c))).toEqual(
+          kitBefore.split('--> statement-breakpoint\n'),
+        )
+        expect(migration('0010_pg_tenants')).toContain('CREATE POLICY pg_tenants_isolation ON "public"."projects"')
+        await ok(DRIZZLE_KIT, ['check'], dir)
+        expect((await ok(DRIZZLE_KIT, ['generate'], dir)).out).toMatch(/No schema changes/)
+
+        await ok(DRIZZLE_KIT, ['migrate'], dir)
+        const login = await target.owner()
+        try {
+          const [column] = await login.exec(
+            `SELECT character_maximum_length AS n FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'projects' AND column_name = 'org'`,
+          )
+          expect(column).toEqual({ n: 80 })
+          await expectIsolated(login, options, ['projects'])
+          // The wider column takes an id longer than 40 characters, within its tenant.
+          const long = `tenant-${'x'.repeat(50)}`
+          const manager = PostgresManager.fromDrizzle(login.db, options)
+          await manager.withTenant(long, (tx) => tx.execute(sql.raw(TABLES['projects']!.insert(long))))
+          const rows = await manager.withTenant(long, async (tx) => rowsOf(await tx.execute(sql`SELECT org FROM projects`)))
+          expect(rows).toEqual([{ org: long }])
+        } finally {
+          await login.close()
+        }
+        expect((await ok(PG_TENANTS, generate, dir)).out).toMatch(/^Nothing to write: .*\(0010_pg_tenants\)/)
+      },
+      STEP,
+    )
+
+    it(
+      'a shared table: --shared countries=read lets tenants read it; the same flag again writes nothing; dropping it revokes',
+      async () => {
+        const readCountries = async () => {
+          const login = await target.owner()
+          try {
+            await login.exec(`INSERT INTO countries (code) VALUES ('fr') ON CONFLICT DO NOTHING`)
+            const manager = PostgresManager.fromDrizzle(login.db, options)
+            const read = await manager.withTenant('acme', async (tx) => rowsOf(await tx.execute(sql`SELECT code FROM countries`))).catch((e: unknown) => e)
+            const write = await manager
+              .withTenant('acme', (tx) => tx.execute(sql`INSERT INTO countries (code) VALUES ('de')`))
+              .then(
+                () => undefined,
+                (e: unknown) => e,
+              )
+            return { read: Array.isArray(read) ? read : sqlState(read), write: sqlState(write) }
+          } finally {
+            await login.close()
+          }
+        }
+        expect(await readCountries()).toEqual({ read: '42501', write: '42501' }) // not declared: closed
+
+        const shared = await ok(PG_TENANTS, [...generate, '--shared', 'countries=read'], dir)
+        expect(shared.out).toMatch(/^Wrote drizzle\/0011_pg_tenants\.sql/)
+        expect(migration('0011_pg_tenants')).toContain('GRANT SELECT ON "public"."countries" TO')
+        expect((await ok(PG_TENANTS, [...generate, '--shared', 'countries=read'], dir)).out).toMatch(/^Nothing to write: .*\(0011_pg_tenants\)/)
+        await ok(DRIZZLE_KIT, ['check'], dir)
+        await ok(DRIZZLE_KIT, ['migrate'], dir)
+        expect(await readCountries()).toEqual({ read: [{ code: 'fr' }], write: '42501' })
+
+        const undeclared = await ok(PG_TENANTS, generate, dir)
+        expect(undeclared.out).toMatch(/^Wrote drizzle\/0012_pg_tenants\.sql/)
+        await ok(DRIZZLE_KIT, ['migrate'], dir)
+        expect(await readCountries()).toEqual({ read: '42501', write: '42501' })
+      },
+      STEP,
+    )
   })
 }
 
@@ -571,7 +618,18 @@ describe('pg-tenants generate, in-process', () => {
       writeFileSync(join(cwd, 'drizzle', 'meta', '_journal.json'), JSON.stringify({ version: '7', dialect: 'postgresql', entries }, null, 2))
       writeFileSync(
         join(cwd, 'drizzle', 'meta', `${prefix}_snapshot.json`),
-        JSON.stringify({ id: 'snap-0', prevId: '00000000-0000-0000-0000-000000000000', version: '7', dialect: 'postgresql', tables, _meta: { columns: { x: 1 }, schemas: {}, tables: {} } }, null, 2),
+        JSON.stringify(
+          {
+            id: 'snap-0',
+            prevId: '00000000-0000-0000-0000-000000000000',
+            version: '7',
+            dialect: 'postgresql',
+            tables,
+            _meta: { columns: { x: 1 }, schemas: {}, tables: {} },
+          },
+          null,
+          2,
+        ),
       )
     }
     return cwd
@@ -622,7 +680,11 @@ describe('pg-tenants generate, in-process', () => {
     // One statement per breakpoint, DO blocks whole.
     const text = readFileSync(join(cwd, 'drizzle', '0001_rls.sql'), 'utf8')
     for (const chunk of text.split('--> statement-breakpoint')) {
-      const body = chunk.split('\n').filter((l) => !l.startsWith('--')).join('\n').trim()
+      const body = chunk
+        .split('\n')
+        .filter((l) => !l.startsWith('--'))
+        .join('\n')
+        .trim()
       expect(body.endsWith(';'), chunk).toBe(true)
       if (body.startsWith('DO ')) expect(body).toMatch(/^DO \$pg_tenants\$[\s\S]*\$pg_tenants\$;$/)
       else expect(body.replace(/'[^']*'/g, '').split(';').length, chunk).toBe(2)
@@ -687,25 +749,33 @@ m.syncBuiltinESMExports()`,
     })
   }
 
-  it('first Ctrl-C while writing: the write is finished, then exit 130', async () => {
-    const cwd = project({ snapshotTables: { 'public.todos': todosUsing } })
-    const run = await interruptedRun(cwd, 1, 600)
-    expect(run.err).toMatch(/pg-tenants: Interrupted after drizzle\/0001_pg_tenants\.sql was written completely/)
-    expect(run.code).toBe(130)
-    const journal = JSON.parse(readFileSync(join(cwd, 'drizzle', 'meta', '_journal.json'), 'utf8')) as { entries: { tag: string }[] }
-    expect(journal.entries.map((e) => e.tag)).toEqual(['0000_first', '0001_pg_tenants'])
-    expect(readdirSync(join(cwd, 'drizzle', 'meta')).sort()).toEqual(['0000_snapshot.json', '0001_snapshot.json', '_journal.json'])
-  }, STEP)
+  it(
+    'first Ctrl-C while writing: the write is finished, then exit 130',
+    async () => {
+      const cwd = project({ snapshotTables: { 'public.todos': todosUsing } })
+      const run = await interruptedRun(cwd, 1, 600)
+      expect(run.err).toMatch(/pg-tenants: Interrupted after drizzle\/0001_pg_tenants\.sql was written completely/)
+      expect(run.code).toBe(130)
+      const journal = JSON.parse(readFileSync(join(cwd, 'drizzle', 'meta', '_journal.json'), 'utf8')) as { entries: { tag: string }[] }
+      expect(journal.entries.map((e) => e.tag)).toEqual(['0000_first', '0001_pg_tenants'])
+      expect(readdirSync(join(cwd, 'drizzle', 'meta')).sort()).toEqual(['0000_snapshot.json', '0001_snapshot.json', '_journal.json'])
+    },
+    STEP,
+  )
 
-  it('second Ctrl-C while writing: exit 130 at once, and what was written is removed', async () => {
-    const cwd = project({ snapshotTables: { 'public.todos': todosUsing } })
-    const before = tree(cwd)
-    const run = await interruptedRun(cwd, 2, 20_000)
-    expect(run.code).toBe(130)
-    const after = tree(cwd)
-    delete after['slow-rename.cjs']
-    expect(after).toEqual(before)
-  }, STEP)
+  it(
+    'second Ctrl-C while writing: exit 130 at once, and what was written is removed',
+    async () => {
+      const cwd = project({ snapshotTables: { 'public.todos': todosUsing } })
+      const before = tree(cwd)
+      const run = await interruptedRun(cwd, 2, 20_000)
+      expect(run.code).toBe(130)
+      const after = tree(cwd)
+      delete after['slow-rename.cjs']
+      expect(after).toEqual(before)
+    },
+    STEP,
+  )
 
   describe('bad input: exit 2, one line on stderr, nothing written', () => {
     it('no --schema or --out, a bad --name', async () => {
@@ -735,16 +805,32 @@ m.syncBuiltinESMExports()`,
       await expectRefused(project(), [], /No drizzle-kit migrations in drizzle \(meta\/_journal\.json is missing\): run drizzle-kit generate first/)
     })
     it('a withRls table that drizzle-kit has not seen yet, or that changed since', async () => {
-      await expectRefused(project({ snapshotTables: {} }), [], /Table public\.todos is not in drizzle-kit's latest snapshot \(drizzle\/meta\/0000_snapshot\.json\): run drizzle-kit generate first/)
+      await expectRefused(
+        project({ snapshotTables: {} }),
+        [],
+        /Table public\.todos is not in drizzle-kit's latest snapshot \(drizzle\/meta\/0000_snapshot\.json\): run drizzle-kit generate first/,
+      )
       const role = tenantCondition(resolveOptions({ strategy: 'role' }), 'tenant', 'text')
-      await expectRefused(project({ snapshotTables: { 'public.todos': role } }), [], /Table public\.todos changed since drizzle-kit's latest snapshot .*run drizzle-kit generate first/)
+      await expectRefused(
+        project({ snapshotTables: { 'public.todos': role } }),
+        [],
+        /Table public\.todos changed since drizzle-kit's latest snapshot .*run drizzle-kit generate first/,
+      )
     })
     it('options that differ from the last pg-tenants migration', async () => {
       const cwd = project({ snapshotTables: { 'public.todos': todosUsing } })
       expect((await cli(cwd, [])).code).toBe(0)
-      await expectRefused(cwd, ['--admin-role', 'other_admin'], /The last pg-tenants migration \(0001_pg_tenants\) used adminRole "tenants_admin"; this run asks for adminRole "other_admin"/)
+      await expectRefused(
+        cwd,
+        ['--admin-role', 'other_admin'],
+        /The last pg-tenants migration \(0001_pg_tenants\) used adminRole "tenants_admin"; this run asks for adminRole "other_admin"/,
+      )
       // The tenant role is in the withRls tables' policy: a flag that differs is refused before.
-      await expectRefused(cwd, ['--tenant-role', 'other_rls'], /--tenant-role other_rls does not match the schema's withRls tables \(todos: \{ strategy: 'setting' \}\)/)
+      await expectRefused(
+        cwd,
+        ['--tenant-role', 'other_rls'],
+        /--tenant-role other_rls does not match the schema's withRls tables \(todos: \{ strategy: 'setting' \}\)/,
+      )
     })
     it('a table that left withRls before drizzle-kit generate saw it leave', async () => {
       const cwd = project({
@@ -752,7 +838,11 @@ m.syncBuiltinESMExports()`,
         snapshotTables: { 'public.todos': todosUsing, 'public.tags': todosUsing },
         migrations: { '0001_pg_tenants': lastRun([spec('todos'), spec('tags')]) },
       })
-      await expectRefused(cwd, [], /^pg-tenants: Table public\.tags left withRls, but drizzle-kit's latest snapshot \(drizzle\/meta\/0000_snapshot\.json\) still has its pg_tenants_access policy: run drizzle-kit generate first, then this command\.\n$/)
+      await expectRefused(
+        cwd,
+        [],
+        /^pg-tenants: Table public\.tags left withRls, but drizzle-kit's latest snapshot \(drizzle\/meta\/0000_snapshot\.json\) still has its pg_tenants_access policy: run drizzle-kit generate first, then this command\.\n$/,
+      )
     })
     it('a bad --shared, or a shared table drizzle-kit has not seen', async () => {
       const cwd = project({ snapshotTables: { 'public.todos': todosUsing, 'public.plans': '' } })
@@ -761,7 +851,11 @@ m.syncBuiltinESMExports()`,
       await expectRefused(cwd, ['--shared', 'plans=read', '--shared', 'plans=write'], /--shared names plans twice/)
       await expectRefused(cwd, ['--shared', 'plans=read,public.plans=none'], /sharedTables names public\.plans twice/)
       await expectRefused(cwd, ['--shared', 'todos=read'], /public\.todos is both a tenant table and in sharedTables/)
-      await expectRefused(cwd, ['--shared', 'plans=read,rates=read'], /^pg-tenants: Shared table public\.rates is not in drizzle-kit's latest snapshot \(drizzle\/meta\/0000_snapshot\.json\): run drizzle-kit generate first, then this command; or check --shared\.\n$/)
+      await expectRefused(
+        cwd,
+        ['--shared', 'plans=read,rates=read'],
+        /^pg-tenants: Shared table public\.rates is not in drizzle-kit's latest snapshot \(drizzle\/meta\/0000_snapshot\.json\): run drizzle-kit generate first, then this command; or check --shared\.\n$/,
+      )
     })
     it('a tenant column changing type while withRls moves to another column, or in a file without breakpoints', async () => {
       const alter = 'ALTER TABLE "todos" ALTER COLUMN "tenant" SET DATA TYPE varchar(80);'
@@ -770,28 +864,51 @@ m.syncBuiltinESMExports()`,
         snapshotTables: { 'public.todos': tenantCondition(resolveOptions(), 'owner', 'text') },
         migrations: { '0001_pg_tenants': lastRun([spec('todos')]), '0002_kit': alter },
       })
-      await expectRefused(moved, [], /A pending drizzle-kit migration changes the type of "public"\."todos"\."tenant", which its pg-tenants policies use, while withRls moves the tenant column to "owner": do one at a time/)
-      const unsplit = project({ snapshotTables: { 'public.todos': todosUsing }, migrations: { '0001_pg_tenants': lastRun([spec('todos')]), '0002_kit': `SELECT 1;\n${alter}` } })
+      await expectRefused(
+        moved,
+        [],
+        /A pending drizzle-kit migration changes the type of "public"\."todos"\."tenant", which its pg-tenants policies use, while withRls moves the tenant column to "owner": do one at a time/,
+      )
+      const unsplit = project({
+        snapshotTables: { 'public.todos': todosUsing },
+        migrations: { '0001_pg_tenants': lastRun([spec('todos')]), '0002_kit': `SELECT 1;\n${alter}` },
+      })
       const journalPath = join(unsplit, 'drizzle', 'meta', '_journal.json')
       const journal = JSON.parse(readFileSync(journalPath, 'utf8')) as { entries: { breakpoints: boolean }[] }
       journal.entries[2]!.breakpoints = false
       writeFileSync(journalPath, JSON.stringify(journal))
-      await expectRefused(unsplit, [], /0002_kit\.sql changes the type of "public"\."todos"\."tenant", which its pg-tenants policies use, and has no statement breakpoints: add `DROP POLICY IF EXISTS …` of pg_tenants_isolation, pg_tenants_access, pg_tenants_admin ON "public"\."todos" before the ALTER yourself/)
+      await expectRefused(
+        unsplit,
+        [],
+        /0002_kit\.sql changes the type of "public"\."todos"\."tenant", which its pg-tenants policies use, and has no statement breakpoints: add `DROP POLICY IF EXISTS …` of pg_tenants_isolation, pg_tenants_access, pg_tenants_admin ON "public"\."todos" before the ALTER yourself/,
+      )
     })
     it('an unqualified table with --db-schema other than public', async () => {
-      await expectRefused(project({ snapshotTables: { 'public.todos': todosUsing } }), ['--db-schema', 'app'], /Table todos has no schema, so drizzle-kit creates it in public/)
+      await expectRefused(
+        project({ snapshotTables: { 'public.todos': todosUsing } }),
+        ['--db-schema', 'app'],
+        /Table todos has no schema, so drizzle-kit creates it in public/,
+      )
     })
   })
 
   const lastRun = (tables: object[], left?: object[]) =>
     `-- pg-tenants: ${JSON.stringify({
       v: 1,
-      options: { schema: 'public', strategy: 'setting', rolePrefix: 'tenant_', tenantRole: 'tenants_rls', adminRole: 'tenants_admin', registryTable: 'tenant_registry' },
+      options: {
+        schema: 'public',
+        strategy: 'setting',
+        rolePrefix: 'tenant_',
+        tenantRole: 'tenants_rls',
+        adminRole: 'tenants_admin',
+        registryTable: 'tenant_registry',
+      },
       tables,
       ...(left ? { left } : {}),
     })}\nSELECT 1;`
   const spec = (name: string, column = 'tenant') => ({ schema: 'public', name, column, type: 'text' })
-  const headerOf = (text: string) => JSON.parse(text.split('\n')[0]!.slice('-- pg-tenants: '.length)) as { tables: { name: string }[]; left?: { name: string }[] }
+  const headerOf = (text: string) =>
+    JSON.parse(text.split('\n')[0]!.slice('-- pg-tenants: '.length)) as { tables: { name: string }[]; left?: { name: string }[] }
 
   it('after a change of tenant column: drops the old part and adds the new one', async () => {
     const cwd = project({
@@ -819,13 +936,19 @@ m.syncBuiltinESMExports()`,
     const run = await cli(cwd, [])
     expect(run.code).toBe(0)
     expect(run.out).toMatch(/^Wrote drizzle\/0002_pg_tenants\.sql/)
-    expect(run.err).toMatch(/^pg-tenants: warning: table "public\.tags" is no longer wrapped in withRls\. drizzle-kit's migration turns its row level security off/)
+    expect(run.err).toMatch(
+      /^pg-tenants: warning: table "public\.tags" is no longer wrapped in withRls\. drizzle-kit's migration turns its row level security off/,
+    )
     expect(run.err).toMatch(/stays closed to tenants: its restrictive and admin policies, FORCE, index, check and grants stay in place/)
-    expect(run.err).toMatch(/To make it shared on purpose, write a migration of your own .*pg-tenants sql --down.*REVOKE SELECT, INSERT, UPDATE, DELETE ON "public"\."tags" FROM "tenants_rls", "tenants_admin"/)
+    expect(run.err).toMatch(
+      /To make it shared on purpose, write a migration of your own .*pg-tenants sql --down.*REVOKE SELECT, INSERT, UPDATE, DELETE ON "public"\."tags" FROM "tenants_rls", "tenants_admin"/,
+    )
     expect(run.err.split('\n').filter(Boolean)).toHaveLength(1)
     const text = readFileSync(join(cwd, 'drizzle', '0002_pg_tenants.sql'), 'utf8')
     const body = text.split('\n').slice(2).join('\n')
-    expect(body).toBe('-- "public"."tags" left withRls: row level security on again, so that it stays closed to tenants\nALTER TABLE "public"."tags" ENABLE ROW LEVEL SECURITY;\n')
+    expect(body).toBe(
+      '-- "public"."tags" left withRls: row level security on again, so that it stays closed to tenants\nALTER TABLE "public"."tags" ENABLE ROW LEVEL SECURITY;\n',
+    )
     expect(headerOf(text).tables.map((t) => t.name)).toEqual(['todos'])
     expect(headerOf(text).left?.map((t) => t.name)).toEqual(['tags'])
 
@@ -836,7 +959,10 @@ m.syncBuiltinESMExports()`,
     // Another table changes: the new header still lists tags as left, and tags gets nothing.
     writeFileSync(
       join(cwd, 'schema.ts'),
-      readFileSync(join(cwd, 'schema.ts'), 'utf8').replace("withRls(pgTable('todos', { id: serial('id').primaryKey(), tenant: text('tenant') }))", "withRls(pgTable('todos', { id: serial('id').primaryKey(), tenant: text('tenant'), owner: text('owner') }), { column: 'owner' })"),
+      readFileSync(join(cwd, 'schema.ts'), 'utf8').replace(
+        "withRls(pgTable('todos', { id: serial('id').primaryKey(), tenant: text('tenant') }))",
+        "withRls(pgTable('todos', { id: serial('id').primaryKey(), tenant: text('tenant'), owner: text('owner') }), { column: 'owner' })",
+      ),
     )
     const snapshotPath = join(cwd, 'drizzle', 'meta', '0002_snapshot.json')
     const snapshot = JSON.parse(readFileSync(snapshotPath, 'utf8')) as { tables: Record<string, { policies: Record<string, { using: string }> }> }
@@ -856,12 +982,15 @@ m.syncBuiltinESMExports()`,
     expect((await cli(cwd, ['--adopt-roles'])).out).toMatch(/^Nothing to write: /)
   })
 
-  it('a table that left withRls and whose old tenant column changes type: its two policies make way in drizzle-kit\'s file, nothing else to write', async () => {
+  it("a table that left withRls and whose old tenant column changes type: its two policies make way in drizzle-kit's file, nothing else to write", async () => {
     const alter = 'ALTER TABLE "tags" ALTER COLUMN "tenant" SET DATA TYPE varchar(80);'
     const cwd = project({
       schema: `export const todos = withRls(pgTable('todos', { id: serial('id').primaryKey(), tenant: text('tenant') }))\nexport const tags = pgTable('tags', { tenant: text('tenant') })\n`,
       snapshotTables: { 'public.todos': todosUsing, 'public.tags': '' },
-      migrations: { '0001_pg_tenants': lastRun([spec('todos')], [spec('tags')]), '0002_kit': `ALTER TABLE "tags" ADD COLUMN "x" text;--> statement-breakpoint\n${alter}` },
+      migrations: {
+        '0001_pg_tenants': lastRun([spec('todos')], [spec('tags')]),
+        '0002_kit': `ALTER TABLE "tags" ADD COLUMN "x" text;--> statement-breakpoint\n${alter}`,
+      },
     })
     const run = await cli(cwd, [])
     expect(run).toEqual({
@@ -873,7 +1002,9 @@ m.syncBuiltinESMExports()`,
     const chunks = text.split('--> statement-breakpoint\n')
     expect(chunks[0]).toBe('ALTER TABLE "tags" ADD COLUMN "x" text;')
     const at = chunks.indexOf(alter)
-    expect(chunks.slice(1, at).join('')).toMatch(/^-- pg-tenants generate: .*\nDROP POLICY IF EXISTS pg_tenants_isolation ON "public"\."tags";DROP POLICY IF EXISTS pg_tenants_access ON "public"\."tags";DROP POLICY IF EXISTS pg_tenants_admin ON "public"\."tags";DO \$pg_tenants\$/)
+    expect(chunks.slice(1, at).join('')).toMatch(
+      /^-- pg-tenants generate: .*\nDROP POLICY IF EXISTS pg_tenants_isolation ON "public"\."tags";DROP POLICY IF EXISTS pg_tenants_access ON "public"\."tags";DROP POLICY IF EXISTS pg_tenants_admin ON "public"\."tags";DO \$pg_tenants\$/,
+    )
     const after = chunks.slice(at + 1).join('')
     expect(after).toContain('CREATE POLICY pg_tenants_isolation ON "public"."tags" AS RESTRICTIVE')
     expect(after).toContain('CREATE POLICY pg_tenants_admin ON "public"."tags" AS PERMISSIVE FOR ALL TO "tenants_admin"')
@@ -896,8 +1027,19 @@ m.syncBuiltinESMExports()`,
 
   it('--shared: writes the grants of the shared tables whenever the declared set changes, and records it', async () => {
     const cwd = project({ snapshotTables: { 'public.todos': todosUsing, 'public.plans': '', 'public.rates': '' } })
-    const body = (tag: string) => readFileSync(join(cwd, 'drizzle', `${tag}.sql`), 'utf8').split('\n').slice(1).join('\n')
-    const sharedOf = (tag: string) => (JSON.parse(readFileSync(join(cwd, 'drizzle', `${tag}.sql`), 'utf8').split('\n')[0]!.slice('-- pg-tenants: '.length)) as { options: { sharedTables: unknown } }).options.sharedTables
+    const body = (tag: string) =>
+      readFileSync(join(cwd, 'drizzle', `${tag}.sql`), 'utf8')
+        .split('\n')
+        .slice(1)
+        .join('\n')
+    const sharedOf = (tag: string) =>
+      (
+        JSON.parse(
+          readFileSync(join(cwd, 'drizzle', `${tag}.sql`), 'utf8')
+            .split('\n')[0]!
+            .slice('-- pg-tenants: '.length),
+        ) as { options: { sharedTables: unknown } }
+      ).options.sharedTables
 
     expect((await cli(cwd, ['--shared', 'plans=read'])).err).toBe('')
     expect(body('0001_pg_tenants')).toContain('GRANT SELECT ON "public"."plans" TO "tenants_rls";')

@@ -396,49 +396,53 @@ suite(title, () => {
       if (dir) await rm(dir, { recursive: true, force: true })
     }, 60_000)
 
-    it.skipIf(!available)('an in-flight scope fails clearly, and scopes after the restart are clean', async () => {
-      const f = fx!
-      const w = watch(newPool(f.owner, 2))
-      const manager = f.manager('text', drizzle(w.pool))
-      const admin = f.manager('text', drizzle(newPool(f.owner, 1).on('error', () => undefined)))
-      for (const tenant of ['acme', 'globex']) {
-        await manager.withTenant(tenant, (tx) => tx.insert(f.tables.text).values({ tenant, title: `before-${tenant}` }))
-      }
-      await expectClean(f, manager, w.pool)
-
-      // In flight across the restart: written, then sleeping when the server goes down.
-      let inFlightPid = 0
-      const inFlight = rejection(
-        manager.withTenant('acme', async (tx) => {
-          await tx.insert(f.tables.text).values({ tenant: 'acme', title: 'in-flight' })
-          inFlightPid = Number(rowsOf(await tx.execute(sql`SELECT pg_backend_pid() AS pid`))[0]?.['pid'])
-          await tx.execute(sql`SELECT pg_sleep(15)`)
-        }),
-      )
-      for (let i = 0; i < 100 && inFlightPid === 0; i++) await sleep(20)
-      expect(inFlightPid).toBeGreaterThan(0)
-      await sleep(100)
-      await pgCtl(`-o "-p ${port} -k /tmp -c listen_addresses=127.0.0.1" -l ${dir}/log -m fast -w -t 30 restart`)
-
-      const error = await inFlight
-      expect(messages(error)).toMatch(CONNECTION_LOST)
-
-      // The next scope either succeeds on a fresh connection or fails with a connection error
-      // (a pooled client whose death was not yet noticed); within a few tries it succeeds.
-      let pid = 0
-      for (let attempt = 0; attempt < 3 && pid === 0; attempt++) {
-        try {
-          pid = await expectClean(f, manager, w.pool)
-        } catch (e) {
-          expect(messages(e)).toMatch(CONNECTION_LOST)
+    it.skipIf(!available)(
+      'an in-flight scope fails clearly, and scopes after the restart are clean',
+      async () => {
+        const f = fx!
+        const w = watch(newPool(f.owner, 2))
+        const manager = f.manager('text', drizzle(w.pool))
+        const admin = f.manager('text', drizzle(newPool(f.owner, 1).on('error', () => undefined)))
+        for (const tenant of ['acme', 'globex']) {
+          await manager.withTenant(tenant, (tx) => tx.insert(f.tables.text).values({ tenant, title: `before-${tenant}` }))
         }
-      }
-      expect(pid).toBeGreaterThan(0)
-      expect(pid).not.toBe(inFlightPid)
-      await expectClean(f, manager, w.pool, 'globex')
-      expect(await visible(admin, f, 'in-flight')).toBe(0)
-      expect(await visible(admin, f, 'before-acme')).toBe(1) // committed work survived
-      await f.cleanup()
-    }, 90_000)
+        await expectClean(f, manager, w.pool)
+
+        // In flight across the restart: written, then sleeping when the server goes down.
+        let inFlightPid = 0
+        const inFlight = rejection(
+          manager.withTenant('acme', async (tx) => {
+            await tx.insert(f.tables.text).values({ tenant: 'acme', title: 'in-flight' })
+            inFlightPid = Number(rowsOf(await tx.execute(sql`SELECT pg_backend_pid() AS pid`))[0]?.['pid'])
+            await tx.execute(sql`SELECT pg_sleep(15)`)
+          }),
+        )
+        for (let i = 0; i < 100 && inFlightPid === 0; i++) await sleep(20)
+        expect(inFlightPid).toBeGreaterThan(0)
+        await sleep(100)
+        await pgCtl(`-o "-p ${port} -k /tmp -c listen_addresses=127.0.0.1" -l ${dir}/log -m fast -w -t 30 restart`)
+
+        const error = await inFlight
+        expect(messages(error)).toMatch(CONNECTION_LOST)
+
+        // The next scope either succeeds on a fresh connection or fails with a connection error
+        // (a pooled client whose death was not yet noticed); within a few tries it succeeds.
+        let pid = 0
+        for (let attempt = 0; attempt < 3 && pid === 0; attempt++) {
+          try {
+            pid = await expectClean(f, manager, w.pool)
+          } catch (e) {
+            expect(messages(e)).toMatch(CONNECTION_LOST)
+          }
+        }
+        expect(pid).toBeGreaterThan(0)
+        expect(pid).not.toBe(inFlightPid)
+        await expectClean(f, manager, w.pool, 'globex')
+        expect(await visible(admin, f, 'in-flight')).toBe(0)
+        expect(await visible(admin, f, 'before-acme')).toBe(1) // committed work survived
+        await f.cleanup()
+      },
+      90_000,
+    )
   })
 })

@@ -87,7 +87,12 @@ describeTargets((target) => {
           expect(first['role']).toBe(strategy === 'role' ? `${f.options.rolePrefix}kc-a` : f.options.tenantRole)
           expect(titles).toEqual(['mine'])
           const left = await m.withAdmin((tx) => tx.select().from(f.tables.text))
-          expect(left.filter((r) => r.tenant.startsWith('kc-')).map((r) => r.title).sort()).toEqual(['mine', 'theirs'])
+          expect(
+            left
+              .filter((r) => r.tenant.startsWith('kc-'))
+              .map((r) => r.title)
+              .sort(),
+          ).toEqual(['mine', 'theirs'])
           // The role strategy sees the missing role at once and re-creates it (createIfMissing);
           // the setting strategy re-registers it at the first scope after the known-tenant TTL.
           expect((await m.listTenants()).has('kc-a')).toBe(strategy === 'role')
@@ -266,7 +271,10 @@ describeTargets((target) => {
             const error = await rejection(
               m.withTenant('su-attacker', async (tx) => {
                 await tx.execute(sql.raw(end)).catch(() => undefined) // a careless "undo"
-                seen = await tx.select().from(f.tables.text).catch(() => [])
+                seen = await tx
+                  .select()
+                  .from(f.tables.text)
+                  .catch(() => [])
                 await tx.insert(f.tables.text).values({ tenant: 'su-victim', title: 'planted' })
               }),
             )
@@ -311,7 +319,10 @@ describeTargets((target) => {
           expect(rowsOf(await m.withTenant('to-new', (tx) => tx.execute(SHOW), opts))[0]).toEqual(expected)
           expect(rowsOf(await m.withTenant('to-new', (tx) => tx.execute(SHOW), { ...opts, createIfMissing: false }))[0]).toEqual(expected)
           expect(rowsOf(await m.withTenant('to-new', (tx) => tx.execute(SHOW), opts))[0]).toEqual(expected)
-          expect(rowsOf(await m.withAdmin((tx) => tx.execute(SHOW), { isolationLevel: 'repeatable read' }))[0]).toMatchObject({ iso: 'repeatable read', ro: 'off' })
+          expect(rowsOf(await m.withAdmin((tx) => tx.execute(SHOW), { isolationLevel: 'repeatable read' }))[0]).toMatchObject({
+            iso: 'repeatable read',
+            ro: 'off',
+          })
         })
 
         it('read only refuses writes; the default is the server default', async () => {

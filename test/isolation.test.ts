@@ -56,7 +56,6 @@ class MemoryCache extends Cache {
 type AnyTable = any
 
 describeTargets((target) => {
-
   for (const strategy of STRATEGIES) {
     for (const loginKind of LOGINS) {
       describe(`${strategy} strategy, ${loginKind} login`, () => {
@@ -82,7 +81,12 @@ describeTargets((target) => {
             const m = f.manager(type)
             const table: AnyTable = f.tables[type]
             const [a, b] = TENANT_PAIRS[type]
-            await m.withTenant(a, (tx) => tx.insert(table).values([{ tenant: a, title: 'a1' }, { tenant: a, title: 'a2' }]))
+            await m.withTenant(a, (tx) =>
+              tx.insert(table).values([
+                { tenant: a, title: 'a1' },
+                { tenant: a, title: 'a2' },
+              ]),
+            )
             await m.withTenant(b, (tx) => tx.insert(table).values({ tenant: b, title: 'b1' }))
 
             const seenByA: Row[] = await m.withTenant(a, (tx) => tx.select().from(table))
@@ -159,15 +163,30 @@ describeTargets((target) => {
           const table: AnyTable = f.tables.text
           await m.withTenant('adm-a', (tx) => tx.insert(table).values({ tenant: 'adm-a', title: 'x' }))
           await m.withAdmin((tx) => tx.insert(table).values({ tenant: 'adm-b', title: 'by admin' }))
-          const rows: Row[] = await m.withAdmin((tx) => tx.select().from(table).where(sql`tenant like 'adm-%'`))
+          const rows: Row[] = await m.withAdmin((tx) =>
+            tx
+              .select()
+              .from(table)
+              .where(sql`tenant like 'adm-%'`),
+          )
           expect(rows.map((r) => r['tenant']).sort()).toEqual(['adm-a', 'adm-b'])
 
           {
             // A session left open would hold PGlite's only session: always close it.
             await using session = await m.newSession()
-            await session.update(table).set({ title: 'edited' }).where(sql`tenant like 'adm-%'`)
+            await session
+              .update(table)
+              .set({ title: 'edited' })
+              .where(sql`tenant like 'adm-%'`)
             await session.commit()
-            expect((await session.select().from(table).where(sql`tenant like 'adm-%'`)).length).toBe(2)
+            expect(
+              (
+                await session
+                  .select()
+                  .from(table)
+                  .where(sql`tenant like 'adm-%'`)
+              ).length,
+            ).toBe(2)
           }
           const titles = await m.withTenant('adm-b', (tx) => tx.select().from(table))
           expect(titles.map((r: Row) => r['title'])).toEqual(['edited'])
@@ -185,7 +204,12 @@ describeTargets((target) => {
         it.runIf(loginKind === 'owner')('goes red when the protection is broken by hand (negative control)', async () => {
           const m = f.manager()
           const t = `"${f.schema}".items_text`
-          await m.withAdmin((tx) => tx.insert(f.tables.text).values([{ tenant: 'nc-a', title: 'a' }, { tenant: 'nc-b', title: 'b' }]))
+          await m.withAdmin((tx) =>
+            tx.insert(f.tables.text).values([
+              { tenant: 'nc-a', title: 'a' },
+              { tenant: 'nc-b', title: 'b' },
+            ]),
+          )
           try {
             // Without FORCE, the owner bypasses its own policies: the fail-closed check would fail.
             await f.login.exec(`ALTER TABLE ${t} NO FORCE ROW LEVEL SECURITY`)
@@ -294,14 +318,23 @@ describeTargets((target) => {
           await m.deleteTenant('mg-1')
           expect((await m.listTenants()).has('mg-1')).toBe(false)
           await expect(m.deleteTenant('mg-1')).rejects.toBeInstanceOf(TenantNotFound)
-          const kept: Row[] = await m.withAdmin((tx) => tx.select().from(table).where(sql`tenant = 'mg-1'`))
+          const kept: Row[] = await m.withAdmin((tx) =>
+            tx
+              .select()
+              .from(table)
+              .where(sql`tenant = 'mg-1'`),
+          )
           expect(kept.map((r) => r['title'])).toEqual(['survives'])
 
           let called = false
           const missing = await rejection(
-            m.withTenant('mg-2', async () => {
-              called = true
-            }, { createIfMissing: false }),
+            m.withTenant(
+              'mg-2',
+              async () => {
+                called = true
+              },
+              { createIfMissing: false },
+            ),
           )
           expect(missing).toBeInstanceOf(TenantNotFound)
           expect(called).toBe(false)
@@ -389,10 +422,13 @@ describeTargets((target) => {
           await m.withTenant('late-other', (tx) => tx.insert(table).values({ tenant: 'late-other', title: 'x' }))
           let late: Promise<unknown> | undefined
           await m.withTenant('late', async (tx) => {
-            late = tx.select().from(table).then(
-              (rows: Row[]) => rows,
-              (e: unknown) => e,
-            )
+            late = tx
+              .select()
+              .from(table)
+              .then(
+                (rows: Row[]) => rows,
+                (e: unknown) => e,
+              )
           })
           const outcome = await late
           if (Array.isArray(outcome)) {
@@ -411,9 +447,13 @@ describeTargets((target) => {
           let called = false
           for (const createIfMissing of [false, true]) {
             const error = await rejection(
-              m.withTenant('intruder', async () => {
-                called = true
-              }, { createIfMissing }),
+              m.withTenant(
+                'intruder',
+                async () => {
+                  called = true
+                },
+                { createIfMissing },
+              ),
             )
             expect(error).toBeInstanceOf(TenantNotFound)
           }

@@ -50,9 +50,13 @@ for (const factory of targets()) {
 
       let called = false
       const error = await first
-        .withTenant('kt-other', async () => {
-          called = true
-        }, { createIfMissing: false })
+        .withTenant(
+          'kt-other',
+          async () => {
+            called = true
+          },
+          { createIfMissing: false },
+        )
         .then(
           () => expect.unreachable('a deleted tenant was scoped'),
           (e: unknown) => e,

@@ -140,12 +140,14 @@ describeTargets((target) => {
             CREATE TABLE "${w.schema}"."a.b" (x int);
             ALTER TABLE "${w.schema}".todos ALTER COLUMN id SET DEFAULT nextval('"${w.schema}".shared_ids');`)
           try {
-            await w.up({ sharedTables: [
-              { schema: w.schema, name: 'counters', access: 'write' },
-              { schema: w.schema, name: 'a.b', access: 'read' },
-              { schema: w.schema, name: 'dropped_long_ago', access: 'none' },
-              { schema: `${w.schema}_gone`, name: 'x', access: 'none' },
-            ] })
+            await w.up({
+              sharedTables: [
+                { schema: w.schema, name: 'counters', access: 'write' },
+                { schema: w.schema, name: 'a.b', access: 'read' },
+                { schema: w.schema, name: 'dropped_long_ago', access: 'none' },
+                { schema: `${w.schema}_gone`, name: 'x', access: 'none' },
+              ],
+            })
             await w.asTenant('acme', `INSERT INTO "${w.schema}".counters (n) VALUES (1)`)
             await w.asTenant('acme', `INSERT INTO "${w.schema}".todos (tenant, title) VALUES ('acme', 'seq')`)
             expect(await w.asTenant('acme', `SELECT count(*)::int AS n FROM "${w.schema}"."a.b"`)).toEqual([{ n: 0 }])
@@ -184,8 +186,10 @@ describeTargets((target) => {
               SELECT count(*)::int AS n FROM "${w.schema}".todos; COMMIT;`)
             expect(rows.at(-1), role).toEqual({ n: 0 })
             // In a DO block, so that the failure leaves no transaction open.
-            const insert = await failure(w.login.exec(`DO $$ BEGIN SET LOCAL ROLE "${role}"; PERFORM set_config('pg_tenants.tenant', 'evil', true);
-              INSERT INTO "${w.schema}".todos (tenant, title) VALUES ('evil', 'x'); END $$`))
+            const insert = await failure(
+              w.login.exec(`DO $$ BEGIN SET LOCAL ROLE "${role}"; PERFORM set_config('pg_tenants.tenant', 'evil', true);
+              INSERT INTO "${w.schema}".todos (tenant, title) VALUES ('evil', 'x'); END $$`),
+            )
             expect(sqlState(insert), role).toBe('42501')
             expect(String((insert as Error).message), role).toMatch(/row-level security/)
           }
@@ -213,7 +217,9 @@ describeTargets((target) => {
         it('refuses a role with members other than the login that this database does not use yet, unless adoptRoles', async () => {
           const name = `pgt_lp_other_${w.options.rolePrefix!.slice(6, -1)}_m`
           const member = `${name}_login`
-          await target().superExec(`CREATE ROLE "${name}" NOLOGIN; CREATE ROLE "${member}" LOGIN; GRANT "${name}" TO "${member}"; GRANT "${name}" TO "${w.owner}" WITH ADMIN OPTION;`)
+          await target().superExec(
+            `CREATE ROLE "${name}" NOLOGIN; CREATE ROLE "${member}" LOGIN; GRANT "${name}" TO "${member}"; GRANT "${name}" TO "${w.owner}" WITH ADMIN OPTION;`,
+          )
           const error = await failure(w.up({ tenantRole: name, adminRole: `${name}_admin` }))
           expect(String((error as Error).message)).toMatch(/already exists and has members other than you \("?pgt_lp_other_\w+_m_login"?\)/)
           expect(sqlState(error)).toBe('55006')
@@ -301,7 +307,9 @@ describeTargets((target) => {
           const rows = await w.login.exec(`SELECT c.relname AS name, c.relrowsecurity AS rls, c.relforcerowsecurity AS force,
               (SELECT count(*)::int FROM pg_policy p WHERE p.polrelid = c.oid AND starts_with(p.polname, 'pg_tenants_')) AS policies
             FROM pg_partition_tree('"${w.schema}".events') t JOIN pg_class c ON c.oid = t.relid ORDER BY 1`)
-          expect(rows).toEqual(['events', 'events_acme', 'events_rest', 'events_rest_0', 'events_rest_1'].map((name) => ({ name, rls: true, force: true, policies: 3 })))
+          expect(rows).toEqual(
+            ['events', 'events_acme', 'events_rest', 'events_rest_0', 'events_rest_1'].map((name) => ({ name, rls: true, force: true, policies: 3 })),
+          )
         })
 
         it('a tenant reading a partition directly gets no grant, and with one still sees only its rows', async () => {
@@ -309,12 +317,15 @@ describeTargets((target) => {
           expect(sqlState(await failure(w.asTenant('acme', `SELECT * FROM "${w.schema}".events_rest_0`)))).toBe('42501')
           await w.login.exec(`GRANT SELECT, UPDATE, DELETE ON "${w.schema}".events_rest_0, "${w.schema}".events_rest_1 TO "${w.options.tenantRole}"`)
           expect(await w.asTenant('acme', `SELECT count(*)::int AS n FROM "${w.schema}".events_rest_0`)).toEqual([{ n: 0 }])
-          expect(await w.asTenant('acme', `WITH d AS (DELETE FROM "${w.schema}".events_rest_1 RETURNING 1) SELECT count(*)::int AS n FROM d`)).toEqual([{ n: 0 }])
+          expect(await w.asTenant('acme', `WITH d AS (DELETE FROM "${w.schema}".events_rest_1 RETURNING 1) SELECT count(*)::int AS n FROM d`)).toEqual([
+            { n: 0 },
+          ])
           await w.login.exec(`REVOKE ALL ON "${w.schema}".events_rest_0, "${w.schema}".events_rest_1 FROM "${w.options.tenantRole}"`)
         })
 
         it('a table attached as a partition loses a tenant grant it had, at the next up', async () => {
-          await w.login.exec(`CREATE TABLE "${w.schema}".events_hooli (id int, tenant text NOT NULL CONSTRAINT pgt_events_tenant_not_empty CHECK (tenant <> ''), what text);
+          await w.login
+            .exec(`CREATE TABLE "${w.schema}".events_hooli (id int, tenant text NOT NULL CONSTRAINT pgt_events_tenant_not_empty CHECK (tenant <> ''), what text);
             GRANT SELECT ON "${w.schema}".events_hooli TO "${w.options.tenantRole}";
             ALTER TABLE "${w.schema}".events ATTACH PARTITION "${w.schema}".events_hooli FOR VALUES IN ('hooli');`)
           await w.up()
@@ -334,7 +345,9 @@ describeTargets((target) => {
       it('an invalid index on the tenant column does not stand in for the tenant index', async () => {
         await w.login.exec(`CREATE TABLE "${w.schema}".marks (id serial, tenant text NOT NULL); INSERT INTO "${w.schema}".marks (tenant) VALUES ('a'), ('a');`)
         // A unique index that failed to build stays behind, invalid (the catalog flag stands for it).
-        await target().superExec(`CREATE INDEX marks_tenant ON "${w.schema}".marks (tenant); UPDATE pg_index SET indisvalid = false WHERE indexrelid = '"${w.schema}".marks_tenant'::regclass`)
+        await target().superExec(
+          `CREATE INDEX marks_tenant ON "${w.schema}".marks (tenant); UPDATE pg_index SET indisvalid = false WHERE indexrelid = '"${w.schema}".marks_tenant'::regclass`,
+        )
         await w.login.exec(buildMigration([{ schema: w.schema, name: 'marks', column: 'tenant', type: 'text' }], w.options).up)
         const rows = await w.login.exec(`SELECT count(*)::int AS n FROM pg_index WHERE indrelid = '"${w.schema}".marks'::regclass AND indisvalid`)
         expect(rows).toEqual([{ n: 1 }])
@@ -345,7 +358,9 @@ describeTargets((target) => {
         await w.login.exec(`CREATE TABLE "${w.schema}".notes (id serial, tenant text NOT NULL);
           CREATE INDEX notes_partial ON "${w.schema}".notes (tenant) WHERE tenant <> 'x';`)
         await w.login.exec(buildMigration([{ schema: w.schema, name: 'notes', column: 'tenant', type: 'text' }], w.options).up)
-        const rows = await w.login.exec(`SELECT indexrelid::regclass::text AS name FROM pg_index WHERE indrelid = '"${w.schema}".notes'::regclass AND indpred IS NULL`)
+        const rows = await w.login.exec(
+          `SELECT indexrelid::regclass::text AS name FROM pg_index WHERE indrelid = '"${w.schema}".notes'::regclass AND indpred IS NULL`,
+        )
         expect(rows.map((r) => String(r['name']))).toEqual([expect.stringContaining('pgt_notes_tenant_idx')])
         await w.login.exec(`DROP TABLE "${w.schema}".notes`)
       })
@@ -376,7 +391,9 @@ describe('two migrations at once (server)', () => {
         await Promise.all(clients.map((c) => c.end()))
       }
     } finally {
-      await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE; DROP OWNED BY "${options.tenantRole}", "${options.adminRole}"; DROP ROLE IF EXISTS "${options.tenantRole}"; DROP ROLE IF EXISTS "${options.adminRole}"`)
+      await admin.query(
+        `DROP SCHEMA IF EXISTS "${schema}" CASCADE; DROP OWNED BY "${options.tenantRole}", "${options.adminRole}"; DROP ROLE IF EXISTS "${options.tenantRole}"; DROP ROLE IF EXISTS "${options.adminRole}"`,
+      )
       await admin.end()
     }
   })

@@ -21,7 +21,6 @@ const FRESH = { text: 'fresh', varchar: 'fresh', integer: 3, bigint: 3n, uuid: r
 type AnyTable = any
 
 describeTargets((target) => {
-
   for (const strategy of STRATEGIES) {
     describe(`${strategy} strategy`, () => {
       let f: Fixture
@@ -31,9 +30,7 @@ describeTargets((target) => {
       /** RLS flags, policies, tenant-led indexes and the non-empty check of one table. */
       async function catalog(type: TypeName) {
         const r = rel(type)
-        const [flags] = await f.login.exec(
-          `SELECT relrowsecurity AS rls, relforcerowsecurity AS force FROM pg_class WHERE oid = '${r}'::regclass`,
-        )
+        const [flags] = await f.login.exec(`SELECT relrowsecurity AS rls, relforcerowsecurity AS force FROM pg_class WHERE oid = '${r}'::regclass`)
         const policies = await f.login.exec(
           `SELECT polname AS name, polpermissive AS permissive FROM pg_policy WHERE polrelid = '${r}'::regclass ORDER BY polname`,
         )
@@ -41,9 +38,7 @@ describeTargets((target) => {
           `SELECT count(*)::int AS n FROM pg_index i JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
            WHERE i.indrelid = '${r}'::regclass AND a.attname = 'tenant'`,
         )
-        const checks = await f.login.exec(
-          `SELECT conname AS name FROM pg_constraint WHERE conrelid = '${r}'::regclass AND contype = 'c'`,
-        )
+        const checks = await f.login.exec(`SELECT conname AS name FROM pg_constraint WHERE conrelid = '${r}'::regclass AND contype = 'c'`)
         return { flags, policies, tenantIndexes: indexes?.['n'], checks: checks.map((c) => c['name']) }
       }
 
@@ -103,7 +98,10 @@ describeTargets((target) => {
         for (const type of TYPES) {
           const [a] = TENANT_PAIRS[type]
           const seen: Row[] = await f.manager(type).withTenant(a, (tx) => tx.select().from(f.tables[type] as AnyTable))
-          expect(seen.map((r) => r['tenant']), type).toEqual([a])
+          expect(
+            seen.map((r) => r['tenant']),
+            type,
+          ).toEqual([a])
         }
       })
 
@@ -154,11 +152,17 @@ describeTargets((target) => {
           const fresh = FRESH[type]
           await m.withTenant(fresh, (tx) => tx.insert(table).values({ tenant: fresh, title: 'fresh' }))
           const seenByFresh: Row[] = await m.withTenant(fresh, (tx) => tx.select().from(table))
-          expect(seenByFresh.map((r) => [r['tenant'], r['title']]), type).toEqual([[fresh, 'fresh']])
+          expect(
+            seenByFresh.map((r) => [r['tenant'], r['title']]),
+            type,
+          ).toEqual([[fresh, 'fresh']])
           const [a, b] = TENANT_PAIRS[type]
           const seenByA: Row[] = await m.withTenant(a, (tx) => tx.select().from(table))
           expect(seenByA.length, type).toBeGreaterThan(0)
-          expect(seenByA.every((r) => r['tenant'] === a), type).toBe(true)
+          expect(
+            seenByA.every((r) => r['tenant'] === a),
+            type,
+          ).toBe(true)
           const seenByB: Row[] = await m.withTenant(b, (tx) => tx.select().from(table))
           expect(seenByA.length + seenByB.length, type).toBe(counts[i])
         }

@@ -138,7 +138,8 @@ suite(title, () => {
           const m = f.manager('text', drizzle(pool))
           const table: AnyTable = f.tables.text
           const pids = new Set<unknown>()
-          const pidOf = async (tx: Pick<DrizzleTransaction<AnyPgDatabase>, 'execute'>) => pids.add(rowsOf(await tx.execute(sql`SELECT pg_backend_pid() AS pid`))[0]?.['pid'])
+          const pidOf = async (tx: Pick<DrizzleTransaction<AnyPgDatabase>, 'execute'>) =>
+            pids.add(rowsOf(await tx.execute(sql`SELECT pg_backend_pid() AS pid`))[0]?.['pid'])
 
           const tenants = Array.from({ length: 5 }, (_, i) => `pgb-${i}`)
           const results = await Promise.all(
@@ -203,9 +204,11 @@ suite(title, () => {
           expect(`${(error as Error).message} ${String((error as { cause?: Error }).cause?.message)}`).toMatch(/terminat|not queryable|connection/i)
           expect(destroyed, 'the dropped client is destroyed, not pooled').toBe(1)
           // Nothing half-written: the insert went with the server transaction.
-          const seen = await f.manager().withAdmin(async (tx) =>
-            ((await tx.execute(sql`SELECT count(*)::int AS n FROM ${table} WHERE title = ${title}`)) as { rows: Row[] }).rows[0]?.['n'],
-          )
+          const seen = await f
+            .manager()
+            .withAdmin(
+              async (tx) => ((await tx.execute(sql`SELECT count(*)::int AS n FROM ${table} WHERE title = ${title}`)) as { rows: Row[] }).rows[0]?.['n'],
+            )
           expect(seen).toBe(0)
           // The pool recovers, and the next scope and the login outside it are clean.
           const rows: Row[] = await m.withTenant('drop-a', async (tx) => {

@@ -30,7 +30,13 @@ describeTargets((target) => {
       const suffix = uniqueSuffix()
       const schema = `pgt_se_${suffix}`
       const app = `pgt_se_app_${suffix}`
-      const options: TenantOptions = { schema, strategy, rolePrefix: `pgt_se${suffix}_`, tenantRole: `pgt_se_rls_${suffix}`, adminRole: `pgt_se_admin_${suffix}` }
+      const options: TenantOptions = {
+        schema,
+        strategy,
+        rolePrefix: `pgt_se${suffix}_`,
+        tenantRole: `pgt_se_rls_${suffix}`,
+        adminRole: `pgt_se_admin_${suffix}`,
+      }
       let login: Login
       let superuser: Login
       beforeAll(async () => {
@@ -98,8 +104,14 @@ describe('isRlsViolation', () => {
     expect(isRlsViolation(new Error('Failed query', { cause: grant }))).toBe(false)
     expect(isRlsViolation(new TenantError('SETUP_MISSING', 'x', { cause: rls }))).toBe(false)
     // The routine is not translated: a German server's rejection still counts, row_security = off does not.
-    const german = Object.assign(new Error('neue Zeile verletzt Policy für Sicherheit auf Zeilenebene für Tabelle »todos«'), { code: '42501', routine: 'ExecWithCheckOptions' })
-    const rowSecurityOff = Object.assign(new Error('query would be affected by row-level security policy for table "todos"'), { code: '42501', routine: 'check_enable_rls' })
+    const german = Object.assign(new Error('neue Zeile verletzt Policy für Sicherheit auf Zeilenebene für Tabelle »todos«'), {
+      code: '42501',
+      routine: 'ExecWithCheckOptions',
+    })
+    const rowSecurityOff = Object.assign(new Error('query would be affected by row-level security policy for table "todos"'), {
+      code: '42501',
+      routine: 'check_enable_rls',
+    })
     expect(isRlsViolation(german)).toBe(true)
     expect(isRlsViolation(rowSecurityOff)).toBe(false)
   })

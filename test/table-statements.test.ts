@@ -28,7 +28,10 @@ describe('migrationStatements', () => {
       expect(squash(split.up.join('\n'))).toBe(squash(full.up))
       expect(squash(split.down.join('\n'))).toBe(squash(full.down))
       for (const statement of [...split.up, ...split.down]) {
-        const body = statement.split('\n').filter((line) => !line.startsWith('--')).join('\n')
+        const body = statement
+          .split('\n')
+          .filter((line) => !line.startsWith('--'))
+          .join('\n')
         expect(body.trim().endsWith(';'), statement).toBe(true)
         // Outside DO blocks and literals, exactly one statement.
         if (!body.startsWith('DO ')) expect(body.replace(/'[^']*'/g, '').split(';'), statement).toHaveLength(2)
@@ -64,7 +67,10 @@ describeTargets((target) => {
       }
 
       it('before: the tenant role may not touch the table (control)', async () => {
-        const error = await asTenant('acme', `SELECT * FROM ${rel()}`).then(() => undefined, (e: unknown) => e)
+        const error = await asTenant('acme', `SELECT * FROM ${rel()}`).then(
+          () => undefined,
+          (e: unknown) => e,
+        )
         expect(sqlState(error)).toBe('42501')
       })
 
@@ -84,7 +90,10 @@ describeTargets((target) => {
         await asTenant('acme', `INSERT INTO ${rel()} (tenant, body) VALUES ('acme', 'a')`)
         await asTenant('globex', `INSERT INTO ${rel()} (tenant, body) VALUES ('globex', 'g')`)
         expect(await asTenant('acme', `SELECT tenant FROM ${rel()}`)).toEqual([{ tenant: 'acme' }])
-        const error = await asTenant('acme', `INSERT INTO ${rel()} (tenant) VALUES ('globex')`).then(() => undefined, (e: unknown) => e)
+        const error = await asTenant('acme', `INSERT INTO ${rel()} (tenant) VALUES ('globex')`).then(
+          () => undefined,
+          (e: unknown) => e,
+        )
         expect(sqlState(error)).toBe('42501')
         expect(await f.login.exec(`SELECT count(*)::int AS n FROM ${rel()}`)).toEqual([{ n: 0 }]) // FORCE
       })

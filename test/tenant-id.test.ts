@@ -178,7 +178,9 @@ describe('resolveOptions', () => {
       { schema: 'app', name: 'plans', access: 'read' },
       { schema: 'billing', name: 'keys', access: 'none' },
     ])
-    expect(resolveOptions({ sharedTables: [{ schema: 's', name: 'a.b', access: 'write' }] }).sharedTables).toEqual([{ schema: 's', name: 'a.b', access: 'write' }])
+    expect(resolveOptions({ sharedTables: [{ schema: 's', name: 'a.b', access: 'write' }] }).sharedTables).toEqual([
+      { schema: 's', name: 'a.b', access: 'write' },
+    ])
     expect(expectOptionsError({ sharedTables: { plans: 'all' as never } }).message).toMatch(/'read', 'write' or 'none'/)
     expect(expectOptionsError({ sharedTables: { 'x\nDROP': 'read' } }).message).toMatch(/control characters/)
     expect(expectOptionsError({ sharedTables: { plans: 'read', 'public.plans': 'write' } }).message).toMatch(/twice/)
@@ -223,14 +225,22 @@ describe('resolveOptions', () => {
 
 describe('withRls / migrationSql', () => {
   it('refuses what is not a Drizzle pg table', () => {
-    for (const [bad, shown] of [[{}, 'a plain object'], [null, 'null'], ['todos', 'the string "todos"'], [text('tenant'), 'a PgTextBuilder']] as const) {
+    for (const [bad, shown] of [
+      [{}, 'a plain object'],
+      [null, 'null'],
+      ['todos', 'the string "todos"'],
+      [text('tenant'), 'a PgTextBuilder'],
+    ] as const) {
       expectInvalidOptions(() => withRls(bad as never), new RegExp(`expects a Drizzle PostgreSQL table but got ${shown}: pass the table made by pgTable\\(\\)`))
     }
   })
 
   it('refuses a table without the tenant column, and finds it by key or by name', () => {
     const noTenant = pgTable('no_tenant', { id: serial('id').primaryKey(), owner: text('owner') })
-    expectInvalidOptions(() => withRls(noTenant), /withRls\(no_tenant\): no column "tenant" \(columns: id, owner\)\. Add one, or pass \{ column: 'yourTenantColumn' \}/)
+    expectInvalidOptions(
+      () => withRls(noTenant),
+      /withRls\(no_tenant\): no column "tenant" \(columns: id, owner\)\. Add one, or pass \{ column: 'yourTenantColumn' \}/,
+    )
     expect(() => withRls(noTenant, { column: 'missing' })).toThrow(/no column "missing"/)
     const byKey = pgTable('by_key', { id: serial('id'), tenantId: integer('tenant_id') })
     expect(withRls(byKey, { column: 'tenantId' })).toBe(byKey)

@@ -54,7 +54,10 @@ describeTargets((target) => {
           await protect('nk_posts', 'nk_comments')
           const posts = { spec: spec('nk_posts'), row: (tenant: unknown) => ({ tenant, slug: 'p' }) }
           const comments = { spec: spec('nk_comments'), row: (tenant: unknown) => ({ tenant, post_slug: 'p' }) }
-          for (const tables of [[posts, comments], [comments, posts]]) {
+          for (const tables of [
+            [posts, comments],
+            [comments, posts],
+          ]) {
             const summary = await assertTenantIsolation(f.manager(), { tables })
             expect(summary.tables).toEqual(tables.map((t) => label(t.spec.name)))
             expect(await probeRows('nk_posts')).toBe(0)
@@ -63,7 +66,7 @@ describeTargets((target) => {
           }
         })
 
-        it("hands the row builder the parent rows seeded for the same tenant, in the spec and Drizzle forms", async () => {
+        it('hands the row builder the parent rows seeded for the same tenant, in the spec and Drizzle forms', async () => {
           await f.login.exec(`
             CREATE TABLE ${q('posts')} (id serial, tenant text NOT NULL, title text NOT NULL, PRIMARY KEY (tenant, id));
             CREATE TABLE ${q('comments')} (id serial PRIMARY KEY, tenant text NOT NULL, post_id integer NOT NULL, body text,
@@ -90,7 +93,9 @@ describeTargets((target) => {
 
           const s = pgSchema(f.schema)
           const posts = withRls(s.table('posts', { postNo: serial('id'), tenant: text('tenant').notNull(), title: text('title').notNull() }))
-          const comments = withRls(s.table('comments', { id: serial('id'), tenant: text('tenant').notNull(), postId: integer('post_id').notNull(), body: text('body') }))
+          const comments = withRls(
+            s.table('comments', { id: serial('id'), tenant: text('tenant').notNull(), postId: integer('post_id').notNull(), body: text('body') }),
+          )
           const drizzleSeen: SeededRows[] = []
           await assertTenantIsolation(f.manager(), {
             tables: [
@@ -149,7 +154,10 @@ describeTargets((target) => {
               }),
             )
             expect(error).toBeInstanceOf(TenantIsolationError)
-            expect(pairs(error)).toEqual([[label('cl_comments'), 'cleanup'], [label('cl_posts'), 'cleanup']])
+            expect(pairs(error)).toEqual([
+              [label('cl_comments'), 'cleanup'],
+              [label('cl_posts'), 'cleanup'],
+            ])
             const message = (error as Error).message
             expect(message).toContain('could not remove everything it created; left behind:')
             expect(message).toContain('refused by the test')
@@ -178,7 +186,10 @@ describeTargets((target) => {
           const tables = [{ spec: spec('narrow'), row: (tenant: unknown) => ({ tenant, title: 'x' }) }]
           const error = await rejection(assertTenantIsolation(f.manager(), { tables }))
           expect(error).toBeInstanceOf(TenantIsolationError)
-          expect(pairs(error)).toEqual([[label('narrow'), 'update-all'], [label('narrow'), 'delete-all']])
+          expect(pairs(error)).toEqual([
+            [label('narrow'), 'update-all'],
+            [label('narrow'), 'delete-all'],
+          ])
           expect((error as Error).message).toContain(`${label('narrow')} update-all: tenant A updated, with no WHERE, 2 rows but sees 1`)
           expect((error as Error).message).toContain(`${label('narrow')} delete-all: tenant A deleted, with no WHERE, 2 rows but sees 1`)
           expect(await probeRows('narrow')).toBe(0)
@@ -237,8 +248,12 @@ describeTargets((target) => {
             expect(error).toBeInstanceOf(TenantIsolationError)
             expect(pairs(error)).toEqual(views.map((v) => [label(v), 'view']))
             const message = (error as Error).message
-            expect(message).toContain(`${label('items_all')} view: tenant A reads 1 of tenant B's probe rows through this view over ${label('items_text')} (matched by its tenant column`)
-            expect(message).toContain(`${label('items_titles')} view: tenant A reads 1 of tenant B's probe rows through this view over ${label('items_text')} (matched by B's values of id`)
+            expect(message).toContain(
+              `${label('items_all')} view: tenant A reads 1 of tenant B's probe rows through this view over ${label('items_text')} (matched by its tenant column`,
+            )
+            expect(message).toContain(
+              `${label('items_titles')} view: tenant A reads 1 of tenant B's probe rows through this view over ${label('items_text')} (matched by B's values of id`,
+            )
             expect(await probeTenants()).toEqual([])
           } finally {
             await f.target.superExec(`DROP VIEW ${q('items_titles')}; DROP VIEW ${q('items_all')};`)

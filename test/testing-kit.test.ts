@@ -61,14 +61,18 @@ describeTargets((target) => {
         }
       }
 
-      const checksOf = (error: TenantIsolationError, table: string) =>
-        error.failures.filter((x) => x.table === table).map((x) => x.check)
+      const checksOf = (error: TenantIsolationError, table: string) => error.failures.filter((x) => x.table === table).map((x) => x.check)
 
       async function expectNothingLeft(): Promise<void> {
         const m = f.manager()
         const leftover = [...(await m.listTenants())].filter((t) => t.startsWith('pgt-check-'))
         expect(leftover).toEqual([])
-        const rows: Row[] = await m.withAdmin((tx) => tx.select().from(f.tables.text).where(sql`tenant like 'pgt-check-%'`))
+        const rows: Row[] = await m.withAdmin((tx) =>
+          tx
+            .select()
+            .from(f.tables.text)
+            .where(sql`tenant like 'pgt-check-%'`),
+        )
         expect(rows).toEqual([])
       }
 
@@ -175,7 +179,10 @@ describeTargets((target) => {
         })
 
         it('takes an empty schema as the manager schema, and mixes with Drizzle entries', async () => {
-          const bare: IsolationTableSpec = { spec: { schema: '', name: 'items_integer', column: 'tenant', type: 'integer' }, row: (tenant) => ({ tenant, title: 'x' }) }
+          const bare: IsolationTableSpec = {
+            spec: { schema: '', name: 'items_integer', column: 'tenant', type: 'integer' },
+            row: (tenant) => ({ tenant, title: 'x' }),
+          }
           const summary = await assertTenantIsolation(f.manager(), { tables: [bare, entry('bigint'), specOf('text')] })
           expect(summary.tables).toEqual(['integer', 'bigint', 'text'].map((t) => `${f.schema}.items_${t}`))
           await expectEmpty()

@@ -136,7 +136,9 @@ describe('the manager and migrationSql refuse a table made for other options', (
     const error = thrown(() => migrationSql([roleTable()]))
     expect(error).toBeInstanceOf(TenantError)
     expect(error).toMatchObject({ code: 'INVALID_OPTIONS' })
-    expect(String(error)).toMatch(/Table crm was declared with withRls\(…, \{ strategy: 'role', rolePrefix: "crm_", tenantRole: "tenants_rls" \}\).*pass \{ strategy: 'setting', tenantRole: "tenants_rls" \} to its withRls/)
+    expect(String(error)).toMatch(
+      /Table crm was declared with withRls\(…, \{ strategy: 'role', rolePrefix: "crm_", tenantRole: "tenants_rls" \}\).*pass \{ strategy: 'setting', tenantRole: "tenants_rls" \} to its withRls/,
+    )
     expect(() => migrationSql([roleTable()], { strategy: 'role', rolePrefix: 'crm_', tenantRole: 'crmrls' })).toThrow(/tenantRole: "crmrls"/)
     expect(() => migrationSql([roleTable()], { strategy: 'role', rolePrefix: 'other_' })).toThrow(/rolePrefix: "other_"/)
     expect(migrationSql([roleTable()], { strategy: 'role', rolePrefix: 'crm_' }).up).toContain(`'crm_'`)

@@ -48,8 +48,11 @@ export async function serverInfo(url: string): Promise<{ superuser: boolean; ver
 /** Creates the non-superuser LOGIN role `owner` (CREATEROLE, for the tenant roles) and `schema` owned by it. */
 export async function createOwner(url: string, owner: string, schema: string): Promise<void> {
   const o = pg.escapeIdentifier(owner)
-  await superExec(url, `CREATE ROLE ${o} LOGIN CREATEROLE NOSUPERUSER NOBYPASSRLS;
-    CREATE SCHEMA ${pg.escapeIdentifier(schema)} AUTHORIZATION ${o};`)
+  await superExec(
+    url,
+    `CREATE ROLE ${o} LOGIN CREATEROLE NOSUPERUSER NOBYPASSRLS;
+    CREATE SCHEMA ${pg.escapeIdentifier(schema)} AUTHORIZATION ${o};`,
+  )
 }
 
 /** What `teardown` removes. */
@@ -77,13 +80,16 @@ export async function teardown(url: string, created: Created): Promise<void> {
   ].join(' OR ')
   const others = `(${match}) AND rolname <> ${lit(owner)}`
   for (;;) {
-    const results = await superExec(url, `
+    const results = await superExec(
+      url,
+      `
       DO $pgt$ DECLARE r text; BEGIN
         FOR r IN SELECT rolname FROM pg_roles WHERE ${others} LIMIT 2000 LOOP
           EXECUTE format('DROP OWNED BY %I CASCADE', r);
           EXECUTE format('DROP ROLE %I', r);
         END LOOP; END $pgt$;
-      SELECT count(*)::int AS n FROM pg_roles WHERE ${others}`)
+      SELECT count(*)::int AS n FROM pg_roles WHERE ${others}`,
+    )
     const left = results.at(-1)!.rows[0] as { n: number }
     if (left.n === 0) break
   }

@@ -40,10 +40,16 @@ export function chartSvg(results: readonly PhaseResult[]): string {
   const x = (v: number) => left + (v / max) * plotW
   const H = top + rows.length * (rowH + gap) + 72 + 22 * FAMILIES.length
   const out: string[] = []
-  out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif" font-size="13">`)
+  out.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="Helvetica, Arial, sans-serif" font-size="13">`,
+  )
   out.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`)
-  out.push(`<text x="${W / 2}" y="24" text-anchor="middle" font-size="16" font-weight="bold">Scope overhead: withTenant throughput ÷ db.transaction throughput (no RLS)</text>`)
-  out.push(`<text x="${W / 2}" y="44" text-anchor="middle" fill="#555">higher is better; 1.00 = no overhead; dashed line = target (${TARGET} for 1 statement, ${TARGET_MULTI} for ${STMTS})</text>`)
+  out.push(
+    `<text x="${W / 2}" y="24" text-anchor="middle" font-size="16" font-weight="bold">Scope overhead: withTenant throughput ÷ db.transaction throughput (no RLS)</text>`,
+  )
+  out.push(
+    `<text x="${W / 2}" y="44" text-anchor="middle" fill="#555">higher is better; 1.00 = no overhead; dashed line = target (${TARGET} for 1 statement, ${TARGET_MULTI} for ${STMTS})</text>`,
+  )
   // Grid and axis.
   const plotBottom = top + rows.length * (rowH + gap) - gap / 2
   for (let v = 0; v <= max + 1e-9; v += 0.2) {
@@ -76,8 +82,12 @@ export function chartSvg(results: readonly PhaseResult[]): string {
     out.push(`<text x="${left - 182}" y="${ly}">${escapeXml(`${fam.name} (${fam.detail})`)}</text>`)
   })
   const ly2 = legendTop + FAMILIES.length * 22
-  out.push(`<line x1="${left - 200}" y1="${ly2 - 10}" x2="${left - 200}" y2="${ly2 + 2}" stroke="#c0392b" stroke-width="2" stroke-dasharray="4 2"/><text x="${left - 192}" y="${ly2}">target</text>`)
-  out.push(`<rect x="${left - 130}" y="${ly2 - 10}" width="12" height="12" fill="#ffffff" stroke="#c0392b" stroke-width="1.5"/><text x="${left - 112}" y="${ly2}">outlined, ✗ = below target</text>`)
+  out.push(
+    `<line x1="${left - 200}" y1="${ly2 - 10}" x2="${left - 200}" y2="${ly2 + 2}" stroke="#c0392b" stroke-width="2" stroke-dasharray="4 2"/><text x="${left - 192}" y="${ly2}">target</text>`,
+  )
+  out.push(
+    `<rect x="${left - 130}" y="${ly2 - 10}" width="12" height="12" fill="#ffffff" stroke="#c0392b" stroke-width="1.5"/><text x="${left - 112}" y="${ly2}">outlined, ✗ = below target</text>`,
+  )
   out.push('</svg>', '')
   return out.join('\n')
 }

@@ -14,15 +14,13 @@ export function pad(s: string, n: number, right = false): string {
 export const fmt = (n: number) => Math.round(n).toLocaleString('en-US')
 
 /** Round trips per transaction, with the ReadyForQuery count when it differs. */
-export const rt = (x: RoundTrips | undefined) =>
-  x === undefined ? 'n/a' : x.queries === x.ready ? String(x.queries) : `${x.queries} (${x.ready} RFQ)`
+export const rt = (x: RoundTrips | undefined) => (x === undefined ? 'n/a' : x.queries === x.ready ? String(x.queries) : `${x.queries} (${x.ready} RFQ)`)
 
 /** `setting` on node-postgres, `PGlite, setting` on PGlite (the tag in printed lines). */
 export const tagOf = (r: PhaseResult) => (r.driver === 'PGlite' ? `PGlite, ${r.strategy}` : r.strategy)
 
 /** Two decimals, or three when two would round a miss up to the target (0.949 is not 0.95). */
-export const ratioText = (v: number, target: number) =>
-  v < target && v.toFixed(2) === target.toFixed(2) ? v.toFixed(3) : v.toFixed(2)
+export const ratioText = (v: number, target: number) => (v < target && v.toFixed(2) === target.toFixed(2) ? v.toFixed(3) : v.toFixed(2))
 
 export const verdictOf = (x: number, target: number) => (x >= target ? `>= ${target} OK` : `BELOW TARGET ${target}`)
 

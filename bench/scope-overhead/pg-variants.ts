@@ -35,8 +35,7 @@ export function variantsFor(strategy: Strategy, pool: pg.Pool) {
     }
   }
   // The DESIGN.md §3 reference (setting): BEGIN and the scope in ONE simple-query message.
-  const designPrelude = (tenant: string) =>
-    `BEGIN; SET LOCAL ROLE ${TENANT_ROLE}; SET LOCAL pg_tenants.tenant = ${pg.escapeLiteral(tenant)}`
+  const designPrelude = (tenant: string) => `BEGIN; SET LOCAL ROLE ${TENANT_ROLE}; SET LOCAL pg_tenants.tenant = ${pg.escapeLiteral(tenant)}`
   // What the library really sends to open a scope, captured from the wire (see captureScopes).
   const libraryPreludes = new Map<string, string>()
 
@@ -106,11 +105,7 @@ export function variantsFor(strategy: Strategy, pool: pg.Pool) {
 
 /** Records the first message of a steady-state scoped transaction per tenant (the second one:
  * the first checks the registry, later ones for a tenant seen to exist do not). */
-export async function captureScopes(
-  manager: PostgresManager<ReturnType<typeof drizzle>>,
-  counter: Counter,
-  into: Map<string, string>,
-): Promise<void> {
+export async function captureScopes(manager: PostgresManager<ReturnType<typeof drizzle>>, counter: Counter, into: Map<string, string>): Promise<void> {
   for (let t = 0; t < TENANTS; t++) {
     for (let pass = 0; pass < 2; pass++) {
       counter.sent = []

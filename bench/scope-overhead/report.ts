@@ -61,7 +61,7 @@ const EXPLANATION = [
   'under FORCE ROW LEVEL SECURITY (scoping + RLS policies). The "named prepared" pair (node-postgres only)',
   `prepares its select once per transaction under a fixed name and runs it ${c.STMTS} times. "raw pg: BEGIN; SET LOCAL ×2" is the`,
   'DESIGN.md §3 reference: BEGIN and the scope in one simple-query message, without the',
-  "library's registry check; \"raw pg: library's scope message\" sends the exact message the library",
+  'library\'s registry check; "raw pg: library\'s scope message" sends the exact message the library',
   'sends (captured from the wire), so (withTenant − that) is the JavaScript side of the library.',
 ]
 

@@ -59,8 +59,19 @@ export function ratiosOf(
   tps: Record<string, number[]>,
 ): Pick<
   PhaseResult,
-  | 'ratio' | 'ratioRange' | 'ratio10' | 'ratio10Range' | 'alone' | 'aloneRange' | 'alone10' | 'alone10Range'
-  | 'filtered' | 'filteredRange' | 'filtered10' | 'filtered10Range' | 'prepared10'
+  | 'ratio'
+  | 'ratioRange'
+  | 'ratio10'
+  | 'ratio10Range'
+  | 'alone'
+  | 'aloneRange'
+  | 'alone10'
+  | 'alone10Range'
+  | 'filtered'
+  | 'filteredRange'
+  | 'filtered10'
+  | 'filtered10Range'
+  | 'prepared10'
 > {
   const rls = pairRatio(tps, 'scoped', 'plain')
   const rls10 = pairRatio(tps, 'scoped10', 'plain10')
@@ -93,8 +104,6 @@ export function ratiosOf(
 /** Median per-cycle tps of each raw reference ÷ raw pg's plain transaction. */
 export function rawRatiosOf(tps: Record<string, number[]>): Record<string, number> {
   return Object.fromEntries(
-    ['rawLibrary', 'rawDesign']
-      .filter((key) => tps[key])
-      .map((key) => [key, median(tps[key]!.map((x, r) => x / tps['rawPlain']![r]!))]),
+    ['rawLibrary', 'rawDesign'].filter((key) => tps[key]).map((key) => [key, median(tps[key]!.map((x, r) => x / tps['rawPlain']![r]!))]),
   )
 }

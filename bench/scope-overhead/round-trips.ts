@@ -58,14 +58,14 @@ export function countPgliteCalls(client: PGlite, counter: Counter): void {
     counter.queries += n
     counter.ready += n
   }
-  client.transaction = (<T>(fn: (tx: Tx) => Promise<T>) =>
+  client.transaction = <T>(fn: (tx: Tx) => Promise<T>) =>
     transaction(async (tx) => {
       count(2)
       const counted = Object.create(tx) as Tx
       counted.exec = (...args: Parameters<Tx['exec']>) => (count(), tx.exec(...args))
       counted.query = ((...args: Parameters<Tx['query']>) => (count(), tx.query(...args))) as Tx['query']
       return fn(counted)
-    }))
+    })
 }
 
 /** Round trips per transaction of every variant, over RT_SAMPLE transactions each. */

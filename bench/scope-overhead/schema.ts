@@ -23,9 +23,7 @@ export const TABLES_SQL = `
 
 const s = pgSchema(SCHEMA)
 /** The tenant table: RLS enabled and forced, the library's policies. */
-export const items = withRls(
-  s.table('items', { id: serial('id').primaryKey(), tenant: text('tenant').notNull(), payload: text('payload') }),
-)
+export const items = withRls(s.table('items', { id: serial('id').primaryKey(), tenant: text('tenant').notNull(), payload: text('payload') }))
 /**
  * The baseline's table: the same columns, rows, primary key, tenant index and check, but no RLS.
  * The baseline runs as the same owner login; on `items` it would see zero rows (FORCE RLS, no

@@ -51,14 +51,20 @@ export function variantTable(results: readonly PhaseResult[]): Section {
 export function familyTable(results: readonly PhaseResult[]): Section {
   const lines: string[] = []
   const md: string[] = []
-  const cell = (v: number, range: [number, number], target: number) =>
-    `${ratioText(v, target)} [${rangeText(range)}] ${v >= target ? 'OK' : 'BELOW'}`
+  const cell = (v: number, range: [number, number], target: number) => `${ratioText(v, target)} [${rangeText(range)}] ${v >= target ? 'OK' : 'BELOW'}`
   const sideHeader = [
-    'driver', 'strategy', 'statements', 'target',
-    'scoping alone (items_plain)', 'scoping + RLS policies (items)', 'scoping + RLS ÷ WHERE tenant by hand',
+    'driver',
+    'strategy',
+    'statements',
+    'target',
+    'scoping alone (items_plain)',
+    'scoping + RLS policies (items)',
+    'scoping + RLS ÷ WHERE tenant by hand',
   ]
   const sideWidths = [13, 8, 22, 6, 30, 30, 36]
-  lines.push('withTenant ÷ db.transaction on items_plain (last column: ÷ db.transaction filtering by tenant by hand), median of per-cycle ratios [per-cycle range]:')
+  lines.push(
+    'withTenant ÷ db.transaction on items_plain (last column: ÷ db.transaction filtering by tenant by hand), median of per-cycle ratios [per-cycle range]:',
+  )
   lines.push(sideHeader.map((h, i) => pad(h, sideWidths[i]!)).join(' '))
   lines.push(sideWidths.map((w) => '-'.repeat(w)).join(' '))
   md.push(
@@ -80,12 +86,22 @@ export function familyTable(results: readonly PhaseResult[]): Section {
   }
   for (const r of results) {
     sideRow([
-      r.driver, r.strategy, '1', String(TARGET),
-      cell(r.alone, r.aloneRange, TARGET), cell(r.ratio, r.ratioRange, TARGET), cell(r.filtered, r.filteredRange, TARGET),
+      r.driver,
+      r.strategy,
+      '1',
+      String(TARGET),
+      cell(r.alone, r.aloneRange, TARGET),
+      cell(r.ratio, r.ratioRange, TARGET),
+      cell(r.filtered, r.filteredRange, TARGET),
     ])
     sideRow([
-      r.driver, r.strategy, String(STMTS), String(TARGET_MULTI),
-      cell(r.alone10, r.alone10Range, TARGET_MULTI), cell(r.ratio10, r.ratio10Range, TARGET_MULTI), cell(r.filtered10, r.filtered10Range, TARGET_MULTI),
+      r.driver,
+      r.strategy,
+      String(STMTS),
+      String(TARGET_MULTI),
+      cell(r.alone10, r.alone10Range, TARGET_MULTI),
+      cell(r.ratio10, r.ratio10Range, TARGET_MULTI),
+      cell(r.filtered10, r.filtered10Range, TARGET_MULTI),
     ])
     if (r.prepared10) {
       const p = r.prepared10

@@ -29,8 +29,7 @@ export function drizzleVariants(db: AnyPgDatabase, manager: AnyPostgresManager):
   /** How a variant runs its selects: in withTenant, in db.transaction, or in db.transaction with
    * the tenant filter written by hand (what an application without RLS does). */
   type Mode = 'scoped' | 'plain' | 'filtered'
-  const where = (table: ItemsTable, k: number, t: string, mode: Mode) =>
-    mode === 'filtered' ? and(eq(table.id, k), eq(table.tenant, t)) : eq(table.id, k)
+  const where = (table: ItemsTable, k: number, t: string, mode: Mode) => (mode === 'filtered' ? and(eq(table.id, k), eq(table.tenant, t)) : eq(table.id, k))
   const unit = <T>(mode: Mode, t: string, body: (tx: DrizzleTransaction<AnyPgDatabase>) => Promise<T>): Promise<T> =>
     mode === 'scoped' ? manager.withTenant(t, body) : db.transaction(body)
   /** One select per transaction on `table` (the row must be the tenant's). */
@@ -40,7 +39,12 @@ export function drizzleVariants(db: AnyPgDatabase, manager: AnyPostgresManager):
     run: async (i) => {
       const k = keyAt(i)
       const t = tenantOf(k)
-      const rows: Row[] = await unit(mode, t, (tx) => tx.select().from(table).where(where(table, k, t, mode)))
+      const rows: Row[] = await unit(mode, t, (tx) =>
+        tx
+          .select()
+          .from(table)
+          .where(where(table, k, t, mode)),
+      )
       check(rows.length === 1 && rows[0]!.tenant === t, `${label}, key ${k}`)
     },
   })
@@ -53,7 +57,10 @@ export function drizzleVariants(db: AnyPgDatabase, manager: AnyPostgresManager):
       const n = await unit(mode, t, async (tx) => {
         let found = 0
         for (let j = 0; j < STMTS; j++) {
-          const rows: Row[] = await tx.select().from(table).where(where(table, keyOf(i, j), t, mode))
+          const rows: Row[] = await tx
+            .select()
+            .from(table)
+            .where(where(table, keyOf(i, j), t, mode))
           if (rows.length === 1 && rows[0]!.tenant === t) found++
         }
         return found

@@ -44,7 +44,10 @@ export async function checkDatabase(client: unknown, options: CheckOptions = {})
   const o = resolveOptions(tenancy)
   const unknown = ignore.find((code) => !(CHECK_CODES as readonly string[]).includes(code))
   if (unknown !== undefined) {
-    throw new TenantError('INVALID_OPTIONS', `Unknown finding code ${JSON.stringify(unknown)} in ignore: the codes are CHECK_CODES (${CHECK_CODES.join(', ')}).`)
+    throw new TenantError(
+      'INVALID_OPTIONS',
+      `Unknown finding code ${JSON.stringify(unknown)} in ignore: the codes are CHECK_CODES (${CHECK_CODES.join(', ')}).`,
+    )
   }
   const progress = onProgress ?? (() => {})
   const found: Found = []
@@ -57,9 +60,7 @@ export async function checkDatabase(client: unknown, options: CheckOptions = {})
     if (o.strategy === 'setting') await checkRegistry(db, o.schema, o.registryTable, found)
     for (const table of tables) checkFlags(table, login, found)
     let done = 0
-    await checkPolicies(db, o, tables, login, found, (table) =>
-      progress(++done, tables.length, table.label),
-    )
+    await checkPolicies(db, o, tables, login, found, (table) => progress(++done, tables.length, table.label))
     await checkKeys(db, tables, login, found)
     const partitions = await loadPartitions(db, o, tables)
     await checkPartitions(db, o, partitions, login, found)
@@ -80,17 +81,29 @@ export async function checkDatabase(client: unknown, options: CheckOptions = {})
 function undeclared(tables: readonly TenantTable[], tenantRole: string, found: Found): void {
   for (const table of tables) {
     if (!table.undeclared || !found.some((f) => f.object === table.label)) continue
-    found.push(finding('TABLE_NOT_DECLARED', 'warning', table.label,
-      `is not among the tables given (the schema's withRls tables), yet it has a tenant column "${table.spec.column}" or pg_tenants policies and the tenant role "${tenantRole}" may use it, and it is not protected (see its other findings): every tenant may reach every row of it`,
-      `-- if it is a tenant table: declare it (withRls, or tables: [...]) and ${MIGRATE}\n` +
-        `-- if it is not: REVOKE ALL ON ${table.sql} FROM ${quoteIdent(tenantRole)}; (the grants of the setup cover every table of the schema)`))
+    found.push(
+      finding(
+        'TABLE_NOT_DECLARED',
+        'warning',
+        table.label,
+        `is not among the tables given (the schema's withRls tables), yet it has a tenant column "${table.spec.column}" or pg_tenants policies and the tenant role "${tenantRole}" may use it, and it is not protected (see its other findings): every tenant may reach every row of it`,
+        `-- if it is a tenant table: declare it (withRls, or tables: [...]) and ${MIGRATE}\n` +
+          `-- if it is not: REVOKE ALL ON ${table.sql} FROM ${quoteIdent(tenantRole)}; (the grants of the setup cover every table of the schema)`,
+      ),
+    )
   }
 }
 
 async function checkRegistry(db: CheckDb, schema: string, table: string, found: Found): Promise<void> {
   const [row] = await db.rows('SELECT to_regclass($1) IS NOT NULL AS present', [qualified(schema, table)])
   if (row?.['present'] === true) return
-  found.push(finding('REGISTRY_MISSING', 'error', `${schema}.${table}`,
-    'the tenant registry table does not exist: createTenant, listTenants and withTenant fail in the setting strategy',
-    `-- ${MIGRATE}`))
+  found.push(
+    finding(
+      'REGISTRY_MISSING',
+      'error',
+      `${schema}.${table}`,
+      'the tenant registry table does not exist: createTenant, listTenants and withTenant fail in the setting strategy',
+      `-- ${MIGRATE}`,
+    ),
+  )
 }

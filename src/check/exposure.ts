@@ -98,16 +98,27 @@ async function checkReach(db: CheckDb, o: ResolvedOptions, tables: readonly Tena
   }
   for (const shared of o.sharedTables) {
     if (shared.access === 'none' || rows.some((r) => r['schema'] === shared.schema && r['name'] === shared.name)) continue
-    found.push(finding('SHARED_TABLE_MISMATCH', 'warning', `${shared.schema}.${shared.name}`,
-      `is declared '${shared.access}' in sharedTables but there is no such table, view or foreign table: tenant scopes that use it fail`,
-      `-- create it, or take ${JSON.stringify(sharedKey(o, shared.schema, shared.name))} out of sharedTables`))
+    found.push(
+      finding(
+        'SHARED_TABLE_MISMATCH',
+        'warning',
+        `${shared.schema}.${shared.name}`,
+        `is declared '${shared.access}' in sharedTables but there is no such table, view or foreign table: tenant scopes that use it fail`,
+        `-- create it, or take ${JSON.stringify(sharedKey(o, shared.schema, shared.name))} out of sharedTables`,
+      ),
+    )
   }
 }
 
 /** A relation as a finding names it, and as SQL. */
 function relation(row: Row): { label: string; object: string; sql: string; owner: string } {
   const label = `${String(row['schema'])}.${String(row['name'])}`
-  return { label, object: `${KINDS[String(row['kind'])] ?? ''}${label}`, sql: qualified(String(row['schema']), String(row['name'])), owner: String(row['owner']) }
+  return {
+    label,
+    object: `${KINDS[String(row['kind'])] ?? ''}${label}`,
+    sql: qualified(String(row['schema']), String(row['name'])),
+    owner: String(row['owner']),
+  }
 }
 
 /** `SELECT, UPDATE (some columns)` */
@@ -142,10 +153,16 @@ function undeclaredShared(row: Row, o: ResolvedOptions, login: Login, found: Fou
   const r = relation(row)
   const grantees = row['grantees'] as string[]
   const key = JSON.stringify(sharedKey(o, String(row['schema']), String(row['name'])))
-  found.push(finding('SHARED_TABLE_UNDECLARED', 'error', r.object,
-    `the tenant role "${o.tenantRole}" has ${describePrivileges(row)} on it${through(grantees, o.tenantRole)}, but it is neither a tenant table nor declared in sharedTables: it has no tenant column to scope by, so every tenant reaches the same rows of it`,
-    `-- if every tenant may share it: declare it, sharedTables: { ${key}: 'read' } (or 'write'), and ${MIGRATE}; if not:\n` +
-      asOwner(r.owner, login, `REVOKE ALL ON ${r.sql} FROM ${revokeFrom(grantees, o.tenantRole)};${publicNote(grantees)}`)))
+  found.push(
+    finding(
+      'SHARED_TABLE_UNDECLARED',
+      'error',
+      r.object,
+      `the tenant role "${o.tenantRole}" has ${describePrivileges(row)} on it${through(grantees, o.tenantRole)}, but it is neither a tenant table nor declared in sharedTables: it has no tenant column to scope by, so every tenant reaches the same rows of it`,
+      `-- if every tenant may share it: declare it, sharedTables: { ${key}: 'read' } (or 'write'), and ${MIGRATE}; if not:\n` +
+        asOwner(r.owner, login, `REVOKE ALL ON ${r.sql} FROM ${revokeFrom(grantees, o.tenantRole)};${publicNote(grantees)}`),
+    ),
+  )
 }
 
 function mismatch(row: Row, o: ResolvedOptions, login: Login, found: Found): void {
@@ -166,20 +183,32 @@ function mismatch(row: Row, o: ResolvedOptions, login: Login, found: Found): voi
     fix.push(asOwner(r.owner, login, `REVOKE ${more.join(', ')} ON ${r.sql} FROM ${revokeFrom(grantees, o.tenantRole)};${publicNote(grantees)}`))
   }
   if (less.length > 0 || noUsage) {
-    fix.push(`-- ${MIGRATE} (it grants what sharedTables declares${access === 'write' ? ', the table\'s sequences too' : ''}), or:`)
+    fix.push(`-- ${MIGRATE} (it grants what sharedTables declares${access === 'write' ? ", the table's sequences too" : ''}), or:`)
     if (noUsage) fix.push(`GRANT USAGE ON SCHEMA ${quoteIdent(String(row['schema']))} TO ${quoteIdent(o.tenantRole)};`)
     if (less.length > 0) fix.push(asOwner(r.owner, login, `GRANT ${less.join(', ')} ON ${r.sql} TO ${quoteIdent(o.tenantRole)};`))
   }
   if (more.length > 0) {
-    found.push(finding('SHARED_TABLE_MISMATCH', 'error', r.object,
-      `${declared}, but ${holds}: more than declared (${more.join(', ')}), and the rows of a shared table are every tenant's, so each tenant can do that to all of them`,
-      fix.join('\n')))
+    found.push(
+      finding(
+        'SHARED_TABLE_MISMATCH',
+        'error',
+        r.object,
+        `${declared}, but ${holds}: more than declared (${more.join(', ')}), and the rows of a shared table are every tenant's, so each tenant can do that to all of them`,
+        fix.join('\n'),
+      ),
+    )
     return
   }
   const why = noUsage ? `, and no USAGE on schema "${String(row['schema'])}"` : ''
-  found.push(finding('SHARED_TABLE_MISMATCH', 'warning', r.object,
-    `${declared}, but ${holds}${why}: less than declared (${[...less, ...(noUsage ? ['USAGE on the schema'] : [])].join(', ')}), so tenant scopes that use it fail with permission denied`,
-    fix.join('\n')))
+  found.push(
+    finding(
+      'SHARED_TABLE_MISMATCH',
+      'warning',
+      r.object,
+      `${declared}, but ${holds}${why}: less than declared (${[...less, ...(noUsage ? ['USAGE on the schema'] : [])].join(', ')}), so tenant scopes that use it fail with permission denied`,
+      fix.join('\n'),
+    ),
+  )
 }
 
 function registryExposed(row: Row, o: ResolvedOptions, login: Login, found: Found): void {
@@ -188,9 +217,15 @@ function registryExposed(row: Row, o: ResolvedOptions, login: Login, found: Foun
   const r = relation(row)
   const grantees = row['grantees'] as string[]
   const writes = (row['privileges'] as string[]).some((p) => ['INSERT', 'UPDATE', 'DELETE', 'TRUNCATE'].includes(p))
-  found.push(finding('REGISTRY_EXPOSED', 'error', r.label,
-    `the tenant role "${o.tenantRole}" has ${privileges} on the tenant registry${through(grantees, o.tenantRole)}: the registry has no row-level security, so a tenant scope can ${writes ? 'list, add or remove' : 'list'} every tenant`,
-    asOwner(r.owner, login, `REVOKE ALL ON ${r.sql} FROM ${revokeFrom(grantees, o.tenantRole)};${publicNote(grantees)}`)))
+  found.push(
+    finding(
+      'REGISTRY_EXPOSED',
+      'error',
+      r.label,
+      `the tenant role "${o.tenantRole}" has ${privileges} on the tenant registry${through(grantees, o.tenantRole)}: the registry has no row-level security, so a tenant scope can ${writes ? 'list, add or remove' : 'list'} every tenant`,
+      asOwner(r.owner, login, `REVOKE ALL ON ${r.sql} FROM ${revokeFrom(grantees, o.tenantRole)};${publicNote(grantees)}`),
+    ),
+  )
 }
 
 /**
@@ -238,14 +273,24 @@ async function checkOtherGrantees(db: CheckDb, o: ResolvedOptions, tables: reado
       const listed = on.length > 5 ? `${on.slice(0, 5).join(', ')} and ${on.length - 5} more` : on.join(', ')
       const owners = [...new Set(mine.map((r) => String(r['owner'])))]
       const revokes = mine.map((r) => `REVOKE ALL ON ${relation(r).sql} FROM ${grantee};`).join('\n')
-      const fix = owners.length === 1
-        ? asOwner(owners[0]!, login, revokes)
-        : runAs(login.superuser ? undefined : 'their owners (or a superuser)', revokes)
-      found.push(onRegistry
-        ? finding('OTHER_ROLE_GRANTED', 'error', who,
-          `${everyone} has privileges on the tenant registry ${listed}: the registry has no row-level security, so ${everyone} can list every tenant`, fix)
-        : finding('OTHER_ROLE_GRANTED', 'warning', who,
-          `${everyone} has privileges on tenant tables: ${listed}. The pg-tenants policies give it no row of them, but any policy added later TO public (or to it) would hand it the rows that policy allows, of every tenant: tenant rows are for the tenant and admin roles only`, fix))
+      const fix = owners.length === 1 ? asOwner(owners[0]!, login, revokes) : runAs(login.superuser ? undefined : 'their owners (or a superuser)', revokes)
+      found.push(
+        onRegistry
+          ? finding(
+              'OTHER_ROLE_GRANTED',
+              'error',
+              who,
+              `${everyone} has privileges on the tenant registry ${listed}: the registry has no row-level security, so ${everyone} can list every tenant`,
+              fix,
+            )
+          : finding(
+              'OTHER_ROLE_GRANTED',
+              'warning',
+              who,
+              `${everyone} has privileges on tenant tables: ${listed}. The pg-tenants policies give it no row of them, but any policy added later TO public (or to it) would hand it the rows that policy allows, of every tenant: tenant rows are for the tenant and admin roles only`,
+              fix,
+            ),
+      )
     }
   }
 }
@@ -284,15 +329,26 @@ async function checkSecurityDefiner(db: CheckDb, o: ResolvedOptions, login: Logi
     const sql = `${qualified(String(row['schema']), String(row['name']))}${args}`
     const owner = String(row['owner'])
     const via = row['via'] as string[]
-    const rights = row['owner_super'] === true ? 'a superuser' : row['owner_bypass'] === true ? 'a BYPASSRLS role'
-      : via.length > 0 ? `a member of ${via.map((v) => `"${v}"`).join(', ')} (superuser or BYPASSRLS)`
-        : `the admin role "${o.adminRole}" or a role with its privileges, whose policy allows every row`
+    const rights =
+      row['owner_super'] === true
+        ? 'a superuser'
+        : row['owner_bypass'] === true
+          ? 'a BYPASSRLS role'
+          : via.length > 0
+            ? `a member of ${via.map((v) => `"${v}"`).join(', ')} (superuser or BYPASSRLS)`
+            : `the admin role "${o.adminRole}" or a role with its privileges, whose policy allows every row`
     const grantees = row['grantees'] as string[]
     const how = grantees.includes('PUBLIC') ? ' (through PUBLIC, as every role may execute a function by default)' : through(grantees, o.tenantRole)
-    found.push(finding('SECURITY_DEFINER_BYPASS', 'warning', `${word.toLowerCase()} ${label}`,
-      `is SECURITY DEFINER, owned by "${owner}", ${rights}, and the tenant role "${o.tenantRole}" may execute it${how}: it runs with its owner's rights, so row-level security does not apply to what it reads or writes, and the check cannot see what that is; if it touches tenant tables, a tenant scope calling it reaches every tenant's rows`,
-      asOwner(owner, login, `REVOKE EXECUTE ON ${word} ${sql} FROM ${revokeFrom(grantees, o.tenantRole)};`) +
-        `\n-- or, if tenant scopes need it: ALTER ${word} ${sql} OWNER TO <a role that is neither superuser nor BYPASSRLS>; (as a superuser)`))
+    found.push(
+      finding(
+        'SECURITY_DEFINER_BYPASS',
+        'warning',
+        `${word.toLowerCase()} ${label}`,
+        `is SECURITY DEFINER, owned by "${owner}", ${rights}, and the tenant role "${o.tenantRole}" may execute it${how}: it runs with its owner's rights, so row-level security does not apply to what it reads or writes, and the check cannot see what that is; if it touches tenant tables, a tenant scope calling it reaches every tenant's rows`,
+        asOwner(owner, login, `REVOKE EXECUTE ON ${word} ${sql} FROM ${revokeFrom(grantees, o.tenantRole)};`) +
+          `\n-- or, if tenant scopes need it: ALTER ${word} ${sql} OWNER TO <a role that is neither superuser nor BYPASSRLS>; (as a superuser)`,
+      ),
+    )
   }
 }
 
@@ -332,25 +388,54 @@ async function checkDefaultTenant(db: CheckDb, o: ResolvedOptions, login: Login,
   for (const d of defaults) {
     const value = JSON.stringify(d.value)
     if (d.role === null && d.allDatabases) {
-      found.push(finding('DEFAULT_TENANT_SETTING', 'error', 'every role in every database',
-        `ALTER ROLE ALL SET ${key} = ${value} is in effect: ${effect(d.value)}`,
-        asSuperuser(login, `ALTER ROLE ALL RESET ${key};`)))
+      found.push(
+        finding(
+          'DEFAULT_TENANT_SETTING',
+          'error',
+          'every role in every database',
+          `ALTER ROLE ALL SET ${key} = ${value} is in effect: ${effect(d.value)}`,
+          asSuperuser(login, `ALTER ROLE ALL RESET ${key};`),
+        ),
+      )
     } else if (d.role === null) {
-      found.push(finding('DEFAULT_TENANT_SETTING', 'error', `database ${database}`,
-        `database ${database} sets ${key} = ${value} for every session: ${effect(d.value)}`,
-        runAs(login.superuser || login.name === row['db_owner'] ? undefined : `the database owner "${String(row['db_owner'])}" (or a superuser)`,
-          `ALTER DATABASE ${database} RESET ${key};`)))
+      found.push(
+        finding(
+          'DEFAULT_TENANT_SETTING',
+          'error',
+          `database ${database}`,
+          `database ${database} sets ${key} = ${value} for every session: ${effect(d.value)}`,
+          runAs(
+            login.superuser || login.name === row['db_owner'] ? undefined : `the database owner "${String(row['db_owner'])}" (or a superuser)`,
+            `ALTER DATABASE ${database} RESET ${key};`,
+          ),
+        ),
+      )
     } else {
       const where = d.allDatabases ? 'in every database' : `in database ${database}`
       const sql = d.allDatabases ? `ALTER ROLE ${quoteIdent(d.role)} RESET ${key};` : `ALTER ROLE ${quoteIdent(d.role)} IN DATABASE ${database} RESET ${key};`
-      found.push(finding('DEFAULT_TENANT_SETTING', 'error', `${roleObject(d.role)} ${where}`,
-        `sessions of role "${d.role}" ${where} start with ${key} = ${value}: ${effect(d.value)}`,
-        runAs(login.superuser || login.name === d.role ? undefined : `a superuser, or a role with CREATEROLE (and ADMIN OPTION on "${d.role}" on PostgreSQL 16+)`, sql)))
+      found.push(
+        finding(
+          'DEFAULT_TENANT_SETTING',
+          'error',
+          `${roleObject(d.role)} ${where}`,
+          `sessions of role "${d.role}" ${where} start with ${key} = ${value}: ${effect(d.value)}`,
+          runAs(
+            login.superuser || login.name === d.role ? undefined : `a superuser, or a role with CREATEROLE (and ADMIN OPTION on "${d.role}" on PostgreSQL 16+)`,
+            sql,
+          ),
+        ),
+      )
     }
   }
   const session = String((row['session'] as string | null | undefined) ?? '') // text, coalesced to ''
   if (session === '' || defaults.some((d) => d.applies && d.value === session)) return
-  found.push(finding('DEFAULT_TENANT_SETTING', 'error', `setting ${key} (the check's connection)`,
-    `the check's own connection has ${key} = ${JSON.stringify(session)} outside any scope (from postgresql.conf, ALTER SYSTEM, the connection's options or a SET on it): ${effect(session)}`,
-    `RESET ${key}; -- on that connection; if new connections have it too, remove it where it is set: postgresql.conf or ALTER SYSTEM RESET ${key} (as a superuser), or -c ${key}=… in the connection's options`))
+  found.push(
+    finding(
+      'DEFAULT_TENANT_SETTING',
+      'error',
+      `setting ${key} (the check's connection)`,
+      `the check's own connection has ${key} = ${JSON.stringify(session)} outside any scope (from postgresql.conf, ALTER SYSTEM, the connection's options or a SET on it): ${effect(session)}`,
+      `RESET ${key}; -- on that connection; if new connections have it too, remove it where it is set: postgresql.conf or ALTER SYSTEM RESET ${key} (as a superuser), or -c ${key}=… in the connection's options`,
+    ),
+  )
 }

@@ -8,13 +8,7 @@ import type { CheckCode, CheckFinding } from './types.js'
 /** Where the checks collect their findings. */
 export type Found = CheckFinding[]
 
-export function finding(
-  code: CheckCode,
-  severity: CheckFinding['severity'],
-  object: string,
-  message: string,
-  fix: string,
-): CheckFinding {
+export function finding(code: CheckCode, severity: CheckFinding['severity'], object: string, message: string, fix: string): CheckFinding {
   // Deparsed SQL spans lines; a message is one line.
   return Object.freeze({ code, severity, object, message: message.replace(/\s+/g, ' ').trim(), fix })
 }
@@ -28,8 +22,7 @@ export function roleObject(role: string): string {
 export const MIGRATION_SQL = 'migrationSql(tables, options).up (`npx pg-tenants sql --schema <file>` prints it)'
 
 /** How to (re-)apply the migration, for fixes that need it: one line, for both ways to run it. */
-export const MIGRATE =
-  `re-apply the migration: ${MIGRATION_SQL}; with drizzle-kit: \`npx pg-tenants generate --all --schema <file> --out <drizzle dir> && npx drizzle-kit migrate\``
+export const MIGRATE = `re-apply the migration: ${MIGRATION_SQL}; with drizzle-kit: \`npx pg-tenants generate --all --schema <file> --out <drizzle dir> && npx drizzle-kit migrate\``
 
 /** Who must run a fix that the login itself cannot: `-- as a superuser:` before the SQL. */
 export function runAs(who: string | undefined, sql: string): string {

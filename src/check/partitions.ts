@@ -72,7 +72,11 @@ export async function loadPartitions(db: CheckDb, o: ResolvedOptions, tables: re
  */
 export async function checkPartitions(db: CheckDb, o: ResolvedOptions, partitions: readonly Partition[], login: Login, found: Found): Promise<void> {
   if (partitions.length === 0) return
-  const gaps = await policyGaps(db, o, partitions.filter((p) => p.comparable))
+  const gaps = await policyGaps(
+    db,
+    o,
+    partitions.filter((p) => p.comparable),
+  )
   for (const p of partitions) {
     const gap = gaps.get(p.oid)
     const problems: string[] = []
@@ -91,15 +95,23 @@ export async function checkPartitions(db: CheckDb, o: ResolvedOptions, partition
     for (const [name, what] of wrong) problems.push(`policy ${name} ${what}`)
     if (gap?.error !== undefined && !gap.noTemp) problems.push(`its policies could not be compared with what pg-tenants generates (${gap.error})`)
     if (problems.length === 0) continue
-    const recreate = gap?.error !== undefined && !gap.noTemp ? tenantPolicies(o, p.spec.column, p.spec.type) : tenantPolicies(o, p.spec.column, p.spec.type).filter((d) => wrong.some(([name]) => name === d.name))
+    const recreate =
+      gap?.error !== undefined && !gap.noTemp
+        ? tenantPolicies(o, p.spec.column, p.spec.type)
+        : tenantPolicies(o, p.spec.column, p.spec.type).filter((d) => wrong.some(([name]) => name === d.name))
     for (const d of recreate) sql.push(dropPolicySql(d, p.sql), createPolicySql(d, p.sql))
     const reach = p.tenantMay
       ? `the tenant role "${o.tenantRole}" has privileges on it, so tenant SQL that names the partition is not held by ${p.root.label}'s policies`
       : `the tenant role "${o.tenantRole}" has no privilege on it, so tenants cannot reach it yet; a grant (GRANT … ON ALL TABLES IN SCHEMA, say) would expose it`
-    found.push(finding('PARTITION_UNPROTECTED', p.tenantMay ? 'error' : 'warning', p.label,
-      `partition of the tenant table ${p.root.label}: ${problems.join('; ')}. A query on ${p.root.label} applies its policies, one that names the partition applies the partition's own: ${reach}`,
-      `-- ${MIGRATE} (it protects every partition of a tenant table; a partition created later gets no grant to the tenant role, so it stays closed until then); or, for this partition:\n` +
-        asOwner(p.owner, login, sql.join('\n'))))
+    found.push(
+      finding(
+        'PARTITION_UNPROTECTED',
+        p.tenantMay ? 'error' : 'warning',
+        p.label,
+        `partition of the tenant table ${p.root.label}: ${problems.join('; ')}. A query on ${p.root.label} applies its policies, one that names the partition applies the partition's own: ${reach}`,
+        `-- ${MIGRATE} (it protects every partition of a tenant table; a partition created later gets no grant to the tenant role, so it stays closed until then); or, for this partition:\n` +
+          asOwner(p.owner, login, sql.join('\n')),
+      ),
+    )
   }
 }
-

@@ -68,9 +68,15 @@ export async function checkPolicies(
     if ('error' in result) {
       if (result.noTemp) noTemp = result.error
       else {
-        found.push(finding('DRIFT_NOT_CHECKED', 'error', table.label,
-          `the policies could not be compared with what pg-tenants generates (${result.error}), so a policy that lets tenants see each other's rows would go unnoticed`,
-          `-- compare them by hand with (or re-create them as) what the migration generates:\n${[...fixes.values()].join('\n')}`))
+        found.push(
+          finding(
+            'DRIFT_NOT_CHECKED',
+            'error',
+            table.label,
+            `the policies could not be compared with what pg-tenants generates (${result.error}), so a policy that lets tenants see each other's rows would go unnoticed`,
+            `-- compare them by hand with (or re-create them as) what the migration generates:\n${[...fixes.values()].join('\n')}`,
+          ),
+        )
       }
       for (const name of result.names) fixes.delete(name)
       for (const [name, fix] of fixes) found.push(finding('POLICY_MISSING', 'error', table.label, `policy ${name} is missing${why(name)}`, fix))
@@ -80,9 +86,15 @@ export async function checkPolicies(
     checkOthers(table, result.live, result.expected, isolationIntact, login, found)
   }
   if (noTemp !== undefined) {
-    found.push(finding('DRIFT_NOT_CHECKED', 'warning', 'check',
-      `could not create a temporary table to compare policies with (${noTemp}), so policy conditions were not compared (missing policies were), and a CHECK constraint on a text tenant column is taken to reject the empty tenant without trying it`,
-      'GRANT TEMPORARY ON DATABASE <database> TO <login>; -- or run the check as a login that has it'))
+    found.push(
+      finding(
+        'DRIFT_NOT_CHECKED',
+        'warning',
+        'check',
+        `could not create a temporary table to compare policies with (${noTemp}), so policy conditions were not compared (missing policies were), and a CHECK constraint on a text tenant column is taken to reject the empty tenant without trying it`,
+        'GRANT TEMPORARY ON DATABASE <database> TO <login>; -- or run the check as a login that has it',
+      ),
+    )
   }
 }
 
@@ -271,8 +283,7 @@ function checkOurs(
     }
     const differences = differ(have, want)
     if (differences.length > 0) {
-      found.push(finding('POLICY_DRIFT', 'error', table.label,
-        `policy ${name} differs from what pg-tenants generates: ${differences.join('; ')}`, fix))
+      found.push(finding('POLICY_DRIFT', 'error', table.label, `policy ${name} differs from what pg-tenants generates: ${differences.join('; ')}`, fix))
     } else if (name === POLICY_NAMES.isolation) {
       isolationIntact = true
     }
@@ -333,16 +344,28 @@ function checkOthers(
     const what = `policy ${quoteIdent(p.name)} (PERMISSIVE, FOR ${COMMANDS[p.cmd] ?? p.cmd}, TO ${p.roles.join(', ')}, USING (${p.qual ?? ''}))`
     const fix = asOwner(table.owner, login, `DROP POLICY ${quoteIdent(p.name)} ON ${table.sql}; -- or make it AS RESTRICTIVE`)
     if (p.toTenant && !isolationIntact) {
-      found.push(finding('PERMISSIVE_POLICY', 'error', table.label,
-        `${what} applies to the tenant role and the RESTRICTIVE ${POLICY_NAMES.isolation} policy is missing or altered, so it is ORed with the tenant condition and tenants get other tenants' rows`,
-        fix))
+      found.push(
+        finding(
+          'PERMISSIVE_POLICY',
+          'error',
+          table.label,
+          `${what} applies to the tenant role and the RESTRICTIVE ${POLICY_NAMES.isolation} policy is missing or altered, so it is ORed with the tenant condition and tenants get other tenants' rows`,
+          fix,
+        ),
+      )
       continue
     }
     const unbound = p.reaches.filter((r) => !(isolationIntact && r.bound)).map((r) => (r.role === 'PUBLIC' ? 'PUBLIC' : `"${r.role}"`))
     if (unbound.length > 0) {
-      found.push(finding('PERMISSIVE_POLICY', 'warning', table.label,
-        `${what} lets ${unbound.join(', ')}, which ${unbound.length > 1 ? 'have' : 'has'} privileges on the table and ${unbound.length > 1 ? 'are' : 'is'} not held by the RESTRICTIVE tenant policy, see every tenant's rows it allows instead of none (for the login: code outside a tenant scope); tenant scopes stay isolated`,
-        fix))
+      found.push(
+        finding(
+          'PERMISSIVE_POLICY',
+          'warning',
+          table.label,
+          `${what} lets ${unbound.join(', ')}, which ${unbound.length > 1 ? 'have' : 'has'} privileges on the table and ${unbound.length > 1 ? 'are' : 'is'} not held by the RESTRICTIVE tenant policy, see every tenant's rows it allows instead of none (for the login: code outside a tenant scope); tenant scopes stay isolated`,
+          fix,
+        ),
+      )
     }
   }
 }
@@ -362,6 +385,10 @@ function shape(row: Row): PolicyShape {
 
 /** The fix of each pg-tenants policy: drop it and create it as the migration does. */
 function expectedFixes(o: ResolvedOptions, table: TenantTable, login: Login): Map<string, string> {
-  return new Map(tenantPolicies(o, table.spec.column, table.spec.type).map((p) =>
-    [p.name, asOwner(table.owner, login, `${dropPolicySql(p, table.sql)}\n${createPolicySql(p, table.sql)}`)]))
+  return new Map(
+    tenantPolicies(o, table.spec.column, table.spec.type).map((p) => [
+      p.name,
+      asOwner(table.owner, login, `${dropPolicySql(p, table.sql)}\n${createPolicySql(p, table.sql)}`),
+    ]),
+  )
 }

@@ -39,17 +39,31 @@ export async function checkLogin(db: CheckDb, found: Found): Promise<Login> {
   const [row] = await db.rows(`${PRIVILEGED} SELECT ${ATTRIBUTES} FROM pg_roles r WHERE r.rolname = current_user`)
   const login = { name: String(row?.['name']), superuser: row?.['superuser'] === true, bypassrls: row?.['bypassrls'] === true }
   const object = `${roleObject(login.name)} (the login)`
-  const outside = 'tenant scopes stay isolated (they switch to the tenant role), but code outside a scope sees and writes every row, and views it creates bypass row-level security'
+  const outside =
+    'tenant scopes stay isolated (they switch to the tenant role), but code outside a scope sees and writes every row, and views it creates bypass row-level security'
   const pglite = db.driver === 'pglite'
   if (login.superuser) {
-    found.push(finding('ROLE_SUPERUSER', 'warning', object, `the login is a superuser${pglite ? ' (PGlite\'s own)' : ''}: ${outside}`,
-      pglite
-        ? `-- ${LEAVE_SUPERUSER}`
-        : `-- connect as an ordinary role: CREATE ROLE app LOGIN CREATEROLE PASSWORD '…'; ALTER TABLE … OWNER TO app; then ${MIGRATE}`))
+    found.push(
+      finding(
+        'ROLE_SUPERUSER',
+        'warning',
+        object,
+        `the login is a superuser${pglite ? " (PGlite's own)" : ''}: ${outside}`,
+        pglite
+          ? `-- ${LEAVE_SUPERUSER}`
+          : `-- connect as an ordinary role: CREATE ROLE app LOGIN CREATEROLE PASSWORD '…'; ALTER TABLE … OWNER TO app; then ${MIGRATE}`,
+      ),
+    )
   } else if (login.bypassrls) {
-    found.push(finding('ROLE_BYPASSRLS', 'warning', object, `the login has BYPASSRLS: ${outside}`,
-      asSuperuser(login, `ALTER ROLE ${quoteIdent(login.name)} NOBYPASSRLS;`) +
-        (pglite ? `\n-- or run as a role without it: ${LEAVE_SUPERUSER}` : '')))
+    found.push(
+      finding(
+        'ROLE_BYPASSRLS',
+        'warning',
+        object,
+        `the login has BYPASSRLS: ${outside}`,
+        asSuperuser(login, `ALTER ROLE ${quoteIdent(login.name)} NOBYPASSRLS;`) + (pglite ? `\n-- or run as a role without it: ${LEAVE_SUPERUSER}` : ''),
+      ),
+    )
   }
   return login
 }
@@ -65,8 +79,15 @@ export async function checkRoles(db: CheckDb, o: ResolvedOptions, tables: readon
     const name = String(row['wanted'])
     const tenant = name === o.tenantRole
     if (row['name'] === null) {
-      found.push(finding('ROLE_MISSING', 'error', roleObject(name),
-        `the ${tenant ? 'tenant' : 'admin'} role does not exist, so ${tenant ? 'tenant scopes' : 'withAdmin'} cannot run`, `-- ${MIGRATE}`))
+      found.push(
+        finding(
+          'ROLE_MISSING',
+          'error',
+          roleObject(name),
+          `the ${tenant ? 'tenant' : 'admin'} role does not exist, so ${tenant ? 'tenant scopes' : 'withAdmin'} cannot run`,
+          `-- ${MIGRATE}`,
+        ),
+      )
       continue
     }
     attributeFindings(row, tenant ? 'tenant' : 'admin', login, found)
@@ -130,13 +151,22 @@ async function checkScopes(db: CheckDb, o: ResolvedOptions, login: Login, found:
     what.push(`cannot read the tenant registry ${o.schema}.${o.registryTable}, in which every tenant scope looks its tenant up`)
     // Owning it, as the login that runs the migration does: a grant to the login would be one
     // more role that may list every tenant.
-    fix.push(asSuperuser(login, `${usage ? '' : `GRANT USAGE ON SCHEMA ${quoteIdent(o.schema)} TO ${q}; `}ALTER TABLE ${table} OWNER TO ${q}; -- its owner now: "${String(row['registry_owner'])}"`))
+    fix.push(
+      asSuperuser(
+        login,
+        `${usage ? '' : `GRANT USAGE ON SCHEMA ${quoteIdent(o.schema)} TO ${q}; `}ALTER TABLE ${table} OWNER TO ${q}; -- its owner now: "${String(row['registry_owner'])}"`,
+      ),
+    )
   }
   if (strays > 0) {
     const sample = ((row['sample'] as string[] | null) ?? []).map((r) => `"${r}"`).join(', ')
-    what.push(`cannot SET ROLE to ${strays} tenant role${strays > 1 ? 's' : ''} (${sample}${strays > 3 ? ', …' : ''}), created by another login: withTenant fails for ${strays > 1 ? 'those tenants' : 'that tenant'}`)
-    fix.push(runAs('a superuser, or the login that created them (createTenant)',
-      `DO $pg_tenants$
+    what.push(
+      `cannot SET ROLE to ${strays} tenant role${strays > 1 ? 's' : ''} (${sample}${strays > 3 ? ', …' : ''}), created by another login: withTenant fails for ${strays > 1 ? 'those tenants' : 'that tenant'}`,
+    )
+    fix.push(
+      runAs(
+        'a superuser, or the login that created them (createTenant)',
+        `DO $pg_tenants$
 DECLARE r text;
 BEGIN
   FOR r IN SELECT t.rolname FROM pg_roles t JOIN pg_auth_members m ON m.member = t.oid JOIN pg_roles g ON g.oid = m.roleid
@@ -144,11 +174,19 @@ BEGIN
     EXECUTE format('GRANT %I TO %I${setOption}', r, ${quoteLiteral(String(row['session']))});
   END LOOP;
 END
-$pg_tenants$;`))
+$pg_tenants$;`,
+      ),
+    )
   }
-  found.push(finding('LOGIN_CANNOT_SCOPE', 'error', `${roleObject(login.name)} (the login)`,
-    `the login ${what.join('; ')}: tenant scopes${cannotSet.includes(o.adminRole) ? ' and withAdmin' : ''} fail with permission denied (42501). This is what a migration${o.strategy === 'role' ? ' (or createTenant)' : ''} run by another login, a superuser say, leaves behind: it grants what it creates to the login that runs it`,
-    fix.join('\n')))
+  found.push(
+    finding(
+      'LOGIN_CANNOT_SCOPE',
+      'error',
+      `${roleObject(login.name)} (the login)`,
+      `the login ${what.join('; ')}: tenant scopes${cannotSet.includes(o.adminRole) ? ' and withAdmin' : ''} fail with permission denied (42501). This is what a migration${o.strategy === 'role' ? ' (or createTenant)' : ''} run by another login, a superuser say, leaves behind: it grants what it creates to the login that runs it`,
+      fix.join('\n'),
+    ),
+  )
 }
 
 type RoleKind = 'tenant' | 'admin' | 'per-tenant'
@@ -161,28 +199,56 @@ function attributeFindings(row: Row, kind: RoleKind, login: Login, found: Found)
   const superGroups = (row['super_groups'] as string[] | null) ?? []
   const bypassGroups = (row['bypass_groups'] as string[] | null) ?? []
   if (row['superuser'] === true) {
-    found.push(finding('ROLE_SUPERUSER', 'error', object, `is a superuser: row-level security never applies to it, so ${who} sees and writes every tenant's rows`,
-      asSuperuser(login, `ALTER ROLE ${q} NOSUPERUSER;`)))
+    found.push(
+      finding(
+        'ROLE_SUPERUSER',
+        'error',
+        object,
+        `is a superuser: row-level security never applies to it, so ${who} sees and writes every tenant's rows`,
+        asSuperuser(login, `ALTER ROLE ${q} NOSUPERUSER;`),
+      ),
+    )
   }
   for (const group of superGroups) {
-    found.push(finding('ROLE_SUPERUSER', 'error', object, `is a member of the superuser role "${group}": ${who} could SET ROLE ${quoteIdent(group)} and bypass row-level security`,
-      asSuperuser(login, `REVOKE ${quoteIdent(group)} FROM ${q};`)))
+    found.push(
+      finding(
+        'ROLE_SUPERUSER',
+        'error',
+        object,
+        `is a member of the superuser role "${group}": ${who} could SET ROLE ${quoteIdent(group)} and bypass row-level security`,
+        asSuperuser(login, `REVOKE ${quoteIdent(group)} FROM ${q};`),
+      ),
+    )
   }
   if (row['bypassrls'] === true) {
     const severity = kind === 'admin' ? 'warning' : 'error'
-    const why = kind === 'admin'
-      ? 'row-level security never applies to it, on tenant tables and on every other table with policies'
-      : 'row-level security never applies to it, so tenant scopes see and write every tenant\'s rows'
+    const why =
+      kind === 'admin'
+        ? 'row-level security never applies to it, on tenant tables and on every other table with policies'
+        : "row-level security never applies to it, so tenant scopes see and write every tenant's rows"
     found.push(finding('ROLE_BYPASSRLS', severity, object, `has BYPASSRLS: ${why}`, asSuperuser(login, `ALTER ROLE ${q} NOBYPASSRLS;`)))
   }
   for (const group of bypassGroups) {
-    found.push(finding('ROLE_BYPASSRLS', kind === 'admin' ? 'warning' : 'error', object,
-      `is a member of the BYPASSRLS role "${group}": ${who} could SET ROLE ${quoteIdent(group)} and bypass row-level security`,
-      asSuperuser(login, `REVOKE ${quoteIdent(group)} FROM ${q};`)))
+    found.push(
+      finding(
+        'ROLE_BYPASSRLS',
+        kind === 'admin' ? 'warning' : 'error',
+        object,
+        `is a member of the BYPASSRLS role "${group}": ${who} could SET ROLE ${quoteIdent(group)} and bypass row-level security`,
+        asSuperuser(login, `REVOKE ${quoteIdent(group)} FROM ${q};`),
+      ),
+    )
   }
   if (row['createrole'] === true) {
-    found.push(finding('ROLE_CREATEROLE', 'error', object, `has CREATEROLE: ${who} could create roles and grant memberships, a way out of its scope`,
-      `ALTER ROLE ${q} NOCREATEROLE;`))
+    found.push(
+      finding(
+        'ROLE_CREATEROLE',
+        'error',
+        object,
+        `has CREATEROLE: ${who} could create roles and grant memberships, a way out of its scope`,
+        `ALTER ROLE ${q} NOCREATEROLE;`,
+      ),
+    )
   }
   if (row['login'] === true) {
     const [severity, why] =
@@ -190,7 +256,7 @@ function attributeFindings(row: Row, kind: RoleKind, login: Login, found: Found)
         ? (['warning', 'anyone with its password can connect straight to the database as this tenant, past the application'] as const)
         : kind === 'tenant'
           ? (['error', 'anyone with its password can connect as the tenant role and, in the setting strategy, pick any tenant with set_config'] as const)
-          : (['error', 'anyone with its password can connect as the admin role and read every tenant\'s rows'] as const)
+          : (['error', "anyone with its password can connect as the admin role and read every tenant's rows"] as const)
     found.push(finding('ROLE_CAN_LOGIN', severity, object, `can log in (LOGIN): ${why}`, `ALTER ROLE ${q} NOLOGIN;`))
   }
 }
@@ -214,16 +280,22 @@ function ownershipFinding(row: Row, tables: readonly TenantTable[], login: Login
   const role = String(row['role'])
   const owner = String(row['owner'])
   const how = row['owns'] === true ? `owns ${table.label}` : `is a member of "${owner}", the owner of ${table.label}`
-  found.push(finding('ROLE_OWNS_TABLE', 'error', roleObject(role),
-    `${how}: SQL running as it could ALTER TABLE … NO FORCE / DISABLE ROW LEVEL SECURITY or drop the policies`,
-    row['owns'] === true
-      ? asOwner(owner, login, `ALTER TABLE ${table.sql} OWNER TO ${newOwner(login)};`)
-      : asAdminOf(owner, login, `REVOKE ${quoteIdent(owner)} FROM ${quoteIdent(role)};`)))
+  found.push(
+    finding(
+      'ROLE_OWNS_TABLE',
+      'error',
+      roleObject(role),
+      `${how}: SQL running as it could ALTER TABLE … NO FORCE / DISABLE ROW LEVEL SECURITY or drop the policies`,
+      row['owns'] === true
+        ? asOwner(owner, login, `ALTER TABLE ${table.sql} OWNER TO ${newOwner(login)};`)
+        : asAdminOf(owner, login, `REVOKE ${quoteIdent(owner)} FROM ${quoteIdent(role)};`),
+    ),
+  )
 }
 
 const DANGER: Record<string, string> = {
   TRUNCATE: 'TRUNCATE ignores row-level security, so a tenant scope could empty the table for every tenant',
-  TRIGGER: 'it could create a trigger whose function then runs on, and sees, every other tenant\'s writes',
+  TRIGGER: "it could create a trigger whose function then runs on, and sees, every other tenant's writes",
   REFERENCES: 'it could point a foreign key at the table and probe which values exist across tenants (foreign key checks ignore row-level security)',
 }
 
@@ -250,9 +322,15 @@ async function grants(db: CheckDb, roles: readonly string[], tables: readonly Te
     const role = String(row['role'])
     const priv = String(row['priv'])
     const grantees = (row['grantees'] as string[]).length > 0 ? (row['grantees'] as string[]) : [quoteIdent(role)]
-    found.push(finding('DANGEROUS_GRANT', 'error', roleObject(role),
-      `has ${priv} on ${table.label}: ${DANGER[priv] ?? ''}`,
-      asOwner(table.owner, login, grantees.map((g) => `REVOKE ${priv} ON ${table.sql} FROM ${g};`).join('\n'))))
+    found.push(
+      finding(
+        'DANGEROUS_GRANT',
+        'error',
+        roleObject(role),
+        `has ${priv} on ${table.label}: ${DANGER[priv] ?? ''}`,
+        asOwner(table.owner, login, grantees.map((g) => `REVOKE ${priv} ON ${table.sql} FROM ${g};`).join('\n')),
+      ),
+    )
   }
 }
 
@@ -300,21 +378,27 @@ export async function checkSharedRoles(db: CheckDb, o: ResolvedOptions, tables: 
       return via.length > 0 ? `"${m}" (through ${via.join(', ')})` : `"${m}"`
     })
     const first = mine[0]!
-    const connect = first['public_connect'] === true
-      ? ` PUBLIC may connect to this database, so a login among them needs nothing more than its password.`
-      : ''
+    const connect = first['public_connect'] === true ? ` PUBLIC may connect to this database, so a login among them needs nothing more than its password.` : ''
     const what = admin
-      ? 'SET ROLE to it and read and write every tenant\'s rows'
+      ? "SET ROLE to it and read and write every tenant's rows"
       : o.strategy === 'setting'
-        ? 'SET ROLE to it, set any tenant and read and write that tenant\'s rows'
+        ? "SET ROLE to it, set any tenant and read and write that tenant's rows"
         : 'read and write the tables it is granted, through its grants'
     const revokes = mine.map((r) => `REVOKE ${quoteIdent(String(r['granted']))} FROM ${quoteIdent(String(r['member']))};`)
-    found.push(finding('ROLE_SHARED', 'error', roleObject(role),
-      `the ${admin ? 'admin' : 'tenant'} role has members other than the login "${login.name}"${o.strategy === 'role' && !admin ? ' and the tenant roles' : ''}: ${named.join(', ')}. Roles belong to the whole server, not to this database: a database migrated elsewhere with the same role names grants them to its own login, and each member can connect here and ${what}.${connect}`,
-      `${asAdminOf(role, login, [...new Set(revokes)].join('\n'))}\n` +
-        `-- if a member is another database's login, which needs the role there: give each database its own role names instead ` +
-        `(the tenantRole and adminRole options of the manager and the migration, --tenant-role and --admin-role in the CLI), then re-run both migrations` +
-        (connect ? `; and keep other logins out: REVOKE CONNECT ON DATABASE ${String(first['db'])} FROM PUBLIC; GRANT CONNECT ON DATABASE ${String(first['db'])} TO ${quoteIdent(login.name)};` : '')))
+    found.push(
+      finding(
+        'ROLE_SHARED',
+        'error',
+        roleObject(role),
+        `the ${admin ? 'admin' : 'tenant'} role has members other than the login "${login.name}"${o.strategy === 'role' && !admin ? ' and the tenant roles' : ''}: ${named.join(', ')}. Roles belong to the whole server, not to this database: a database migrated elsewhere with the same role names grants them to its own login, and each member can connect here and ${what}.${connect}`,
+        `${asAdminOf(role, login, [...new Set(revokes)].join('\n'))}\n` +
+          `-- if a member is another database's login, which needs the role there: give each database its own role names instead ` +
+          `(the tenantRole and adminRole options of the manager and the migration, --tenant-role and --admin-role in the CLI), then re-run both migrations` +
+          (connect
+            ? `; and keep other logins out: REVOKE CONNECT ON DATABASE ${String(first['db'])} FROM PUBLIC; GRANT CONNECT ON DATABASE ${String(first['db'])} TO ${quoteIdent(login.name)};`
+            : ''),
+      ),
+    )
   }
 }
 
@@ -378,8 +462,15 @@ export async function checkTenantRoles(
         const [oid, priv = ''] = entry.split(' ')
         const table = tables.find((t) => t.oid === oid)
         if (!table) continue
-        found.push(finding('DANGEROUS_GRANT', 'error', roleObject(role), `has ${priv} on ${table.label}: ${DANGER[priv] ?? ''}`,
-          asOwner(table.owner, login, `REVOKE ${priv} ON ${table.sql} FROM ${quoteIdent(role)};`)))
+        found.push(
+          finding(
+            'DANGEROUS_GRANT',
+            'error',
+            roleObject(role),
+            `has ${priv} on ${table.label}: ${DANGER[priv] ?? ''}`,
+            asOwner(table.owner, login, `REVOKE ${priv} ON ${table.sql} FROM ${quoteIdent(role)};`),
+          ),
+        )
       }
     }
     done += rows.length

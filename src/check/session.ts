@@ -69,7 +69,11 @@ export async function withCheckDb<T>(client: unknown, fn: (db: CheckDb) => Promi
     clean = true
     return result
   } finally {
-    if (!clean) await connection.exec('ROLLBACK').then(() => (clean = true), () => undefined)
+    if (!clean)
+      await connection.exec('ROLLBACK').then(
+        () => (clean = true),
+        () => undefined,
+      )
     await connection.release(!clean)
   }
 }

@@ -15,15 +15,27 @@ import type { TenantTable } from './tables.js'
 /** ENABLE and FORCE row level security. */
 export function checkFlags(table: TenantTable, login: Login, found: Found): void {
   if (!table.rls) {
-    found.push(finding('RLS_DISABLED', 'error', table.label,
-      'row level security is disabled: its policies are ignored and every role with a grant sees and writes every tenant\'s rows',
-      asOwner(table.owner, login, `ALTER TABLE ${table.sql} ENABLE ROW LEVEL SECURITY;`)))
+    found.push(
+      finding(
+        'RLS_DISABLED',
+        'error',
+        table.label,
+        "row level security is disabled: its policies are ignored and every role with a grant sees and writes every tenant's rows",
+        asOwner(table.owner, login, `ALTER TABLE ${table.sql} ENABLE ROW LEVEL SECURITY;`),
+      ),
+    )
   }
   if (!table.force) {
     const owner = table.owner === login.name ? `its owner "${table.owner}", the login this check runs as,` : `its owner "${table.owner}"`
-    found.push(finding('FORCE_DISABLED', 'error', table.label,
-      `row level security is not forced: ${owner} bypasses the policies and sees every tenant's rows outside a scope (and so do views it owns)`,
-      asOwner(table.owner, login, `ALTER TABLE ${table.sql} FORCE ROW LEVEL SECURITY;`)))
+    found.push(
+      finding(
+        'FORCE_DISABLED',
+        'error',
+        table.label,
+        `row level security is not forced: ${owner} bypasses the policies and sees every tenant's rows outside a scope (and so do views it owns)`,
+        asOwner(table.owner, login, `ALTER TABLE ${table.sql} FORCE ROW LEVEL SECURITY;`),
+      ),
+    )
   }
 }
 
@@ -58,9 +70,15 @@ async function indexes(db: CheckDb, oids: string, byOid: Tables, found: Found): 
   for (const table of byOid.values()) {
     if (rows.some((r) => r['table_oid'] === table.oid && Number(r['first']) === table.attnum)) continue
     const { index } = derivedNames(table.spec)
-    found.push(finding('TENANT_INDEX_MISSING', 'warning', table.label,
-      `no index starts with the tenant column "${table.spec.column}": every scoped query reads the whole table`,
-      `CREATE INDEX ${quoteIdent(index)} ON ${table.sql} (${quoteIdent(table.spec.column)});`))
+    found.push(
+      finding(
+        'TENANT_INDEX_MISSING',
+        'warning',
+        table.label,
+        `no index starts with the tenant column "${table.spec.column}": every scoped query reads the whole table`,
+        `CREATE INDEX ${quoteIdent(index)} ON ${table.sql} (${quoteIdent(table.spec.column)});`,
+      ),
+    )
   }
 }
 
@@ -89,8 +107,10 @@ async function emptyChecks(db: CheckDb, oids: string, byOid: Tables, found: Foun
   )
   const candidates = rows
     .map((r) => ({ oid: String(r['oid']), table: byOid.get(String(r['table_oid'])), keys: (r['keys'] as number[] | null) ?? [], safe: r['safe'] === true }))
-    .filter((c): c is { oid: string; table: TenantTable; keys: number[]; safe: boolean } =>
-      c.table !== undefined && textual.includes(c.table) && c.keys.length === 1 && c.keys[0] === c.table.attnum && c.safe)
+    .filter(
+      (c): c is { oid: string; table: TenantTable; keys: number[]; safe: boolean } =>
+        c.table !== undefined && textual.includes(c.table) && c.keys.length === 1 && c.keys[0] === c.table.attnum && c.safe,
+    )
   const rejecting = await rejectsEmpty(db, candidates)
   for (const table of textual) {
     if (candidates.some((c) => c.table === table && rejecting.has(c.oid))) continue
@@ -98,9 +118,15 @@ async function emptyChecks(db: CheckDb, oids: string, byOid: Tables, found: Foun
     const what = candidates.some((c) => c.table === table)
       ? `the CHECK constraints on the tenant column "${table.spec.column}" all let an empty tenant ('') through`
       : `no CHECK constraint on the tenant column "${table.spec.column}"`
-    found.push(finding('EMPTY_TENANT_ALLOWED', 'warning', table.label,
-      `${what}: a row with an empty tenant can be stored, which is what an unset tenant looks like`,
-      `ALTER TABLE ${table.sql} ADD CONSTRAINT ${quoteIdent(check)} CHECK (${quoteIdent(table.spec.column)} <> '');`))
+    found.push(
+      finding(
+        'EMPTY_TENANT_ALLOWED',
+        'warning',
+        table.label,
+        `${what}: a row with an empty tenant can be stored, which is what an unset tenant looks like`,
+        `ALTER TABLE ${table.sql} ADD CONSTRAINT ${quoteIdent(check)} CHECK (${quoteIdent(table.spec.column)} <> '');`,
+      ),
+    )
   }
 }
 
@@ -111,8 +137,15 @@ async function rejectsEmpty(db: CheckDb, candidates: readonly { oid: string; tab
   const tables = [...new Set(candidates.map((c) => c.table))]
   const mirrors = tables.map((table, i) => {
     const column = table.spec.column
-    const pads = Array.from({ length: table.attnum - 1 }, (_, n) => `${quoteIdent(`pgt_pad_${n + 1}` === column ? `pgt_pad_${n + 1}_` : `pgt_pad_${n + 1}`)} int`)
-    return { table, name: `pgt_check_empty_${i + 1}`, sql: `CREATE TEMP TABLE pgt_check_empty_${i + 1} (${[...pads, `${quoteIdent(column)} ${table.columnType}`].join(', ')});` }
+    const pads = Array.from(
+      { length: table.attnum - 1 },
+      (_, n) => `${quoteIdent(`pgt_pad_${n + 1}` === column ? `pgt_pad_${n + 1}_` : `pgt_pad_${n + 1}`)} int`,
+    )
+    return {
+      table,
+      name: `pgt_check_empty_${i + 1}`,
+      sql: `CREATE TEMP TABLE pgt_check_empty_${i + 1} (${[...pads, `${quoteIdent(column)} ${table.columnType}`].join(', ')});`,
+    }
   })
   const attempt = await db.sandbox(async () => {
     await db.exec(mirrors.map((m) => m.sql).join('\n'))
@@ -180,14 +213,21 @@ async function uniques(db: CheckDb, oids: string, byOid: Tables, found: Found): 
     const constraint = row['constraint_name'] as string | null
     const kind = row['primary'] === true ? 'PRIMARY KEY' : 'UNIQUE'
     const what = constraint ? `${kind} constraint "${constraint}"` : `unique index "${String(row['index'])}"`
-    const fix = row['expressions'] === true
-      ? `-- re-create unique index ${quoteIdent(String(row['index']))} with ${col} as its first key`
-      : constraint
-        ? `ALTER TABLE ${table.sql} DROP CONSTRAINT ${quoteIdent(constraint)}, ADD CONSTRAINT ${quoteIdent(constraint)} ${kind} (${list});`
-        : `DROP INDEX ${quoteIdent(String(row['schema']))}.${quoteIdent(String(row['index']))}; CREATE UNIQUE INDEX ${quoteIdent(String(row['index']))} ON ${table.sql} (${list});`
-    found.push(finding('UNIQUE_WITHOUT_TENANT', 'warning', table.label,
-      `${what} on (${columns.join(', ') || 'an expression'}) does not include the tenant column: a tenant inserting a value another tenant already has gets a unique violation (23505), which reveals that the value exists`,
-      fix))
+    const fix =
+      row['expressions'] === true
+        ? `-- re-create unique index ${quoteIdent(String(row['index']))} with ${col} as its first key`
+        : constraint
+          ? `ALTER TABLE ${table.sql} DROP CONSTRAINT ${quoteIdent(constraint)}, ADD CONSTRAINT ${quoteIdent(constraint)} ${kind} (${list});`
+          : `DROP INDEX ${quoteIdent(String(row['schema']))}.${quoteIdent(String(row['index']))}; CREATE UNIQUE INDEX ${quoteIdent(String(row['index']))} ON ${table.sql} (${list});`
+    found.push(
+      finding(
+        'UNIQUE_WITHOUT_TENANT',
+        'warning',
+        table.label,
+        `${what} on (${columns.join(', ') || 'an expression'}) does not include the tenant column: a tenant inserting a value another tenant already has gets a unique violation (23505), which reveals that the value exists`,
+        fix,
+      ),
+    )
   }
 }
 
@@ -219,9 +259,15 @@ async function foreignKeys(db: CheckDb, oids: string, byOid: Tables, found: Foun
     const refColumns = row['ref_columns'] as string[]
     const from = [table.spec.column, ...columns].map(quoteIdent).join(', ')
     const to = [ref.spec.column, ...refColumns].map(quoteIdent).join(', ')
-    found.push(finding('FOREIGN_KEY_WITHOUT_TENANT', 'warning', table.label,
-      `foreign key "${name}" (${columns.join(', ')}) → ${ref.label} (${refColumns.join(', ')}) does not match on the tenant column: a row can reference another tenant's row, and a tenant can probe which keys exist (key checks ignore row-level security)`,
-      `ALTER TABLE ${ref.sql} ADD UNIQUE (${to}); -- unless it has such a key already\n` +
-        `ALTER TABLE ${table.sql} DROP CONSTRAINT ${quoteIdent(name)}, ADD CONSTRAINT ${quoteIdent(name)} FOREIGN KEY (${from}) REFERENCES ${ref.sql} (${to});`))
+    found.push(
+      finding(
+        'FOREIGN_KEY_WITHOUT_TENANT',
+        'warning',
+        table.label,
+        `foreign key "${name}" (${columns.join(', ')}) → ${ref.label} (${refColumns.join(', ')}) does not match on the tenant column: a row can reference another tenant's row, and a tenant can probe which keys exist (key checks ignore row-level security)`,
+        `ALTER TABLE ${ref.sql} ADD UNIQUE (${to}); -- unless it has such a key already\n` +
+          `ALTER TABLE ${table.sql} DROP CONSTRAINT ${quoteIdent(name)}, ADD CONSTRAINT ${quoteIdent(name)} FOREIGN KEY (${from}) REFERENCES ${ref.sql} (${to});`,
+      ),
+    )
   }
 }

@@ -96,24 +96,42 @@ async function resolveSpecs(db: CheckDb, o: ResolvedOptions, specs: readonly Tab
     const label = `${spec.schema}.${spec.name}`
     const sql = qualified(spec.schema, spec.name)
     if (row['oid'] === null) {
-      found.push(finding('TABLE_MISSING', 'error', label,
-        `the schema declares this tenant table but the database has no such table, so nothing protects it yet`,
-        `-- create the table and its part of the migration: with drizzle-kit, \`npx drizzle-kit generate && npx pg-tenants generate --schema <file> --out <drizzle folder> && npx drizzle-kit migrate\`; otherwise create it (your ORM's migration), then apply ${MIGRATION_SQL}`))
+      found.push(
+        finding(
+          'TABLE_MISSING',
+          'error',
+          label,
+          `the schema declares this tenant table but the database has no such table, so nothing protects it yet`,
+          `-- create the table and its part of the migration: with drizzle-kit, \`npx drizzle-kit generate && npx pg-tenants generate --schema <file> --out <drizzle folder> && npx drizzle-kit migrate\`; otherwise create it (your ORM's migration), then apply ${MIGRATION_SQL}`,
+        ),
+      )
       continue
     }
     if (row['attnum'] === null) {
-      found.push(finding('TENANT_COLUMN_MISSING', 'error', label,
-        `tenant column "${spec.column}" does not exist, so no tenant policy can work on this table`,
-        `ALTER TABLE ${sql} ADD COLUMN ${quoteIdent(spec.column)} ${spec.type === 'varchar' ? `varchar${spec.length ? `(${spec.length})` : ''}` : spec.type} NOT NULL; -- then ${MIGRATE}`))
+      found.push(
+        finding(
+          'TENANT_COLUMN_MISSING',
+          'error',
+          label,
+          `tenant column "${spec.column}" does not exist, so no tenant policy can work on this table`,
+          `ALTER TABLE ${sql} ADD COLUMN ${quoteIdent(spec.column)} ${spec.type === 'varchar' ? `varchar${spec.length ? `(${spec.length})` : ''}` : spec.type} NOT NULL; -- then ${MIGRATE}`,
+        ),
+      )
       continue
     }
     const columnType = String(row['column_type'])
     const live = tenantType(columnType)
     const comparable = live === spec.type
     if (!comparable) {
-      found.push(finding('TENANT_COLUMN_MISMATCH', 'error', label,
-        `tenant column "${spec.column}" is ${columnType} in the database but ${spec.type} in the schema; the policies are built for ${spec.type}`,
-        `-- make the column and the schema agree (ALTER TABLE ${sql} ALTER COLUMN ${quoteIdent(spec.column)} TYPE ${spec.type} …, or fix the schema), then ${MIGRATE}`))
+      found.push(
+        finding(
+          'TENANT_COLUMN_MISMATCH',
+          'error',
+          label,
+          `tenant column "${spec.column}" is ${columnType} in the database but ${spec.type} in the schema; the policies are built for ${spec.type}`,
+          `-- make the column and the schema agree (ALTER TABLE ${sql} ALTER COLUMN ${quoteIdent(spec.column)} TYPE ${spec.type} …, or fix the schema), then ${MIGRATE}`,
+        ),
+      )
     }
     tables.push(toTable(row, spec, comparable))
   }
@@ -152,16 +170,28 @@ async function discover(db: CheckDb, discovery: Discovery, found: Found): Promis
            -- a grant on some columns only is as much a way in
            OR has_any_column_privilege(u.oid, c.oid, 'SELECT, INSERT, UPDATE')))))
      ORDER BY n.nspname, c.relname`,
-    [JSON.stringify(discovery.columns), discovery.schemas ? JSON.stringify(discovery.schemas) : null, POLICY_NAMES.isolation, POLICY_NAMES.access,
-      discovery.usedBy ?? null, JSON.stringify(discovery.except ?? [])],
+    [
+      JSON.stringify(discovery.columns),
+      discovery.schemas ? JSON.stringify(discovery.schemas) : null,
+      POLICY_NAMES.isolation,
+      POLICY_NAMES.access,
+      discovery.usedBy ?? null,
+      JSON.stringify(discovery.except ?? []),
+    ],
   )
   const undeclared = discovery.usedBy !== undefined
   if (rows.length === 0 && !undeclared) {
     // A check that looked at nothing must not pass as if all were well.
     const where = discovery.schemas ? ` in ${discovery.schemas.join(', ')}` : ''
-    found.push(finding('NO_TENANT_TABLES', 'warning', 'database',
-      `no table${where} has a "${discovery.column}" column or a pg_tenants_* policy, so no table was checked`,
-      '-- pass the tables (--schema <file>, or tables: [...]) or the tenant column (--column, or column: ...)'))
+    found.push(
+      finding(
+        'NO_TENANT_TABLES',
+        'warning',
+        'database',
+        `no table${where} has a "${discovery.column}" column or a pg_tenants_* policy, so no table was checked`,
+        '-- pass the tables (--schema <file>, or tables: [...]) or the tenant column (--column, or column: ...)',
+      ),
+    )
   }
   const tables: TenantTable[] = []
   for (const row of rows) {
@@ -169,17 +199,29 @@ async function discover(db: CheckDb, discovery: Discovery, found: Found): Promis
     const name = String(row['name'])
     const label = `${schema}.${name}`
     if (row['attnum'] === null) {
-      found.push(finding('TENANT_COLUMN_MISSING', 'error', label,
-        `has pg_tenants policies but no column ${discovery.columns.map((c) => `"${c}"`).join(' or ')} and none that the policies refer to`,
-        `-- if it is a tenant table: ${MIGRATE}; if not, drop its pg_tenants_* policies`))
+      found.push(
+        finding(
+          'TENANT_COLUMN_MISSING',
+          'error',
+          label,
+          `has pg_tenants policies but no column ${discovery.columns.map((c) => `"${c}"`).join(' or ')} and none that the policies refer to`,
+          `-- if it is a tenant table: ${MIGRATE}; if not, drop its pg_tenants_* policies`,
+        ),
+      )
       continue
     }
     const columnType = String(row['column_type'])
     const type = tenantType(columnType)
     if (!type) {
-      found.push(finding('TENANT_COLUMN_MISMATCH', 'error', label,
-        `tenant column "${String(row['col'])}" is ${columnType}; pg-tenants supports text, varchar, integer, bigint and uuid`,
-        `-- change the column's type, or pass the tables to check explicitly if this is not a tenant table`))
+      found.push(
+        finding(
+          'TENANT_COLUMN_MISMATCH',
+          'error',
+          label,
+          `tenant column "${String(row['col'])}" is ${columnType}; pg-tenants supports text, varchar, integer, bigint and uuid`,
+          `-- change the column's type, or pass the tables to check explicitly if this is not a tenant table`,
+        ),
+      )
       continue
     }
     const length = /\((\d+)\)$/.exec(columnType)?.[1]

@@ -32,7 +32,9 @@ export async function checkTemporary(db: CheckDb, o: ResolvedOptions, login: Log
     const role = String(row['role'])
     const database = quoteIdent(String(row['db']))
     const grantees = (row['grantees'] as string[]).sort((a, b) => (a === 'PUBLIC' ? -1 : b === 'PUBLIC' ? 1 : a < b ? -1 : 1))
-    const through = grantees.map((g) => (g === 'PUBLIC' ? 'through PUBLIC, as every role has it by default' : g === role ? 'granted to it' : `through role "${g}"`))
+    const through = grantees.map((g) =>
+      g === 'PUBLIC' ? 'through PUBLIC, as every role has it by default' : g === role ? 'granted to it' : `through role "${g}"`,
+    )
     const who = role === o.adminRole ? 'withAdmin' : 'tenant SQL'
     const fix: string[] = []
     if (grantees.includes('PUBLIC')) {
@@ -47,11 +49,17 @@ export async function checkTemporary(db: CheckDb, o: ResolvedOptions, login: Log
     for (const grantee of grantees.filter((g) => g !== 'PUBLIC')) fix.push(`REVOKE TEMPORARY ON DATABASE ${database} FROM ${quoteIdent(grantee)};`)
     if (fix.length === 0) fix.push(`REVOKE TEMPORARY ON DATABASE ${database} FROM ${quoteIdent(role)};`)
     const owner = login.superuser || row['login_owns_db'] === true ? undefined : `the database owner "${String(row['db_owner'])}" (or a superuser)`
-    found.push(finding('ROLE_CAN_CREATE_TEMP', 'notice', roleObject(role),
-      `can create temporary tables in database ${database} (TEMPORARY, ${through.join('; ') || 'through a grant'}), which the migration cannot revoke: ` +
-        `pg-tenants ends every unit of work with a session reset (DISCARD TEMP among it) sent with its COMMIT or ROLLBACK, so no temporary table outlives its scope on a connection, ` +
-        `but while the scope is open ${who} can create tables that have no row-level security, that shadow the unqualified tenant tables for the rest of the scope ` +
-        `(pg_temp comes first in search_path), whose names every session sees in pg_class, and whose size no quota limits (temp_file_limit does not count them)`,
-      runAs(owner, fix.join('\n'))))
+    found.push(
+      finding(
+        'ROLE_CAN_CREATE_TEMP',
+        'notice',
+        roleObject(role),
+        `can create temporary tables in database ${database} (TEMPORARY, ${through.join('; ') || 'through a grant'}), which the migration cannot revoke: ` +
+          `pg-tenants ends every unit of work with a session reset (DISCARD TEMP among it) sent with its COMMIT or ROLLBACK, so no temporary table outlives its scope on a connection, ` +
+          `but while the scope is open ${who} can create tables that have no row-level security, that shadow the unqualified tenant tables for the rest of the scope ` +
+          `(pg_temp comes first in search_path), whose names every session sees in pg_class, and whose size no quota limits (temp_file_limit does not count them)`,
+        runAs(owner, fix.join('\n')),
+      ),
+    )
   }
 }

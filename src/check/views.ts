@@ -46,13 +46,22 @@ export async function checkViews(db: CheckDb, tables: readonly Base[], tenantRol
     const label = `${String(row['schema'])}.${String(row['name'])}`
     const sql = `${quoteIdent(String(row['schema']))}.${quoteIdent(String(row['name']))}`
     const bases = (row['bases'] as string[]).map((oid) => tables.find((t) => t.oid === oid))
-    const over = bases.map((t) => t && (t.root ? `${t.label} (a partition of ${t.root.label})` : t.label)).filter(Boolean).join(', ')
+    const over = bases
+      .map((t) => t && (t.root ? `${t.label} (a partition of ${t.root.label})` : t.label))
+      .filter(Boolean)
+      .join(', ')
     const owner = String(row['owner'])
     const bypass = row['owner_super'] === true || row['owner_bypass'] === true
     if (row['kind'] === 'm') {
-      found.push(finding('MATERIALIZED_VIEW', row['tenant_reads'] === true ? 'error' : 'warning', `materialized view ${label}`,
-        `over ${over}: row-level security does not apply to materialized views, it holds whatever rows its owner "${owner}" saw at refresh, for everyone who may read it${row['tenant_reads'] === true ? ' (the tenant role may)' : ''}`,
-        asOwner(owner, login, `REVOKE ALL ON ${sql} FROM ${quoteIdent(tenantRole)}; -- or replace it with a view WITH (security_invoker = true)`)))
+      found.push(
+        finding(
+          'MATERIALIZED_VIEW',
+          row['tenant_reads'] === true ? 'error' : 'warning',
+          `materialized view ${label}`,
+          `over ${over}: row-level security does not apply to materialized views, it holds whatever rows its owner "${owner}" saw at refresh, for everyone who may read it${row['tenant_reads'] === true ? ' (the tenant role may)' : ''}`,
+          asOwner(owner, login, `REVOKE ALL ON ${sql} FROM ${quoteIdent(tenantRole)}; -- or replace it with a view WITH (security_invoker = true)`),
+        ),
+      )
       continue
     }
     if (invoker(row['options'] as string[])) continue
@@ -61,9 +70,15 @@ export async function checkViews(db: CheckDb, tables: readonly Base[], tenantRol
     const why = ownerBypasses
       ? `its owner "${owner}" bypasses row-level security, so anyone who may read the view sees every tenant's rows`
       : `row-level security is checked as its owner "${owner}", not as the caller, so the view is only as tight as the policies that apply to "${owner}": one that lets it see more (a PERMISSIVE policy TO public, say) leaks through to every reader`
-    found.push(finding('VIEW_NOT_SECURITY_INVOKER', ownerBypasses ? 'error' : 'warning', `view ${label}`,
-      `over ${over} without security_invoker: ${why}`,
-      asOwner(owner, login, `ALTER VIEW ${sql} SET (security_invoker = true);`)))
+    found.push(
+      finding(
+        'VIEW_NOT_SECURITY_INVOKER',
+        ownerBypasses ? 'error' : 'warning',
+        `view ${label}`,
+        `over ${over} without security_invoker: ${why}`,
+        asOwner(owner, login, `ALTER VIEW ${sql} SET (security_invoker = true);`),
+      ),
+    )
   }
 }
 

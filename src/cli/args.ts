@@ -58,12 +58,7 @@ export interface ParsedFlags<F extends Flags> {
 
 /** Parses `argv` against `flags` (plus `--help`); unknown flags and missing values are usage
  * errors that point at the command's help. */
-export function parseFlags<const F extends Flags>(
-  command: string,
-  argv: readonly string[],
-  flags: F,
-  allowPositionals = false,
-): ParsedFlags<F> {
+export function parseFlags<const F extends Flags>(command: string, argv: readonly string[], flags: F, allowPositionals = false): ParsedFlags<F> {
   try {
     return parseArgs({
       args: [...argv],
@@ -78,9 +73,7 @@ export function parseFlags<const F extends Flags>(
 }
 
 /** The TenantOptions the flags give, checked; a bad value is a usage error. */
-export function tenantOptionsFrom(
-  values: Partial<Record<keyof typeof TENANT_OPTION_FLAGS, string | string[] | boolean | undefined>>,
-): TenantOptions {
+export function tenantOptionsFrom(values: Partial<Record<keyof typeof TENANT_OPTION_FLAGS, string | string[] | boolean | undefined>>): TenantOptions {
   const text = (key: keyof typeof TENANT_OPTION_FLAGS) => {
     const value = values[key]
     return typeof value === 'string' ? value : undefined

@@ -120,7 +120,9 @@ async function openPglite(given: string, as: string | undefined, io: Io): Promis
     try {
       const { rows } = await lite.query('SELECT rolsuper AS superuser FROM pg_roles WHERE rolname = $1', [as])
       if (rows.length === 0) {
-        throw new UsageError(`No role ${JSON.stringify(as)} in the PGlite database ${dir}: pass the app's role to --as (leaveSuperuser() makes "app" by default).`)
+        throw new UsageError(
+          `No role ${JSON.stringify(as)} in the PGlite database ${dir}: pass the app's role to --as (leaveSuperuser() makes "app" by default).`,
+        )
       }
       await lite.exec(`SET SESSION AUTHORIZATION ${quoteIdent(as)}`)
     } catch (error) {

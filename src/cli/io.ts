@@ -83,7 +83,12 @@ export function writeError(io: Io, message: string): void {
 
 /** The first non-empty line of `text`, trimmed: error messages must stay one line. */
 export function oneLine(text: string): string {
-  return text.split(/\r?\n/).map((line) => line.trim()).find((line) => line !== '') ?? ''
+  return (
+    text
+      .split(/\r?\n/)
+      .map((line) => line.trim())
+      .find((line) => line !== '') ?? ''
+  )
 }
 
 /** A one-line progress indicator on stderr, drawn only when stderr is a TTY and there is enough

@@ -117,5 +117,8 @@ function alterPattern(table: TableSpec): RegExp {
 
 /** The policies of the table's partitions, at any depth (none for a table that has none). */
 function dropOnPartitions(table: TableSpec): string {
-  return onPartitions(table, Object.values(POLICY_NAMES).map((name) => (p: string) => `DROP POLICY IF EXISTS ${name} ON ${p}`))
+  return onPartitions(
+    table,
+    Object.values(POLICY_NAMES).map((name) => (p: string) => `DROP POLICY IF EXISTS ${name} ON ${p}`),
+  )
 }

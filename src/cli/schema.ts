@@ -43,10 +43,7 @@ export async function loadSchemaTables(file: string, cwd: string): Promise<Schem
     tables.push({ exportName, mark })
   }
   if (tables.length === 0) {
-    throw new UsageError(
-      `${file} exports no table wrapped in withRls(): export your tables, e.g. ` +
-        '`export const todos = withRls(pgTable(...))`.',
-    )
+    throw new UsageError(`${file} exports no table wrapped in withRls(): export your tables, e.g. ` + '`export const todos = withRls(pgTable(...))`.')
   }
   return tables
 }
@@ -73,10 +70,7 @@ async function loadModule(path: string, cwd: string, given: string): Promise<Rec
     if (error instanceof UsageError) throw error
     throw new UsageError(`Cannot load schema ${path}: ${loadErrorReason(error, cwd)}`)
   }
-  throw new UsageError(
-    `Cannot load ${path}: loading TypeScript needs tsx or esbuild in the project (npm install -D tsx), ` +
-      'or pass the compiled .js file.',
-  )
+  throw new UsageError(`Cannot load ${path}: loading TypeScript needs tsx or esbuild in the project (npm install -D tsx), ` + 'or pass the compiled .js file.')
 }
 
 /**
@@ -100,7 +94,10 @@ function loadErrorReason(error: unknown, cwd: string): string {
     const found = /^(.+?):(\d+):(\d+): ERROR: (.+)$/.exec(line.trim())
     if (found) return `${shown(found[1]!)}:${found[2]}:${Number(found[3]) + 1}: ${found[4]}`
   }
-  const [head = '', ...rest] = message.split('\n').map((line) => line.trim()).filter(Boolean)
+  const [head = '', ...rest] = message
+    .split('\n')
+    .map((line) => line.trim())
+    .filter(Boolean)
   return head.endsWith(':') && rest[0] ? `${head} ${rest[0]}` : head
 }
 

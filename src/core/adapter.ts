@@ -50,10 +50,7 @@ export function attachEngine(manager: object, engine: TenantEngine): void {
 export function engineOf(manager: unknown): TenantEngine {
   const engine = (manager as { [ENGINE]?: TenantEngine } | null)?.[ENGINE]
   if (engine === undefined) {
-    throw new TenantError(
-      'UNSUPPORTED_CLIENT',
-      'Expected a pg-tenants manager (e.g. PostgresManager.fromDrizzle(db)), got something else.',
-    )
+    throw new TenantError('UNSUPPORTED_CLIENT', 'Expected a pg-tenants manager (e.g. PostgresManager.fromDrizzle(db)), got something else.')
   }
   return engine
 }

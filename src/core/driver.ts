@@ -134,7 +134,6 @@ export function scopeEndedError(afterScope: boolean): TenantError {
     afterScope
       ? 'A query started after its scope had finished (a missing await?): it was refused, so it ' +
           'cannot run outside the scope. Await every query inside withTenant/withAdmin.'
-      : 'This scope or session has ended and its connection was released: run queries inside ' +
-          'withTenant/withAdmin, or on a session before you close it.',
+      : 'This scope or session has ended and its connection was released: run queries inside ' + 'withTenant/withAdmin, or on a session before you close it.',
   )
 }

@@ -160,12 +160,7 @@ export class TenantEngine {
    * @param columns the types of the tenant columns, to validate tenant ids against before any SQL.
    * @param settings how the engine behaves ({@link EngineSettings}).
    */
-  constructor(
-    driver: Driver,
-    options: TenantOptions | undefined,
-    columns: readonly TenantColumnInfo[],
-    settings: EngineSettings = {},
-  ) {
+  constructor(driver: Driver, options: TenantOptions | undefined, columns: readonly TenantColumnInfo[], settings: EngineSettings = {}) {
     this.driver = driver
     this.options = resolveOptions(options)
     this.#columns = Object.freeze([...columns])
@@ -424,9 +419,7 @@ export class TenantEngine {
   async #delete(conn: Connection, text: string): Promise<void> {
     const o = this.options
     if (o.strategy === 'setting') {
-      const result = await this.#guarded(() =>
-        conn.query(`DELETE FROM ${qualified(o.schema, o.registryTable)} WHERE id = $1 RETURNING id`, [text]),
-      )
+      const result = await this.#guarded(() => conn.query(`DELETE FROM ${qualified(o.schema, o.registryTable)} WHERE id = $1 RETURNING id`, [text]))
       if (result.rows.length === 0) throw new TenantNotFound(text)
       return
     }
@@ -483,11 +476,7 @@ export class TenantEngine {
     const o = this.options
     if (o.strategy === 'setting') {
       await this.#guarded(
-        () =>
-          conn.query(
-            `INSERT INTO ${qualified(o.schema, o.registryTable)} (id) VALUES ($1)${ifMissing ? ' ON CONFLICT (id) DO NOTHING' : ''}`,
-            [text],
-          ),
+        () => conn.query(`INSERT INTO ${qualified(o.schema, o.registryTable)} (id) VALUES ($1)${ifMissing ? ' ON CONFLICT (id) DO NOTHING' : ''}`, [text]),
         text,
         ifMissing,
       )

@@ -86,8 +86,7 @@ export class TenantNotFound extends TenantError {
   constructor(tenant: string, options?: { cause?: unknown }) {
     super(
       'TENANT_NOT_FOUND',
-      `Tenant ${JSON.stringify(tenant)} does not exist. Create it with manager.createTenant(id), ` +
-        'or pass { createIfMissing: true }.',
+      `Tenant ${JSON.stringify(tenant)} does not exist. Create it with manager.createTenant(id), ` + 'or pass { createIfMissing: true }.',
       options,
     )
     this.tenant = tenant
@@ -120,8 +119,7 @@ export class TenantAlreadyExists extends TenantError {
   constructor(tenant: string, options?: { cause?: unknown }) {
     super(
       'TENANT_ALREADY_EXISTS',
-      `Tenant ${JSON.stringify(tenant)} already exists. Use it as it is, or delete it first with ` +
-        'manager.deleteTenant(id).',
+      `Tenant ${JSON.stringify(tenant)} already exists. Use it as it is, or delete it first with ` + 'manager.deleteTenant(id).',
       options,
     )
     this.tenant = tenant

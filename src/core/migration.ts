@@ -156,7 +156,10 @@ const LOCK = 'SELECT pg_advisory_xact_lock(8099570433841524340);'
 function refuseSharedTenantTables(o: ResolvedOptions, tables: readonly TableSpec[]): void {
   const both = o.sharedTables.find((s) => tables.some((t) => (t.schema || o.schema) === s.schema && t.name === s.name))
   if (both) {
-    throw new TenantError('INVALID_OPTIONS', `${both.schema}.${both.name} is both a tenant table and in sharedTables: a table is one or the other; remove it from sharedTables (or from the tenant tables).`)
+    throw new TenantError(
+      'INVALID_OPTIONS',
+      `${both.schema}.${both.name} is both a tenant table and in sharedTables: a table is one or the other; remove it from sharedTables (or from the tenant tables).`,
+    )
   }
 }
 
@@ -201,7 +204,11 @@ function single(parts: readonly string[]): string[] {
 }
 
 function checkSpec(table: TableSpec): void {
-  const names = [['schema', table.schema], ['table', table.name], ['column', table.column]] as const
+  const names = [
+    ['schema', table.schema],
+    ['table', table.name],
+    ['column', table.column],
+  ] as const
   refuseControlCharacters(`Table ${JSON.stringify(table.name)}`, names)
   for (const [what, name] of names) {
     // `$` could end a DO block's body.
@@ -253,9 +260,7 @@ function roles(o: ResolvedOptions): string {
   const names = [o.tenantRole, o.adminRole]
   const list = names.map(quoteIdent).join(', ')
   const tenantMembers =
-    o.strategy === 'role'
-      ? ` AND NOT (r = ${quoteLiteral(o.tenantRole)} AND starts_with(m.rolname::text, ${quoteLiteral(o.rolePrefix)}))`
-      : ''
+    o.strategy === 'role' ? ` AND NOT (r = ${quoteLiteral(o.tenantRole)} AND starts_with(m.rolname::text, ${quoteLiteral(o.rolePrefix)}))` : ''
   const refuse = (why: string) =>
     `RAISE EXCEPTION 'pg-tenants: role "%" already exists and ${why}: roles belong to the whole server, and sharing one lets another database''s login into this database''s tenants', r, used
         USING ERRCODE = 'object_in_use',
@@ -342,7 +347,9 @@ function sharedUp(o: ResolvedOptions): string[] {
     const t = qualified(table.schema, table.name)
     if (table.access === 'none') {
       // A table declared closed may be gone already: nothing to revoke then.
-      out.push(`DO $pg_tenants$\nBEGIN\n  IF to_regclass(${quoteLiteral(t)}) IS NOT NULL THEN\n    EXECUTE ${quoteLiteral(`REVOKE ALL ON ${t} FROM ${tenant}`)};\n  END IF;\nEND\n$pg_tenants$;`)
+      out.push(
+        `DO $pg_tenants$\nBEGIN\n  IF to_regclass(${quoteLiteral(t)}) IS NOT NULL THEN\n    EXECUTE ${quoteLiteral(`REVOKE ALL ON ${t} FROM ${tenant}`)};\n  END IF;\nEND\n$pg_tenants$;`,
+      )
       continue
     }
     out.push(`REVOKE ALL ON ${t} FROM ${tenant};`)
@@ -407,7 +414,8 @@ function registry(o: ResolvedOptions): string[] {
 
 function registryDown(o: ResolvedOptions): string[] {
   const table = qualified(o.schema, o.registryTable)
-  return [`DO $pg_tenants$
+  return [
+    `DO $pg_tenants$
 BEGIN
   IF to_regclass(${quoteLiteral(table)}) IS NOT NULL THEN
     IF EXISTS (SELECT FROM ${table}) THEN
@@ -417,7 +425,8 @@ BEGIN
     END IF;
   END IF;
 END
-$pg_tenants$;`]
+$pg_tenants$;`,
+  ]
 }
 
 /** Drops the two roles, except a `role`-strategy tenant role that still has tenants as members:

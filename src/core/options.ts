@@ -122,10 +122,7 @@ export function resolveOptions(options: TenantOptions = {}): ResolvedOptions {
     adoptRoles = false,
   } = options
   if (strategy !== 'setting' && strategy !== 'role') {
-    throw new TenantError(
-      'INVALID_OPTIONS',
-      `Unknown strategy ${JSON.stringify(strategy)}: use 'setting' (default) or 'role'.`,
-    )
+    throw new TenantError('INVALID_OPTIONS', `Unknown strategy ${JSON.stringify(strategy)}: use 'setting' (default) or 'role'.`)
   }
   for (const [key, value] of Object.entries({ schema, rolePrefix, tenantRole, adminRole, registryTable })) {
     checkName(key, value)
@@ -161,7 +158,9 @@ function resolveShared(sharedTables: unknown, schema: string): readonly SharedTa
   }
   // The list form names schema and table apart, so a table name may hold a dot there.
   const entries: [Partial<SharedTable>, unknown, string][] = Array.isArray(sharedTables)
-    ? sharedTables.map((t: Partial<SharedTable> | null) => [{ schema: t?.schema, name: t?.name }, t?.access, JSON.stringify(t)] as [Partial<SharedTable>, unknown, string])
+    ? sharedTables.map(
+        (t: Partial<SharedTable> | null) => [{ schema: t?.schema, name: t?.name }, t?.access, JSON.stringify(t)] as [Partial<SharedTable>, unknown, string],
+      )
     : Object.entries(sharedTables as Record<string, unknown>).map(([key, access]) => {
         const dot = key.indexOf('.')
         const table = dot < 0 ? { schema, name: key } : { schema: key.slice(0, dot), name: key.slice(dot + 1) }
@@ -175,10 +174,16 @@ function resolveShared(sharedTables: unknown, schema: string): readonly SharedTa
     const { schema: s, name } = table
     // eslint-disable-next-line no-control-regex -- control characters are what it refuses
     if (typeof s !== 'string' || typeof name !== 'string' || s === '' || name === '' || /[\u0000-\u001f\u007f$]/.test(s + name)) {
-      throw new TenantError('INVALID_OPTIONS', `sharedTables ${shown} must name a table as "table" or "schema.table" (or { schema, name, access }), without control characters or $.`)
+      throw new TenantError(
+        'INVALID_OPTIONS',
+        `sharedTables ${shown} must name a table as "table" or "schema.table" (or { schema, name, access }), without control characters or $.`,
+      )
     }
     if ([s, name].some((part) => part.length > 1 && part.startsWith('"') && part.endsWith('"'))) {
-      throw new TenantError('INVALID_OPTIONS', `sharedTables ${shown}: write names as they are, unquoted (public.plans, not "public".plans); pg-tenants quotes them.`)
+      throw new TenantError(
+        'INVALID_OPTIONS',
+        `sharedTables ${shown}: write names as they are, unquoted (public.plans, not "public".plans); pg-tenants quotes them.`,
+      )
     }
     if (out.some((t) => t.schema === s && t.name === name)) {
       throw new TenantError('INVALID_OPTIONS', `sharedTables names ${s}.${name} twice.`)
@@ -197,8 +202,7 @@ function checkName(key: string, value: unknown): void {
   if (typeof value !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]{0,47}$/.test(value)) {
     throw new TenantError(
       'INVALID_OPTIONS',
-      `Option ${key} must be a plain SQL name (letters, digits, _; at most 48 characters), got ` +
-        `${JSON.stringify(value)}.`,
+      `Option ${key} must be a plain SQL name (letters, digits, _; at most 48 characters), got ` + `${JSON.stringify(value)}.`,
     )
   }
   if (key !== 'schema' && key !== 'registryTable' && /^pg_/i.test(value)) {

@@ -15,9 +15,7 @@ import type { ResolvedOptions } from './options.js'
 import { qualified, quoteIdent, quoteLiteral } from './quote.js'
 
 /** What a unit of work is scoped to. `text` is the validated, canonical tenant id. */
-export type Scope =
-  | { readonly kind: 'tenant'; readonly text: string }
-  | { readonly kind: 'admin' }
+export type Scope = { readonly kind: 'tenant'; readonly text: string } | { readonly kind: 'admin' }
 
 /** Column name that marks the registry check's row in the prelude's results. */
 const FOUND = 'pg_tenants_found'

@@ -58,11 +58,7 @@ export function byteLength(text: string): number {
  * canonicalTenantId('acme', [{ type: 'varchar', length: 3 }]) // throws InvalidTenantId
  * ```
  */
-export function canonicalTenantId(
-  id: unknown,
-  columns: readonly TenantColumnInfo[],
-  maxBytes: number = MAX_TENANT_ID_BYTES,
-): string {
+export function canonicalTenantId(id: unknown, columns: readonly TenantColumnInfo[], maxBytes: number = MAX_TENANT_ID_BYTES): string {
   const text = baseText(id)
   for (const column of columns) checkColumn(id, text, column)
   const bytes = byteLength(text)
@@ -132,11 +128,7 @@ function checkColumn(id: unknown, text: string, column: TenantColumnInfo): void 
  * tenantIdText('acme', resolveOptions({ strategy: 'role' }), [{ type: 'text' }]) // 'acme'
  * ```
  */
-export function tenantIdText(
-  id: unknown,
-  options: Pick<ResolvedOptions, 'strategy' | 'rolePrefix'>,
-  columns: readonly TenantColumnInfo[],
-): string {
+export function tenantIdText(id: unknown, options: Pick<ResolvedOptions, 'strategy' | 'rolePrefix'>, columns: readonly TenantColumnInfo[]): string {
   const budget = options.strategy === 'role' ? MAX_IDENTIFIER_BYTES - byteLength(options.rolePrefix) : MAX_TENANT_ID_BYTES
   return canonicalTenantId(id, columns, budget)
 }

@@ -133,8 +133,7 @@ const SEPARATOR = '\x1f'
 
 /** One SELECT column (`pg_tenants_before`) that captures {@link SessionBefore}, packed in one
  * text value (one column parses faster than six). */
-export const SESSION_BEFORE_COLUMNS =
-  `concat_ws(chr(31), current_user, session_user, ${RESTORED_SETTINGS.map((name) => `coalesce(current_setting(${quoteLiteral(name)}, true), '')`).join(', ')}) AS pg_tenants_before`
+export const SESSION_BEFORE_COLUMNS = `concat_ws(chr(31), current_user, session_user, ${RESTORED_SETTINGS.map((name) => `coalesce(current_setting(${quoteLiteral(name)}, true), '')`).join(', ')}) AS pg_tenants_before`
 
 /**
  * Reads {@link SESSION_BEFORE_COLUMNS} from a result row; undefined when the row lacks it.
@@ -180,7 +179,10 @@ export function sessionResetTo(before: SessionBefore, inTransaction: boolean): s
   const settings = RESTORED_SETTINGS.map((name, i) => `set_config(${quoteLiteral(name)}, ${quoteLiteral(before.settings[i] ?? '')}, false)`)
   return [
     ...(inTransaction ? ['SET CONSTRAINTS ALL IMMEDIATE', 'SET LOCAL statement_timeout = 0', 'SET LOCAL lock_timeout = 0'] : []),
-    'CLOSE ALL', 'DISCARD TEMP', 'DISCARD SEQUENCES', 'DEALLOCATE ALL',
+    'CLOSE ALL',
+    'DISCARD TEMP',
+    'DISCARD SEQUENCES',
+    'DEALLOCATE ALL',
     `SELECT pg_advisory_unlock_all(), length(concat(${settings.join(', ')}))`,
     `SET SESSION AUTHORIZATION ${quoteIdent(before.login)}`,
     ...(before.role === before.login ? [] : [`SET ROLE ${quoteIdent(before.role)}`]),

@@ -24,8 +24,7 @@ import { isPglite, pgliteDriver } from './pglite.js'
 export function driverFor(client: unknown): Driver {
   if (isPgPool(client)) return nodePostgresDriver(client)
   if (isPglite(client)) return pgliteDriver(client)
-  const kind =
-    client === undefined || client === null ? 'database without a client' : `${client.constructor?.name ?? typeof client} client`
+  const kind = client === undefined || client === null ? 'database without a client' : `${client.constructor?.name ?? typeof client} client`
   throw new TenantError(
     'UNSUPPORTED_CLIENT',
     `pg-tenants cannot scope a ${kind}: use a node-postgres Pool (new pg.Pool(...)) or a PGlite ` +

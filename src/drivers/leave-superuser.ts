@@ -46,7 +46,10 @@ export async function leaveSuperuser(client: unknown, options: LeaveSuperuserOpt
     )
   }
   if (typeof role !== 'string' || !/^[A-Za-z_][A-Za-z0-9_]{0,62}$/.test(role) || /^pg_/i.test(role)) {
-    throw new TenantError('INVALID_OPTIONS', `leaveSuperuser: role must be a plain SQL name (letters, digits, _), not starting with pg_; got ${JSON.stringify(role)}.`)
+    throw new TenantError(
+      'INVALID_OPTIONS',
+      `leaveSuperuser: role must be a plain SQL name (letters, digits, _), not starting with pg_; got ${JSON.stringify(role)}.`,
+    )
   }
   const db = client as PgliteLike & {
     query(sql: string, params?: unknown[]): Promise<{ rows: Record<string, unknown>[] }>
@@ -63,7 +66,10 @@ export async function leaveSuperuser(client: unknown, options: LeaveSuperuserOpt
   }
   const [existing] = await rows('SELECT rolsuper AS superuser, rolbypassrls AS bypassrls FROM pg_roles WHERE rolname = $1', [role])
   if (existing && (existing['superuser'] === true || existing['bypassrls'] === true)) {
-    throw new TenantError('INVALID_OPTIONS', `leaveSuperuser: role "${role}" exists and is ${existing['superuser'] === true ? 'a superuser' : 'BYPASSRLS'}: pick another role, or ALTER ROLE ${quoteIdent(role)} NOSUPERUSER NOBYPASSRLS.`)
+    throw new TenantError(
+      'INVALID_OPTIONS',
+      `leaveSuperuser: role "${role}" exists and is ${existing['superuser'] === true ? 'a superuser' : 'BYPASSRLS'}: pick another role, or ALTER ROLE ${quoteIdent(role)} NOSUPERUSER NOBYPASSRLS.`,
+    )
   }
   const owned = await rows(
     `SELECT n.nspname::text || '.' || c.relname::text AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace

@@ -74,10 +74,7 @@ export interface PgPoolLike {
  */
 export function isPgPool(client: unknown): client is PgPoolLike {
   const c = client as Record<string, unknown> | null
-  return (
-    typeof c === 'object' && c !== null && typeof c['connect'] === 'function' &&
-    typeof c['query'] === 'function' && 'totalCount' in c && 'idleCount' in c
-  )
+  return typeof c === 'object' && c !== null && typeof c['connect'] === 'function' && typeof c['query'] === 'function' && 'totalCount' in c && 'idleCount' in c
 }
 
 /**
@@ -146,10 +143,12 @@ function pinnedConnection(client: PgPoolClientLike): Connection {
       client.on('end', () => resolve())
       setTimeout(resolve, 1000).unref()
     })
-    const answered = await live().query('SELECT pg_terminate_backend(pg_backend_pid())').then(
-      () => true,
-      () => false, // the backend's end came as the query's error: nothing more will follow
-    )
+    const answered = await live()
+      .query('SELECT pg_terminate_backend(pg_backend_pid())')
+      .then(
+        () => true,
+        () => false, // the backend's end came as the query's error: nothing more will follow
+      )
     if (answered) await gone
   }
   return {

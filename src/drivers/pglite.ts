@@ -74,12 +74,8 @@ export interface PgliteLike {
  */
 export function isPglite(client: unknown): client is PgliteLike {
   const c = client as Record<string, unknown> | null
-  return (
-    typeof c === 'object' && c !== null && typeof c['transaction'] === 'function' &&
-    typeof c['exec'] === 'function' && 'waitReady' in c
-  )
+  return typeof c === 'object' && c !== null && typeof c['transaction'] === 'function' && typeof c['exec'] === 'function' && 'waitReady' in c
 }
-
 
 /** Sessions open per PGlite instance, over every manager and driver made on it. */
 const kept = new WeakMap<PgliteLike, number>()

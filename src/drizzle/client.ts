@@ -36,10 +36,7 @@ export function scopedClient(conn: Connection, scopeRole: string): object {
     // Drizzle's PGlite session opens its own transaction on the client; inside a scope the
     // transaction is ours, and a nested one is a savepoint.
     transaction: () => {
-      throw new TenantError(
-        'UNSUPPORTED_OPERATION',
-        'Inside a scope, use tx.transaction() for a nested transaction (a savepoint).',
-      )
+      throw new TenantError('UNSUPPORTED_OPERATION', 'Inside a scope, use tx.transaction() for a nested transaction (a savepoint).')
     },
   }
   /** Whether the scope's transaction is still the one we opened, asked of the server: its role
@@ -81,7 +78,11 @@ export function scopedClient(conn: Connection, scopeRole: string): object {
       const state = await ended(result, failure !== undefined)
       if (state === 'unknown') {
         // The connection failed under us: nothing more runs on it, and the caller sees why.
-        const reason = new TenantError('SESSION_CLOSED', 'The connection failed inside the scope; see the cause.', failure ? { cause: failure.error } : undefined)
+        const reason = new TenantError(
+          'SESSION_CLOSED',
+          'The connection failed inside the scope; see the cause.',
+          failure ? { cause: failure.error } : undefined,
+        )
         conn.abandon(reason)
         throw failure ? failure.error : reason
       }

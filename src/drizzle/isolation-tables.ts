@@ -57,16 +57,16 @@ export function isolationTableSpec(entry: DrizzleIsolationEntry, defaultSchema: 
   const bare = is(entry, PgTable)
   const table: unknown = bare ? entry : (entry as Partial<IsolationTable> | null)?.table
   if (!is(table, PgTable)) {
-    throw new TenantError(
-      'INVALID_OPTIONS',
-      'assertTenantIsolation: each entry of tables must be { spec, row? }, a withRls table, or { table, row }.',
-    )
+    throw new TenantError('INVALID_OPTIONS', 'assertTenantIsolation: each entry of tables must be { spec, row? }, a withRls table, or { table, row }.')
   }
   const spec = requireRlsSpec(table, defaultSchema)
   const columns = getTableColumns(table) as Record<string, Column>
   const found = Object.entries(columns).find(([, c]) => c.name === spec.column)
   if (!found) {
-    throw new TenantError('INVALID_OPTIONS', `assertTenantIsolation: table ${spec.name} has no column ${JSON.stringify(spec.column)}, its withRls tenant column.`)
+    throw new TenantError(
+      'INVALID_OPTIONS',
+      `assertTenantIsolation: table ${spec.name} has no column ${JSON.stringify(spec.column)}, its withRls tenant column.`,
+    )
   }
   const [key, column] = found
   const bigintMode = column.columnType === 'PgBigInt64'

@@ -196,7 +196,13 @@ export class PostgresManager<TDb extends AnyPgDatabase> {
     const { schema, strategy, rolePrefix, tenantRole, adminRole, registryTable, sharedTables } = this.options
     return checkDatabase(clientOf(this.#db), {
       ...options,
-      schema, strategy, rolePrefix, tenantRole, adminRole, registryTable, sharedTables,
+      schema,
+      strategy,
+      rolePrefix,
+      tenantRole,
+      adminRole,
+      registryTable,
+      sharedTables,
       ...(this.#tables.length > 0 ? { tables: this.#tables } : {}),
     })
   }
@@ -270,11 +276,7 @@ export class PostgresManager<TDb extends AnyPgDatabase> {
    * })
    * ```
    */
-  async withTenant<T extends TenantId, R>(
-    tenant: T,
-    fn: (tx: TenantTransaction<TDb, T>) => Promise<R>,
-    options: TenantScopeOptions = {},
-  ): Promise<R> {
+  async withTenant<T extends TenantId, R>(tenant: T, fn: (tx: TenantTransaction<TDb, T>) => Promise<R>, options: TenantScopeOptions = {}): Promise<R> {
     const request = tenantRequest(tenant, options)
     return this.#engine.run(request, (conn) => {
       const client = scopedClient(conn, this.#engine.scopeRole(request))

@@ -63,26 +63,27 @@ export function withRls<TTable extends PgTable>(table: TTable, options: WithRlsO
   const policyOptions = policyOptionsOf(strategy, rolePrefix, tenantRole)
   const config = getTableConfig(table)
   const columns = Object.entries(table as unknown as Record<string, unknown>)
-  const found =
-    columns.find(([key]) => key === column)?.[1] ?? config.columns.find((c) => c.name === column)
+  const found = columns.find(([key]) => key === column)?.[1] ?? config.columns.find((c) => c.name === column)
   const target = config.columns.find((c) => c === found)
   if (!target) {
     const names = config.columns.map((c) => c.name).join(', ')
     throw new TenantError(
       'INVALID_OPTIONS',
-      `withRls(${config.name}): no column ${JSON.stringify(column)} (columns: ${names}). ` +
-        `Add one, or pass { column: 'yourTenantColumn' }.`,
+      `withRls(${config.name}): no column ${JSON.stringify(column)} (columns: ${names}). ` + `Add one, or pass { column: 'yourTenantColumn' }.`,
     )
   }
   // A newline in a name would end a `--` comment line of the generated migration.
-  refuseControlCharacters(`withRls(${JSON.stringify(config.name)})`, [['schema', config.schema ?? ''], ['table', config.name], ['column', target.name]])
+  refuseControlCharacters(`withRls(${JSON.stringify(config.name)})`, [
+    ['schema', config.schema ?? ''],
+    ['table', config.name],
+    ['column', target.name],
+  ])
   const sqlType = target.getSQLType().toLowerCase()
   const info = columnInfo(sqlType)
   if (!info) {
     throw new TenantError(
       'INVALID_OPTIONS',
-      `withRls(${config.name}): tenant column ${JSON.stringify(target.name)} is ${sqlType}; use text, ` +
-        'varchar, integer, bigint or uuid.',
+      `withRls(${config.name}): tenant column ${JSON.stringify(target.name)} is ${sqlType}; use text, ` + 'varchar, integer, bigint or uuid.',
     )
   }
   const mark: RlsMark = Object.freeze({
@@ -132,8 +133,7 @@ function attachPolicy(table: PgTable, mark: RlsMark, options: ResolvedOptions): 
   if (taken) {
     throw new TenantError(
       'INVALID_OPTIONS',
-      `withRls(${mark.name}): the table already has a policy named ${POLICY_NAMES.access}, which withRls adds itself: ` +
-        'rename or remove yours.',
+      `withRls(${mark.name}): the table already has a policy named ${POLICY_NAMES.access}, which withRls adds itself: ` + 'rename or remove yours.',
     )
   }
   const condition = tenantCondition(options, mark.column, mark.type)
@@ -185,15 +185,11 @@ export function requireRlsSpec(table: unknown, defaultSchema: string): TableSpec
     if (!is(table, PgTable)) {
       throw new TenantError(
         'INVALID_OPTIONS',
-        `migrationSql expects Drizzle tables wrapped in withRls(...), but got ${describeValue(table)}: ` +
-          'pass only the tenant-scoped tables of your schema.',
+        `migrationSql expects Drizzle tables wrapped in withRls(...), but got ${describeValue(table)}: ` + 'pass only the tenant-scoped tables of your schema.',
       )
     }
     const name = getTableConfig(table).name
-    throw new TenantError(
-      'INVALID_OPTIONS',
-      `Table ${name} is not tenant-scoped: wrap it in withRls(...) where it is defined, or leave it out of the list.`,
-    )
+    throw new TenantError('INVALID_OPTIONS', `Table ${name} is not tenant-scoped: wrap it in withRls(...) where it is defined, or leave it out of the list.`)
   }
   return spec.schema ? spec : { ...spec, schema: defaultSchema }
 }

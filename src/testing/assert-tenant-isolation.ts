@@ -102,7 +102,10 @@ export async function assertTenantIsolation(manager: object, options: AssertTena
   const graph = await schemaGraph(engine, targets)
   const failures: IsolationFailure[] = []
   const fail: Fail = (table, check, message) => failures.push({ table, check, message })
-  const seeds = new Map<string, Map<IsolationTarget, Row>>([[a, new Map()], [b, new Map()]])
+  const seeds = new Map<string, Map<IsolationTarget, Row>>([
+    [a, new Map()],
+    [b, new Map()],
+  ])
   const probe: Probe = {
     engine,
     graph,
@@ -140,9 +143,16 @@ export async function assertTenantIsolation(manager: object, options: AssertTena
         }
         seeded.add(target)
       } catch (error) {
-        const missing = graph.parents(target).filter((t) => !seeded.has(t)).map((t) => t.name)
+        const missing = graph
+          .parents(target)
+          .filter((t) => !seeded.has(t))
+          .map((t) => t.name)
         const why = missing.length > 0 ? `; it references ${missing.join(', ')}, which could not be seeded` : ''
-        fail(target.name, 'seed', `seeding one row per tenant failed (${describe(error)})${why}, so this table was not checked; pass ${target.hint} with a valid row`)
+        fail(
+          target.name,
+          'seed',
+          `seeding one row per tenant failed (${describe(error)})${why}, so this table was not checked; pass ${target.hint} with a valid row`,
+        )
       }
     }
     const checked = targets.filter((t) => seeded.has(t))
@@ -162,7 +172,11 @@ export async function assertTenantIsolation(manager: object, options: AssertTena
     checks++
     const after = await connectionState(engine)
     if (after.user !== baseline.user) {
-      fail(undefined, 'pool', `after the scopes, a pooled connection runs as ${JSON.stringify(after.user)} instead of the login role ${JSON.stringify(baseline.user)}: a scope leaked its role`)
+      fail(
+        undefined,
+        'pool',
+        `after the scopes, a pooled connection runs as ${JSON.stringify(after.user)} instead of the login role ${JSON.stringify(baseline.user)}: a scope leaked its role`,
+      )
     }
     if (after.tenant !== '') {
       fail(undefined, 'pool', `after the scopes, a pooled connection still carries tenant ${JSON.stringify(after.tenant)} in ${key}`)

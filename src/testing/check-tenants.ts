@@ -23,10 +23,7 @@ export function checkTenants(specs: readonly TableSpec[]): CheckTenants {
   const types = new Set(specs.map((s) => s.type))
   const numeric = types.has('integer') || types.has('bigint')
   if (types.has('uuid') && numeric) {
-    throw new TenantError(
-      'INVALID_OPTIONS',
-      'No tenant id fits both a uuid and an integer tenant column: check these tables in separate calls.',
-    )
+    throw new TenantError('INVALID_OPTIONS', 'No tenant id fits both a uuid and an integer tenant column: check these tables in separate calls.')
   }
   if (types.has('uuid')) return distinct(() => crypto.randomUUID())
   if (numeric) {

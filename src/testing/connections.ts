@@ -36,7 +36,10 @@ export async function rolledBack<T>(engine: TenantEngine, id: string, probe: (co
     await engine.run(tenantScope(id), async (conn) => {
       const outcome = await Promise.resolve()
         .then(() => probe(conn))
-        .then((rows): Outcome<T> => ({ rows }), (error: unknown): Outcome<T> => ({ error }))
+        .then(
+          (rows): Outcome<T> => ({ rows }),
+          (error: unknown): Outcome<T> => ({ error }),
+        )
       // eslint-disable-next-line @typescript-eslint/only-throw-error -- not an error: it carries the outcome out, and rolls the scope back
       throw new Rollback(outcome)
     })

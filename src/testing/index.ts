@@ -5,12 +5,7 @@
  *
  * @module pg-tenants/testing
  */
-export {
-  assertTenantIsolation,
-  type AssertTenantIsolationOptions,
-  type IsolationEntry,
-  type IsolationSummary,
-} from './assert-tenant-isolation.js'
+export { assertTenantIsolation, type AssertTenantIsolationOptions, type IsolationEntry, type IsolationSummary } from './assert-tenant-isolation.js'
 export type { IsolationRow, IsolationTableSpec, SeededRows } from './isolation-spec.js'
 export type { DrizzleIsolationEntry, IsolationTable } from '../drizzle/isolation-tables.js'
 export type { TableSpec } from '../core/migration.js'

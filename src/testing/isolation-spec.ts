@@ -118,8 +118,7 @@ export function isolationTarget(entry: IsolationTableSpec | ConvertedTableSpec, 
     table,
     column: quoteIdent(spec.column),
     hint,
-    insert: (tenant, seeded, returning = false) =>
-      insertStatement(table, spec.name, build(columnValue(tenant, spec, false), seeded), returning),
+    insert: (tenant, seeded, returning = false) => insertStatement(table, spec.name, build(columnValue(tenant, spec, false), seeded), returning),
     report: (r) => Object.freeze(reported(r)),
   }
 }
@@ -128,10 +127,7 @@ function checkedSpec(spec: unknown, defaultSchema: string): TableSpec {
   const s = (typeof spec === 'object' && spec !== null ? spec : {}) as Partial<Record<keyof TableSpec, unknown>>
   const named = (value: unknown) => typeof value === 'string' && value !== ''
   if (!named(s.name) || !named(s.column) || (s.schema !== undefined && typeof s.schema !== 'string')) {
-    throw new TenantError(
-      'INVALID_OPTIONS',
-      `assertTenantIsolation: ${JSON.stringify(spec)} is not a table spec: pass { schema, name, column, type }.`,
-    )
+    throw new TenantError('INVALID_OPTIONS', `assertTenantIsolation: ${JSON.stringify(spec)} is not a table spec: pass { schema, name, column, type }.`)
   }
   if (!TYPES.includes(s.type as TenantColumnType)) {
     throw new TenantError(
@@ -140,7 +136,11 @@ function checkedSpec(spec: unknown, defaultSchema: string): TableSpec {
     )
   }
   const full = { ...(spec as TableSpec), schema: s.schema || defaultSchema }
-  refuseControlCharacters(`assertTenantIsolation(${JSON.stringify(full.name)})`, [['schema', full.schema], ['table', full.name], ['column', full.column]])
+  refuseControlCharacters(`assertTenantIsolation(${JSON.stringify(full.name)})`, [
+    ['schema', full.schema],
+    ['table', full.name],
+    ['column', full.column],
+  ])
   return full
 }
 

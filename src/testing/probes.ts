@@ -58,7 +58,8 @@ export async function scopedChecks(p: Probe, target: IsolationTarget): Promise<v
   const refused = (check: IsolationCheck, outcome: Outcome | undefined, what: string) => {
     if (!outcome) return
     if ('error' in outcome) {
-      if (sqlState(outcome.error) !== '42501') p.fail(target.name, check, `failed with ${describe(outcome.error)} instead of SQLSTATE 42501 (row-level security)`)
+      if (sqlState(outcome.error) !== '42501')
+        p.fail(target.name, check, `failed with ${describe(outcome.error)} instead of SQLSTATE 42501 (row-level security)`)
       return
     }
     p.fail(target.name, check, `tenant A ${what} (expected SQLSTATE 42501)`)
@@ -77,7 +78,11 @@ export async function scopedChecks(p: Probe, target: IsolationTarget): Promise<v
   }
   refused('insert', await statement('insert', () => target.insert(b, p.seeded(b, target))), 'inserted a row for tenant B')
   const returning = `RETURNING ${column}::text AS "t"`
-  counted('update', await statement('update', () => ({ sql: `UPDATE ${table} SET ${column} = $1 WHERE ${column} = $2 ${returning}`, params: [b, b] })), 'updated')
+  counted(
+    'update',
+    await statement('update', () => ({ sql: `UPDATE ${table} SET ${column} = $1 WHERE ${column} = $2 ${returning}`, params: [b, b] })),
+    'updated',
+  )
   counted('delete', await statement('delete', () => ({ sql: `DELETE FROM ${table} WHERE ${column} = $1 ${returning}`, params: [b] })), 'deleted')
   const moved = await statement('move', () => ({ sql: `UPDATE ${table} SET ${column} = $1 WHERE ${column} = $2 ${returning}`, params: [b, a] }))
   if (moved && 'rows' in moved && moved.rows.length === 0) {
@@ -99,11 +104,19 @@ export async function scopedChecks(p: Probe, target: IsolationTarget): Promise<v
       // The probe runs in a DO block: a tenant role that may not use plpgsql cannot run it, which
       // proves nothing about the statement. Say so rather than count it as held.
       if (/permission denied for language/.test(String((outcome.error as { message?: unknown })?.message))) {
-        p.fail(target.name, check, `could not run: the tenant role may not use plpgsql (${describe(outcome.error)}), which this probe needs to count the rows \`${sql.replace(table, target.name)}\` touches; GRANT USAGE ON LANGUAGE plpgsql TO the tenant role while the kit runs`)
+        p.fail(
+          target.name,
+          check,
+          `could not run: the tenant role may not use plpgsql (${describe(outcome.error)}), which this probe needs to count the rows \`${sql.replace(table, target.name)}\` touches; GRANT USAGE ON LANGUAGE plpgsql TO the tenant role while the kit runs`,
+        )
         return
       }
       if (sqlState(outcome.error) !== '42501') {
-        p.fail(target.name, check, `\`${sql.replace(table, target.name)}\` failed with ${describe(outcome.error)}; on tenant A's own rows it cannot, so it most likely reached another tenant's rows`)
+        p.fail(
+          target.name,
+          check,
+          `\`${sql.replace(table, target.name)}\` failed with ${describe(outcome.error)}; on tenant A's own rows it cannot, so it most likely reached another tenant's rows`,
+        )
       }
       return
     }
@@ -145,11 +158,16 @@ async function touchedRows(conn: Connection, table: string, sql: string, before:
  * there, only its own. */
 export async function partitionProbe(p: Probe, partition: SchemaGraph['partitions'][number]): Promise<void> {
   const column = partition.of.column
-  const outcome = await rolledBack(p.engine, p.a, async (conn) =>
-    (await conn.query(
-      `SELECT count(*) FILTER (WHERE ${column}::text IS DISTINCT FROM $1) AS "foreign", count(*) FILTER (WHERE ${column}::text = $2) AS "ofB" FROM ${partition.table}`,
-      [p.a, p.b],
-    )).rows,
+  const outcome = await rolledBack(
+    p.engine,
+    p.a,
+    async (conn) =>
+      (
+        await conn.query(
+          `SELECT count(*) FILTER (WHERE ${column}::text IS DISTINCT FROM $1) AS "foreign", count(*) FILTER (WHERE ${column}::text = $2) AS "ofB" FROM ${partition.table}`,
+          [p.a, p.b],
+        )
+      ).rows,
   ).catch((error: unknown): Outcome => ({ error }))
   if ('error' in outcome) {
     if (sqlState(outcome.error) !== '42501') p.fail(partition.name, 'partition', `failed with ${describe(outcome.error)}`)
@@ -163,7 +181,7 @@ export async function partitionProbe(p: Probe, partition: SchemaGraph['partition
       'partition',
       `tenant A reads ${foreign} row(s) of other tenants, ${ofB} of them tenant B's, straight from this partition of ${partition.of.name} ` +
         "(expected none): its parent's policies do not apply to it; enable and force row-level security on it with the same policies " +
-        '(run the migration again after adding partitions), or revoke the tenant role\'s privileges on it',
+        "(run the migration again after adding partitions), or revoke the tenant role's privileges on it",
     )
   }
 }
@@ -173,8 +191,10 @@ export async function partitionProbe(p: Probe, partition: SchemaGraph['partition
 export async function viewProbe(p: Probe, view: ViewOver): Promise<boolean> {
   const match = viewMatch(p, view)
   if (!match) return false
-  const outcome = await rolledBack(p.engine, p.a, async (conn) =>
-    (await conn.query(`SELECT count(*) AS "n" FROM ${view.table} WHERE ${match.sql}`, match.params)).rows,
+  const outcome = await rolledBack(
+    p.engine,
+    p.a,
+    async (conn) => (await conn.query(`SELECT count(*) AS "n" FROM ${view.table} WHERE ${match.sql}`, match.params)).rows,
   ).catch((error: unknown): Outcome => ({ error }))
   if ('error' in outcome) {
     if (sqlState(outcome.error) !== '42501') p.fail(view.name, 'view', `failed with ${describe(outcome.error)}`)
@@ -186,7 +206,7 @@ export async function viewProbe(p: Probe, view: ViewOver): Promise<boolean> {
       view.name,
       'view',
       `tenant A reads ${n} of tenant B's probe rows through this view over ${view.over.map((t) => t.name).join(', ')} (matched by ${match.how}; ` +
-        'expected none): a view reads its tables with its owner\'s rights; make it ALTER VIEW … SET (security_invoker = true), ' +
+        "expected none): a view reads its tables with its owner's rights; make it ALTER VIEW … SET (security_invoker = true), " +
         "or revoke the tenant role's privileges on it",
     )
   }

@@ -19,9 +19,13 @@ export function makeTables(schema: string) {
   const s = pgSchema(schema)
   return {
     text: withRls(s.table('items_text', { id: serial('id').primaryKey(), tenant: text('tenant').notNull(), title: text('title').notNull() })),
-    varchar: withRls(s.table('items_varchar', { id: serial('id').primaryKey(), tenant: varchar('tenant', { length: 40 }).notNull(), title: text('title').notNull() })),
+    varchar: withRls(
+      s.table('items_varchar', { id: serial('id').primaryKey(), tenant: varchar('tenant', { length: 40 }).notNull(), title: text('title').notNull() }),
+    ),
     integer: withRls(s.table('items_integer', { id: serial('id').primaryKey(), tenant: integer('tenant').notNull(), title: text('title').notNull() })),
-    bigint: withRls(s.table('items_bigint', { id: serial('id').primaryKey(), tenant: bigint('tenant', { mode: 'bigint' }).notNull(), title: text('title').notNull() })),
+    bigint: withRls(
+      s.table('items_bigint', { id: serial('id').primaryKey(), tenant: bigint('tenant', { mode: 'bigint' }).notNull(), title: text('title').notNull() }),
+    ),
     uuid: withRls(s.table('items_uuid', { id: serial('id').primaryKey(), tenant: uuid('tenant').notNull(), title: text('title').notNull() })),
   }
 }
@@ -116,11 +120,7 @@ export async function createFixture(target: Target, strategy: Strategy, loginKin
 
 /** Drops a test's schema, its tenant roles (by prefix), its tenant and admin roles and its owner
  * login, with everything they own. For the superuser. */
-export function cleanupSql(
-  schema: string,
-  options: TenantOptions,
-  owner: string,
-): string {
+export function cleanupSql(schema: string, options: TenantOptions, owner: string): string {
   const { rolePrefix, tenantRole, adminRole } = resolveOptions(options)
   return `
     DROP SCHEMA IF EXISTS "${schema}" CASCADE;

@@ -86,10 +86,10 @@ async function pgliteTarget(): Promise<Target> {
   let current: string | null = null
   let acquired = 0
   const transaction = lite.transaction.bind(lite)
-  lite.transaction = ((fn: never) => {
+  lite.transaction = (fn: never) => {
     acquired++
     return transaction(fn)
-  })
+  }
   const use = async (role: string | null) => {
     await lite.exec(role === null ? 'RESET ROLE' : `SET ROLE "${role}"`)
     current = role

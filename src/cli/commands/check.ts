@@ -62,7 +62,7 @@ Examples:
 
 export const checkCommand: Command = {
   name: 'check',
-  summary: 'check a live database for what would let tenants see each other\'s rows',
+  summary: "check a live database for what would let tenants see each other's rows",
   help: HELP,
   async run(argv, io) {
     const { values } = parseFlags('check', argv, FLAGS)
@@ -86,7 +86,14 @@ export const checkCommand: Command = {
         ...options,
         ...(tables ? { tables } : {}),
         ...(values.column !== undefined ? { column: values.column } : {}),
-        ...(values['discover-in'] !== undefined ? { schemas: values['discover-in'].split(',').map((x) => x.trim()).filter(Boolean) } : {}),
+        ...(values['discover-in'] !== undefined
+          ? {
+              schemas: values['discover-in']
+                .split(',')
+                .map((x) => x.trim())
+                .filter(Boolean),
+            }
+          : {}),
         ignore,
         onProgress: (done, total, what) => progress.update(done, total, what),
       })
@@ -100,7 +107,10 @@ export const checkCommand: Command = {
 }
 
 function ignoredCodes(value: string | undefined): CheckCode[] {
-  const codes = (value ?? '').split(',').map((c) => c.trim().toUpperCase()).filter(Boolean)
+  const codes = (value ?? '')
+    .split(',')
+    .map((c) => c.trim().toUpperCase())
+    .filter(Boolean)
   const unknown = codes.find((c) => !(CHECK_CODES as readonly string[]).includes(c))
   if (unknown !== undefined) {
     throw new UsageError(`Unknown finding code ${JSON.stringify(unknown)} in --ignore: the codes are listed by \`pg-tenants check --help\`.`)

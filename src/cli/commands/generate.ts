@@ -22,17 +22,7 @@ import type { TenantColumnType } from '../../core/tenant-id.js'
 import { parseFlags, TENANT_OPTION_FLAGS, TENANT_OPTION_HELP, tenantOptionsFrom } from '../args.js'
 import type { Command } from '../command.js'
 import { EXIT, Interrupted, styleFor, UsageError, type Io } from '../io.js'
-import {
-  BREAKPOINT,
-  latestSnapshot,
-  readJournal,
-  readJson,
-  snapshotOf,
-  writeEdits,
-  writeMigration,
-  type Journal,
-  type Snapshot,
-} from '../kit-folder.js'
+import { BREAKPOINT, latestSnapshot, readJournal, readJson, snapshotOf, writeEdits, writeMigration, type Journal, type Snapshot } from '../kit-folder.js'
 import { retypeEdits, type PendingFile, type PolicyTable, type Retypes } from '../kit-retype.js'
 import { loadSchemaTables, schemaOptions, schemaSpecs } from '../schema.js'
 
@@ -128,7 +118,13 @@ Example:
     const options = schemaOptions(tables, flags)
     const specs = schemaSpecs(tables, options)
     const shown = relative(io.cwd, snapshotFile)
-    checkDrizzleSaw(specs, tables.map((t) => t.mark.schema), options, snapshot, shown)
+    checkDrizzleSaw(
+      specs,
+      tables.map((t) => t.mark.schema),
+      options,
+      snapshot,
+      shown,
+    )
 
     const previous = await lastHeader(out, journal)
     const declared = options.sharedTables.filter((t) => !previous || sharedChanged(previous.options.sharedTables, t))
@@ -153,8 +149,7 @@ Example:
     // Ctrl-C before the files are written stops here; once writing began, it is finished (it takes
     // milliseconds) or, should the process exit meanwhile, undone: never half-written.
     if (io.signal?.aborted) throw new Interrupted('Interrupted: nothing was written.')
-    const note =
-      '-- Written by `pg-tenants generate`: the row-level security setup drizzle-kit cannot emit. Do not edit the line above.'
+    const note = '-- Written by `pg-tenants generate`: the row-level security setup drizzle-kit cannot emit. Do not edit the line above.'
     const sql = `${header(options, specs, left)}\n${note}\n${statements.join(`\n${BREAKPOINT}\n`)}\n`
     const written = await writeMigration(out, journal, snapshot, name, sql, edits)
     for (const edit of edits) reportEdit(io, edit.path)
@@ -176,13 +171,7 @@ Example:
  * added or changed, and this migration would run before the table exists (or before the change,
  * which would then undo this one's work).
  */
-function checkDrizzleSaw(
-  specs: readonly TableSpec[],
-  declaredSchemas: readonly string[],
-  options: ResolvedOptions,
-  snapshot: Snapshot,
-  shown: string,
-): void {
+function checkDrizzleSaw(specs: readonly TableSpec[], declaredSchemas: readonly string[], options: ResolvedOptions, snapshot: Snapshot, shown: string): void {
   specs.forEach((spec, i) => {
     if (!declaredSchemas[i] && spec.schema !== 'public') {
       throw new UsageError(
@@ -192,17 +181,13 @@ function checkDrizzleSaw(
     }
     const drizzleTable = snapshot.tables?.[key(spec)]
     if (!drizzleTable) {
-      throw new UsageError(
-        `Table ${key(spec)} is not in drizzle-kit's latest snapshot (${shown}): run drizzle-kit generate first, then this command.`,
-      )
+      throw new UsageError(`Table ${key(spec)} is not in drizzle-kit's latest snapshot (${shown}): run drizzle-kit generate first, then this command.`)
     }
     const policy = drizzleTable.policies?.[POLICY_NAMES.access]
     const columns = drizzleTable.columns
     const column = columns?.[spec.column]
     if (policy?.using !== tenantCondition(options, spec.column, spec.type) || (columns && column?.type !== kitType(spec))) {
-      throw new UsageError(
-        `Table ${key(spec)} changed since drizzle-kit's latest snapshot (${shown}): run drizzle-kit generate first, then this command.`,
-      )
+      throw new UsageError(`Table ${key(spec)} changed since drizzle-kit's latest snapshot (${shown}): run drizzle-kit generate first, then this command.`)
     }
   })
 }
@@ -305,7 +290,13 @@ async function pendingKitFiles(out: string, journal: Journal, previous: Previous
  * put back after a change of that column's type: all three on a withRls table (with its new
  * type), the restrictive and admin ones on a table that left withRls (with the type drizzle-kit's
  * snapshot gives the column). */
-function policyTables(previous: Previous, specs: readonly TableSpec[], options: ResolvedOptions, snapshot: Snapshot, dropped: ReadonlySet<string>): PolicyTable[] {
+function policyTables(
+  previous: Previous,
+  specs: readonly TableSpec[],
+  options: ResolvedOptions,
+  snapshot: Snapshot,
+  dropped: ReadonlySet<string>,
+): PolicyTable[] {
   const now = new Map(specs.map((spec) => [key(spec), spec]))
   const out: PolicyTable[] = []
   for (const old of [...previous.tables, ...(previous.left ?? [])]) {

@@ -142,13 +142,14 @@ async function tenancyOf(values: Values, io: Io): Promise<{ options: TenantOptio
   if (values.schema !== undefined) {
     const tables = await loadSchemaTables(values.schema, io.cwd)
     const options = schemaOptions(tables, flags)
-    const columns = values['id-type'] !== undefined ? columnsFrom(values['id-type']) : schemaSpecs(tables, options).map(({ type, length }) => ({ type, length }))
+    const columns =
+      values['id-type'] !== undefined ? columnsFrom(values['id-type']) : schemaSpecs(tables, options).map(({ type, length }) => ({ type, length }))
     return { options, columns }
   }
   if (flags.strategy === 'role' && flags.rolePrefix === undefined) {
     throw new UsageError(
       "The role strategy needs the app's role prefix (each tenant is a role <prefix><id>): pass --role-prefix " +
-        "(--role-prefix tenant_ for the default), or --schema <file> to take it from your withRls tables.",
+        '(--role-prefix tenant_ for the default), or --schema <file> to take it from your withRls tables.',
     )
   }
   return { options: flags, columns: columnsFrom(values['id-type']) }
@@ -228,13 +229,7 @@ function count(n: number, noun: string): string {
   return `${n} ${noun}${n === 1 ? '' : 's'}`
 }
 
-async function change(
-  engine: TenantEngine,
-  action: 'create' | 'delete',
-  ids: readonly string[],
-  skipQuietly: boolean | undefined,
-  io: Io,
-): Promise<number> {
+async function change(engine: TenantEngine, action: 'create' | 'delete', ids: readonly string[], skipQuietly: boolean | undefined, io: Io): Promise<number> {
   const out = styleFor(io.stdout, io.env)
   const err = styleFor(io.stderr, io.env)
   const progress = progressFor(io)
@@ -245,9 +240,7 @@ async function change(
   try {
     for (const [index, id] of ids.entries()) {
       if (io.signal?.aborted) {
-        throw new Interrupted(
-          `Interrupted: ${done} ${changed} of ${count(ids.length, 'tenant')}; the other ${ids.length - index} were not attempted.`,
-        )
+        throw new Interrupted(`Interrupted: ${done} ${changed} of ${count(ids.length, 'tenant')}; the other ${ids.length - index} were not attempted.`)
       }
       progress.update(index, ids.length, id)
       try {
