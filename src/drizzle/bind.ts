@@ -43,6 +43,28 @@ export type AnyPgDatabase = PgDatabase<any, any, any>
  */
 export type DrizzleTransaction<TDb extends AnyPgDatabase> = Parameters<Parameters<(0 extends 1 & TDb ? AnyPgDatabase : TDb)['transaction']>[0]>[0]
 
+/**
+ * What a scope's `tx` and a session have in common: Drizzle's query API without `rollback` (a
+ * session's `rollback()` resolves, a transaction's throws). Type a helper with it to pass it
+ * either; a session is not a {@link DrizzleTransaction}.
+ *
+ * @example
+ * ```ts
+ * import { sql } from 'drizzle-orm'
+ * import type { NodePgDatabase } from 'drizzle-orm/node-postgres'
+ * import type { DrizzleQueries, PostgresManager } from 'pg-tenants/drizzle'
+ *
+ * async function audit(q: DrizzleQueries<NodePgDatabase>, what: string): Promise<void> {
+ *   await q.execute(sql`insert into audit_log (what) values (${what})`)
+ * }
+ * declare const manager: PostgresManager<NodePgDatabase>
+ * await manager.withTenant('acme', (tx) => audit(tx, 'in a scope'))
+ * await using session = await manager.newTenantSession('acme')
+ * await audit(session, 'in a session')
+ * ```
+ */
+export type DrizzleQueries<TDb extends AnyPgDatabase> = Omit<DrizzleTransaction<TDb>, 'rollback'>
+
 /** The session internals of a Drizzle database that a bound transaction reuses. */
 interface SessionInternals {
   constructor: new (client: unknown, dialect: unknown, schema: unknown, options: unknown) => unknown

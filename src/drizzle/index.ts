@@ -15,5 +15,5 @@ export {
 } from './manager.js'
 export { migrationSql } from './migration.js'
 export { leaveSuperuser, type LeaveSuperuserOptions } from '../drivers/leave-superuser.js'
-export type { AnyPgDatabase, DrizzleTransaction } from './bind.js'
+export type { AnyPgDatabase, DrizzleQueries, DrizzleTransaction } from './bind.js'
 export type { TenantScopeOptions } from '../core/engine.js'

@@ -16,7 +16,7 @@ import type { CheckOptions, CheckReport } from '../check/types.js'
 import { driverFor } from '../drivers/detect.js'
 import { attachEngine } from '../core/adapter.js'
 import { refuseNested } from '../core/context.js'
-import { bindTransaction, clientOf, type AnyPgDatabase, type DrizzleTransaction } from './bind.js'
+import { bindTransaction, clientOf, type AnyPgDatabase, type DrizzleQueries, type DrizzleTransaction } from './bind.js'
 import { scopedClient } from './client.js'
 import { markConflict, readMark, specOf } from './mark.js'
 
@@ -79,7 +79,7 @@ export interface SessionControl extends AsyncDisposable {
 
 /** An unrestricted session ({@link PostgresManager.newSession}): the Drizzle query API plus
  * {@link SessionControl}'s commit/rollback/close. */
-export type AdminSession<TDb extends AnyPgDatabase> = Omit<DrizzleTransaction<TDb>, 'rollback'> & SessionControl
+export type AdminSession<TDb extends AnyPgDatabase> = DrizzleQueries<TDb> & SessionControl
 
 /** A tenant session ({@link PostgresManager.newTenantSession}): an {@link AdminSession} scoped to
  * its tenant. */
