@@ -52,7 +52,7 @@ class MemoryCache extends Cache {
 }
 
 // Generic loops over five table types: the tests use the tables through `any`.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- loops over five table types
 type AnyTable = any
 
 describeTargets((target) => {

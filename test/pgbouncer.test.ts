@@ -63,7 +63,7 @@ async function freshClient(url: string, text: string): Promise<Row> {
 
 const PROBE = `SELECT current_user AS login, coalesce(current_setting('pg_tenants.tenant', true), '') AS tenant, pg_backend_pid() AS pid`
 
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- loops over tables of different types
 type AnyTable = any
 
 const suite = bouncerUrl && directUrl ? describe : describe.skip

@@ -11,7 +11,7 @@ import { sql } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/node-postgres'
 import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
 import type { Strategy } from '../../src/core/options.js'
-import { migrationSql, PostgresManager } from '../../src/drizzle/index.js'
+import { migrationSql, PostgresManager, type AnyPostgresManager } from '../../src/drizzle/index.js'
 import { interleave, perSecond } from '../interleave.js'
 import { createOwner, DATABASE_URL, loginUrl, serverInfo, teardown, withClient } from '../lib/setup.js'
 import { check } from '../lib/workload.js'
@@ -48,8 +48,7 @@ async function throughputs(variants: Variant[], warmupMs: number, rounds: number
 /** Sanity: a tenant sees only its own rows, and the owner outside a scope sees none (FORCE RLS:
  * it is not a superuser, so the RLS cost is really measured). Then current_user in a scope. */
 async function checkScope(
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
-  manager: PostgresManager<any>,
+  manager: AnyPostgresManager,
   ownerRows: () => Promise<unknown[]>,
   strategy: Strategy,
   driver: PhaseResult['driver'],

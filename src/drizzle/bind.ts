@@ -23,7 +23,7 @@ import { PgTransaction, type PgDatabase, type PgQueryResultHKT } from 'drizzle-o
  * }
  * ```
  */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the widest Drizzle pg database: any driver, any schema
 export type AnyPgDatabase = PgDatabase<any, any, any>
 
 /**
@@ -75,7 +75,7 @@ interface SessionInternals {
 
 /** A Drizzle transaction on a pinned connection; nested transactions are savepoints, as in
  * every Drizzle pg driver. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- one transaction class for every Drizzle pg driver and schema
 class ScopedTransaction extends PgTransaction<PgQueryResultHKT, any, any> {
   /** A scope's transaction modes go with its BEGIN (one message); `SET TRANSACTION` inside it
    * would come after the scoping statements, where PostgreSQL refuses it (25001). */

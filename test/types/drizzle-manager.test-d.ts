@@ -444,7 +444,7 @@ describe('manager options', () => {
 })
 
 describe('managers passed between modules', () => {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- PostgresManager<any> is what this test is about
   async function withAny(m: PostgresManager<any>) {
     return m.withTenant('acme', (tx) => tx.select().from(todos))
   }
@@ -459,7 +459,7 @@ describe('managers passed between modules', () => {
   })
 
   it('keep the literal tenant and the session control', async () => {
-    // eslint-disable-next-line @typescript-eslint/no-explicit-any
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- PostgresManager<any> is what this test is about
     const anyManager = manager as PostgresManager<any>
     await anyManager.withTenant('acme', async (tx) => {
       expectTypeOf(tx.tenant).toEqualTypeOf<'acme'>()
