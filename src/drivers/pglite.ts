@@ -241,6 +241,15 @@ function isRolledBackCommit(error: unknown): boolean {
   return e?.code === '25P02' && e.query === 'COMMIT' && typeof e.message === 'string' && /rolled back instead of committed/.test(e.message)
 }
 
+/** PGlite before 0.5.5 tags no result with its command, so a COMMIT sent inside a scope could not
+ * be seen: refused at the scope's first statement, before any code of the caller runs. */
 function toResult(r: PgliteResults): StatementResult {
-  return { command: (r.command ?? '').toUpperCase(), rows: r.rows ?? [] }
+  if (typeof r.command !== 'string') {
+    throw new TenantError(
+      'UNSUPPORTED_CLIENT',
+      'This PGlite does not say which command a result is for (PGlite before 0.5.5), so pg-tenants could not see a scope ' +
+        'ended by a COMMIT sent inside it: upgrade @electric-sql/pglite to 0.5.5 or later (npm install @electric-sql/pglite@^0.5.5).',
+    )
+  }
+  return { command: r.command.toUpperCase(), rows: r.rows ?? [] }
 }
