@@ -7,7 +7,6 @@
 import { readFileSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { inspect } from 'node:util'
 import { sqlState, TenantError } from '../core/errors.js'
 import type { Command } from './command.js'
 import { COMMANDS } from './commands.js'
@@ -112,8 +111,10 @@ function stackOf(error: Error): string {
   const parts = [error.stack ?? String(error)]
   let cause: unknown = error.cause
   for (let depth = 0; depth < 5 && cause !== undefined; depth++) {
-    // A cause that is not an Error may be any object: shown by inspect, not as [object Object].
-    const shown = cause instanceof Error ? (cause.stack ?? cause.message) : typeof cause === 'string' ? cause : inspect(cause)
+    // A cause that is not an Error is shown as String() shows it, never inspected: an object could
+    // be a connection config with its password.
+    // eslint-disable-next-line @typescript-eslint/no-base-to-string -- [object Object] is the safe answer for an object
+    const shown = cause instanceof Error ? (cause.stack ?? cause.message) : String(cause)
     parts.push(`Caused by: ${shown}`)
     cause = cause instanceof Error ? cause.cause : undefined
   }
