@@ -6,9 +6,13 @@
  * Each block is one ES module, compiled with the repo's tsconfig.json options (strict, NodeNext),
  * with `pg-tenants`, `pg-tenants/drizzle`, `pg-tenants/testing` and `pg-tenants/adapter` mapped to
  * src/. A block must therefore be complete: its own imports, and `declare const db: …` for what it
- * assumes. A block whose info string is `ts nocheck` is skipped. A Markdown block whose first line
+ * assumes. A block whose info string starts with `ts` is checked (`ts run` too: test/docs.test.ts
+ * also runs those) unless it says `nocheck` (`ts nocheck`). A Markdown block whose first line
  * is a file-name comment (`// schema.ts`) is written under that name, next to the other blocks of
  * the same file, so that they can import it (`import { todos } from './schema.js'`).
+ *
+ * It also fails when a symbol exported by one of the entry points (re-exports followed to their
+ * declarations) has no `@example` in its JSDoc, naming its file:line: every public symbol has one.
  *
  * All blocks go into one TypeScript program (fast), under a temporary directory. Prints how many
  * blocks each source gave, then every failure as `file:line message`; exits 1 on any failure.
@@ -42,7 +46,7 @@ interface Block {
   readonly lines: readonly string[]
 }
 
-/** `ts`, `typescript`, `ts nocheck`, … as an info string: checked, skipped, or not TypeScript. */
+/** `ts`, `typescript`, `ts run`, `ts nocheck`, … as an info string: checked, skipped, or not TypeScript. */
 function classify(info: string): 'check' | 'skip' | 'other' {
   const [lang = '', ...flags] = info.trim().split(/\s+/)
   if (lang !== 'ts' && lang !== 'typescript') return 'other'
@@ -158,6 +162,39 @@ function compilerOptions(dir: string): ts.CompilerOptions {
   }
 }
 
+/**
+ * Every symbol exported by an entry point (re-exports followed to their declarations) that has no
+ * `@example` tag in its JSDoc, as `file:line symbol (entry point)`. A symbol exported by several
+ * entry points is named once, and a declaration merged from several (overloads, a class and an
+ * interface) counts as documented when one of them has an example.
+ */
+function missingExamples(program: ts.Program, entryFiles: readonly string[]): string[] {
+  const checker = program.getTypeChecker()
+  const seen = new Set<ts.Symbol>()
+  const out: string[] = []
+  for (const entry of entryFiles) {
+    const file = program.getSourceFile(entry)
+    const moduleSymbol = file && checker.getSymbolAtLocation(file)
+    if (!moduleSymbol) {
+      out.push(`${relative(root, entry)}: not a module`)
+      continue
+    }
+    for (const exported of checker.getExportsOfModule(moduleSymbol)) {
+      const symbol = exported.flags & ts.SymbolFlags.Alias ? checker.getAliasedSymbol(exported) : exported
+      if (seen.has(symbol)) continue
+      seen.add(symbol)
+      const declarations = symbol.getDeclarations() ?? []
+      if (declarations.some((d) => ts.getJSDocTags(d).some((tag) => tag.tagName.text === 'example'))) continue
+      const first = declarations[0]
+      const where = first
+        ? `${relative(root, first.getSourceFile().fileName)}:${first.getSourceFile().getLineAndCharacterOfPosition(first.getStart()).line + 1}`
+        : relative(root, entry)
+      out.push(`${where} ${exported.getName()} (exported by ${relative(root, entry)}): no @example in its JSDoc`)
+    }
+  }
+  return out
+}
+
 function main(): void {
   const keep = process.argv.includes('--keep')
   const started = performance.now()
@@ -189,7 +226,8 @@ function main(): void {
     writeFileSync(path, block.lines.join('\n') + '\n')
   }
 
-  const program = ts.createProgram({ rootNames: [...files.keys()], options: compilerOptions(dir) })
+  const entryFiles = Object.values(ENTRY_POINTS).map((file) => join(root, file))
+  const program = ts.createProgram({ rootNames: [...files.keys(), ...entryFiles], options: compilerOptions(dir) })
   const diagnostics = [
     ...program.getOptionsDiagnostics(),
     ...program.getGlobalDiagnostics(),
@@ -214,21 +252,25 @@ function main(): void {
     }
   }
 
+  const missing = missingExamples(program, entryFiles)
+
   const count = (blocks: readonly Block[], source: string) => blocks.filter((b) => b.source === source).length
   console.log(`JSDoc @example blocks in src/: ${jsdoc.length} checked, ${skipped.jsdoc.count} skipped (nocheck)`)
   console.log(`Markdown blocks: ${markdown.length} checked, ${skipped.markdown.count} skipped (nocheck)`)
   for (const path of markdownFiles) console.log(`  ${relative(root, path)}: ${count(markdown, relative(root, path))}`)
-  for (const report of reports) console.error(report)
+  for (const report of [...reports, ...missing]) console.error(report)
 
   const seconds = ((performance.now() - started) / 1000).toFixed(1)
   if (keep) console.log(`blocks kept in ${dir}`)
   else rmSync(dir, { recursive: true, force: true })
-  if (reports.length > 0) {
+  if (reports.length > 0 || missing.length > 0) {
     for (const block of failed) console.error(`failed: the block at ${block.source}:${block.line}`)
-    console.error(`${failed.size} of ${files.size} blocks failed (${reports.length} errors) in ${seconds} s`)
+    if (reports.length > 0) console.error(`${failed.size} of ${files.size} blocks failed (${reports.length} errors)`)
+    if (missing.length > 0) console.error(`${missing.length} exported symbols have no @example`)
+    console.error(`failed in ${seconds} s`)
     process.exit(1)
   }
-  console.log(`all ${files.size} blocks typecheck (${seconds} s)`)
+  console.log(`all ${files.size} blocks typecheck, and every exported symbol has an @example (${seconds} s)`)
 }
 
 main()

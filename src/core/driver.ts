@@ -8,7 +8,19 @@
  */
 import { TenantError } from './errors.js'
 
-/** One statement's outcome. */
+/**
+ * One statement's outcome.
+ *
+ * @example
+ * ```ts
+ * import type { Connection, StatementResult } from 'pg-tenants/adapter'
+ *
+ * declare const conn: Connection
+ *
+ * const result: StatementResult = await conn.query('SELECT count(*)::int AS n FROM todos WHERE title = $1', ['ship v1'])
+ * console.log(result.command, result.rows[0]?.['n']) // SELECT 1 (one todo has that title)
+ * ```
+ */
 export interface StatementResult {
   /** The command tag, upper case: `BEGIN`, `SELECT`, `COMMIT`, `ROLLBACK`, … */
   readonly command: string

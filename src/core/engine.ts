@@ -34,7 +34,19 @@ export interface TenantScopeOptions extends TransactionOptions {
   createIfMissing?: boolean
 }
 
-/** How the engine behaves, beyond the options it shares with the migration. */
+/**
+ * How the engine behaves, beyond the options it shares with the migration.
+ *
+ * @example
+ * ```ts
+ * import { TenantEngine, type Driver, type EngineSettings } from 'pg-tenants/adapter'
+ *
+ * declare const driver: Driver
+ *
+ * const settings: EngineSettings = { knownTenantTtlMs: 0 } // check every scope's tenant: other processes delete tenants
+ * const engine = new TenantEngine(driver, { strategy: 'setting' }, [{ type: 'text' }], settings)
+ * ```
+ */
 export interface EngineSettings {
   /**
    * How long a tenant seen to exist skips the existence check of a scope that may create it

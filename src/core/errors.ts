@@ -6,7 +6,20 @@
  * @module
  */
 
-/** Every code a {@link TenantError} can carry. Each is documented in docs/errors.md, "Error codes". */
+/**
+ * Every code a {@link TenantError} can carry. Each is documented in docs/errors.md, "Error codes".
+ *
+ * @example
+ * ```ts
+ * import { TenantError, type TenantErrorCode } from 'pg-tenants'
+ *
+ * const STATUS: Partial<Record<TenantErrorCode, number>> = { TENANT_NOT_FOUND: 404, INVALID_TENANT_ID: 400, NESTED_SCOPE: 500 }
+ *
+ * export function httpStatus(error: unknown): number {
+ *   return error instanceof TenantError ? (STATUS[error.code] ?? 500) : 500
+ * }
+ * ```
+ */
 export type TenantErrorCode =
   | 'TENANT_NOT_FOUND'
   | 'TENANT_ALREADY_EXISTS'

@@ -37,7 +37,19 @@ export interface TableSpec {
   readonly length?: number | undefined
 }
 
-/** The result of `migrationSql`. */
+/**
+ * The result of `migrationSql`.
+ *
+ * @example
+ * ```ts
+ * import { writeFileSync } from 'node:fs'
+ * import { buildMigration, type MigrationSql } from 'pg-tenants'
+ *
+ * const migration: MigrationSql = buildMigration([{ schema: 'public', name: 'todos', column: 'tenant', type: 'text' }])
+ * writeFileSync('migrations/0002_tenants.up.sql', migration.up)
+ * writeFileSync('migrations/0002_tenants.down.sql', migration.down)
+ * ```
+ */
 export interface MigrationSql {
   /** Everything the tables need. Idempotent. */
   readonly up: string
@@ -68,9 +80,26 @@ export function buildMigration(tables: readonly TableSpec[], options?: TenantOpt
   return Object.freeze({ up: text(up), down: text(down) })
 }
 
-/** A migration as lists of single SQL statements, in order (a comment rides with the statement
+/**
+ * A migration as lists of single SQL statements, in order (a comment rides with the statement
  * after it). For migration tools that run one statement at a time, such as drizzle's migrator,
- * whose chunks PGlite sends as single prepared statements. */
+ * whose chunks PGlite sends as single prepared statements.
+ *
+ * @example
+ * ```ts
+ * import type { PoolClient } from 'pg'
+ * import { migrationStatements, type MigrationStatements } from 'pg-tenants'
+ *
+ * declare const client: PoolClient
+ *
+ * async function revert(migration: MigrationStatements): Promise<void> {
+ *   await client.query('BEGIN')
+ *   for (const statement of migration.down) await client.query(statement)
+ *   await client.query('COMMIT')
+ * }
+ * await revert(migrationStatements([{ schema: 'public', name: 'todos', column: 'tenant', type: 'text' }]))
+ * ```
+ */
 export interface MigrationStatements {
   /** The statements of `up`, in order. */
   readonly up: readonly string[]
@@ -99,7 +128,17 @@ export function migrationStatements(tables: readonly TableSpec[], options?: Tena
   return Object.freeze({ up: single(up.flat()), down: single(down.flat()) })
 }
 
-/** Options of {@link tableStatements}. */
+/**
+ * Options of {@link tableStatements}.
+ *
+ * @example
+ * ```ts
+ * import { tableStatements, type TableStatementsOptions } from 'pg-tenants'
+ *
+ * const config: TableStatementsOptions = { schemaGrants: true } // schema billing: the setup did not cover it yet
+ * const { up } = tableStatements({ schema: 'billing', name: 'invoices', column: 'tenant', type: 'text' }, {}, config)
+ * ```
+ */
 export interface TableStatementsOptions {
   /** Also grant the table's schema as the full setup does (`USAGE`, all tables and sequences,
    * default privileges): for a table in a schema the setup did not cover yet. Default false. */

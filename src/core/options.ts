@@ -7,15 +7,45 @@
  */
 import { TenantError } from './errors.js'
 
-/** How a tenant scope is expressed to PostgreSQL. See docs/strategies.md. */
+/**
+ * How a tenant scope is expressed to PostgreSQL. See docs/strategies.md.
+ *
+ * @example
+ * ```ts
+ * import type { Strategy, TenantOptions } from 'pg-tenants'
+ *
+ * const strategy: Strategy = process.env.TENANT_STRATEGY === 'role' ? 'role' : 'setting'
+ * export const tenancy: TenantOptions = { strategy } // the same options for the manager, the migration and check
+ * ```
+ */
 export type Strategy = 'setting' | 'role'
 
-/** What the tenant role may do on a shared table (one that is not tenant-scoped): read it
+/**
+ * What the tenant role may do on a shared table (one that is not tenant-scoped): read it
  * (`SELECT`), write it (`SELECT, INSERT, UPDATE, DELETE`, and its own sequences), or nothing
- * (every privilege revoked: the way to close a table an older setup granted). */
+ * (every privilege revoked: the way to close a table an older setup granted).
+ *
+ * @example
+ * ```ts
+ * import type { SharedAccess, TenantOptions } from 'pg-tenants'
+ *
+ * const plans: SharedAccess = 'read'
+ * export const tenancy: TenantOptions = { sharedTables: { plans, audit_log: 'write', legacy_exports: 'none' } }
+ * ```
+ */
 export type SharedAccess = 'read' | 'write' | 'none'
 
-/** A shared table as declared in {@link TenantOptions.sharedTables}, resolved. */
+/**
+ * A shared table as declared in {@link TenantOptions.sharedTables}, resolved.
+ *
+ * @example
+ * ```ts
+ * import type { SharedTable, TenantOptions } from 'pg-tenants'
+ *
+ * const plans: SharedTable = { schema: 'public', name: 'plans', access: 'read' }
+ * export const tenancy: TenantOptions = { sharedTables: [plans] } // the same as { sharedTables: { plans: 'read' } }
+ * ```
+ */
 export interface SharedTable {
   /** The table's schema, unquoted. */
   readonly schema: string
@@ -74,7 +104,19 @@ export interface TenantOptions {
   adoptRoles?: boolean
 }
 
-/** Options after defaults and checks (see {@link resolveOptions}), frozen. */
+/**
+ * Options after defaults and checks (see {@link resolveOptions}), frozen.
+ *
+ * @example
+ * ```ts
+ * import type { ResolvedOptions } from 'pg-tenants'
+ * import { resolveOptions } from 'pg-tenants/adapter'
+ *
+ * const options: ResolvedOptions = resolveOptions({ strategy: 'role', sharedTables: { plans: 'read' } })
+ * console.log(options.rolePrefix, options.settingKey) // tenant_ pg_tenants.tenant
+ * console.log(options.sharedTables) // [ { schema: 'public', name: 'plans', access: 'read' } ]
+ * ```
+ */
 export interface ResolvedOptions {
   /** {@link TenantOptions.schema}, default `'public'`. */
   readonly schema: string
@@ -96,7 +138,21 @@ export interface ResolvedOptions {
   readonly settingKey: string
 }
 
-/** The custom setting that carries the tenant id. Constant so that policies never drift. */
+/**
+ * The custom setting that carries the tenant id. Constant so that policies never drift.
+ *
+ * @example
+ * ```ts
+ * import { sql } from 'drizzle-orm'
+ * import { SETTING_KEY } from 'pg-tenants'
+ * import type { AnyPostgresManager } from 'pg-tenants/drizzle'
+ *
+ * declare const manager: AnyPostgresManager
+ *
+ * // In a scope of the `setting` strategy, the tenant id is in this transaction-local setting.
+ * await manager.withTenant('acme', (tx) => tx.execute(sql`select current_setting(${SETTING_KEY}, true) as tenant`)) // tenant: 'acme'
+ * ```
+ */
 export const SETTING_KEY = 'pg_tenants.tenant'
 
 /**

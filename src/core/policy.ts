@@ -12,7 +12,21 @@ import type { ResolvedOptions } from './options.js'
 import { quoteIdent, quoteLiteral } from './quote.js'
 import type { TenantColumnType } from './tenant-id.js'
 
-/** Names of the three policies pg-tenants puts on a tenant table. */
+/**
+ * Names of the three policies pg-tenants puts on a tenant table.
+ *
+ * @example
+ * ```ts
+ * import type { Pool } from 'pg'
+ * import { POLICY_NAMES } from 'pg-tenants'
+ *
+ * declare const pool: Pool
+ *
+ * const { rows } = await pool.query('SELECT schemaname, tablename, policyname FROM pg_policies WHERE policyname = ANY($1)', [
+ *   Object.values(POLICY_NAMES),
+ * ])
+ * ```
+ */
 export const POLICY_NAMES = {
   /** RESTRICTIVE, to the tenant role: the tenant condition, ANDed with any other policy. */
   isolation: 'pg_tenants_isolation',

@@ -8,13 +8,50 @@
 import { InvalidTenantId } from './errors.js'
 import type { ResolvedOptions } from './options.js'
 
-/** A tenant id as callers pass it: text or uuid as a string, integer kinds as number or bigint. */
+/**
+ * A tenant id as callers pass it: text or uuid as a string, integer kinds as number or bigint.
+ *
+ * @example
+ * ```ts
+ * import type { TenantId } from 'pg-tenants'
+ * import type { AnyPostgresManager } from 'pg-tenants/drizzle'
+ *
+ * declare const manager: AnyPostgresManager
+ *
+ * export async function onboard(id: TenantId): Promise<void> {
+ *   await manager.createTenant(id)
+ * }
+ * await onboard('acme') // a text tenant column (or a uuid string for a uuid one)
+ * await onboard(42n) // an integer or bigint tenant column: a number or a bigint
+ * ```
+ */
 export type TenantId = string | number | bigint
 
-/** Column types a tenant column may have. */
+/**
+ * Column types a tenant column may have.
+ *
+ * @example
+ * ```ts
+ * import type { TableSpec, TenantColumnType } from 'pg-tenants'
+ *
+ * const type: TenantColumnType = 'uuid'
+ * export const projects: TableSpec = { schema: 'public', name: 'projects', column: 'org_id', type }
+ * ```
+ */
 export type TenantColumnType = 'text' | 'varchar' | 'integer' | 'bigint' | 'uuid'
 
-/** What the manager knows about the tenant columns of its tables. */
+/**
+ * What the manager knows about the tenant columns of its tables.
+ *
+ * @example
+ * ```ts
+ * import { canonicalTenantId, type TenantColumnInfo } from 'pg-tenants/adapter'
+ *
+ * const columns: TenantColumnInfo[] = [{ type: 'varchar', length: 8 }, { type: 'text' }]
+ * canonicalTenantId('acme', columns) // 'acme'
+ * canonicalTenantId('acme-corp-eu', columns) // throws InvalidTenantId: the tenant column is varchar(8)
+ * ```
+ */
 export interface TenantColumnInfo {
   /** The column's type. */
   readonly type: TenantColumnType
@@ -22,7 +59,16 @@ export interface TenantColumnInfo {
   readonly length?: number | undefined
 }
 
-/** Longest tenant id accepted by the `setting` strategy, in UTF-8 bytes. */
+/**
+ * Longest tenant id accepted by the `setting` strategy, in UTF-8 bytes.
+ *
+ * @example
+ * ```ts
+ * import { MAX_TENANT_ID_BYTES } from 'pg-tenants'
+ *
+ * export const fitsSettingStrategy = (id: string) => new TextEncoder().encode(id).length <= MAX_TENANT_ID_BYTES // 1024
+ * ```
+ */
 export const MAX_TENANT_ID_BYTES = 1024
 
 /** PostgreSQL truncates identifiers to this many bytes (NAMEDATALEN - 1). */

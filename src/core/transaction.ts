@@ -7,8 +7,22 @@
 import { TenantError } from './errors.js'
 import { quoteIdent, quoteLiteral } from './quote.js'
 
-/** PostgreSQL's isolation levels, as Drizzle's `db.transaction(fn, config)` names them. See
- * {@link TransactionOptions}. */
+/**
+ * PostgreSQL's isolation levels, as Drizzle's `db.transaction(fn, config)` names them. See
+ * {@link TransactionOptions}.
+ *
+ * @example
+ * ```ts
+ * import { sql } from 'drizzle-orm'
+ * import type { IsolationLevel } from 'pg-tenants/adapter'
+ * import type { AnyPostgresManager } from 'pg-tenants/drizzle'
+ *
+ * declare const manager: AnyPostgresManager
+ *
+ * const isolationLevel: IsolationLevel = 'repeatable read' // both counts from one snapshot
+ * await manager.withTenant('acme', (tx) => tx.execute(sql`select (select count(*) from todos), (select count(*) from tags)`), { isolationLevel })
+ * ```
+ */
 export type IsolationLevel = 'read uncommitted' | 'read committed' | 'repeatable read' | 'serializable'
 
 /**
@@ -88,11 +102,34 @@ export function beginStatement(modes: string): string {
   return modes === '' ? 'BEGIN' : `BEGIN ${modes}`
 }
 
-/** Column of the reset's row ({@link SESSION_RESET}) that holds the session's current role
- * before its closing `SET SESSION AUTHORIZATION DEFAULT`. */
+/**
+ * Column of the reset's row ({@link SESSION_RESET}) that holds the session's current role
+ * before its closing `SET SESSION AUTHORIZATION DEFAULT`.
+ *
+ * @example
+ * ```ts
+ * import { RESET_LOGIN_COLUMN, RESET_ROLE_COLUMN, SESSION_RESET, type StatementResult } from 'pg-tenants/adapter'
+ *
+ * declare function exec(sql: string): Promise<StatementResult[]> // one simple-query message, every statement's result
+ *
+ * const results = await exec(`COMMIT; ${SESSION_RESET}`)
+ * const row = results.find((r) => r.rows[0] !== undefined && RESET_ROLE_COLUMN in r.rows[0])?.rows[0]
+ * const destroy = row?.[RESET_ROLE_COLUMN] !== row?.[RESET_LOGIN_COLUMN] // a role set on connect: do not pool it
+ * ```
+ */
 export const RESET_ROLE_COLUMN = 'pg_tenants_current_role'
-/** Column of the reset's row ({@link SESSION_RESET}) that holds the login (session user): a
- * driver destroys a connection whose {@link RESET_ROLE_COLUMN} differs from it. */
+/**
+ * Column of the reset's row ({@link SESSION_RESET}) that holds the login (session user): a
+ * driver destroys a connection whose {@link RESET_ROLE_COLUMN} differs from it.
+ *
+ * @example
+ * ```ts
+ * import { RESET_LOGIN_COLUMN, RESET_ROLE_COLUMN } from 'pg-tenants/adapter'
+ *
+ * // The reset's row shows a role other than the login: the connection is then destroyed.
+ * export const roleChanged = (row: Readonly<Record<string, unknown>>) => row[RESET_ROLE_COLUMN] !== row[RESET_LOGIN_COLUMN]
+ * ```
+ */
 export const RESET_LOGIN_COLUMN = 'pg_tenants_session_user'
 
 /**
@@ -107,19 +144,50 @@ export const RESET_LOGIN_COLUMN = 'pg_tenants_session_user'
  * it: the driver destroys a connection whose role differed from its login. A statement left by
  * SQL `PREPARE` cannot go without `DEALLOCATE ALL`, which would drop the driver's own named
  * statements too: adapters see its `PREPARE` tag and {@link Connection.taint} the connection.
+ *
+ * @example
+ * ```ts
+ * import type { PoolClient } from 'pg'
+ * import { SESSION_RESET } from 'pg-tenants/adapter'
+ *
+ * declare const client: PoolClient
+ *
+ * await client.query(`ROLLBACK; ${SESSION_RESET}`) // one message: the unit of work ends, the session is back to its defaults
+ * ```
  */
 export const SESSION_RESET =
   'SET statement_timeout = 0; SET lock_timeout = 0; CLOSE ALL; UNLISTEN *; DISCARD TEMP; DISCARD SEQUENCES; RESET ALL; ' +
   `SELECT pg_advisory_unlock_all(), current_user::text AS ${RESET_ROLE_COLUMN}, session_user::text AS ${RESET_LOGIN_COLUMN}; ` +
   'SET SESSION AUTHORIZATION DEFAULT'
 
-/** Settings that a driver which cannot reset everything (one embedded session whose own settings
+/**
+ * Settings that a driver which cannot reset everything (one embedded session whose own settings
  * must survive) puts back exactly as they were before the scope: the tenant setting (fail
  * closed), and those an application most often sets for its session. Reading each costs a few
- * microseconds in PGlite at every scope, so the list is short. */
+ * microseconds in PGlite at every scope, so the list is short.
+ *
+ * @example
+ * ```ts
+ * import { RESTORED_SETTINGS, type SessionBefore } from 'pg-tenants/adapter'
+ *
+ * declare const before: SessionBefore
+ *
+ * const saved = Object.fromEntries(RESTORED_SETTINGS.map((name, i) => [name, before.settings[i]])) // { 'pg_tenants.tenant': '', search_path: …, … }
+ * ```
+ */
 export const RESTORED_SETTINGS = ['pg_tenants.tenant', 'search_path', 'TimeZone', 'statement_timeout'] as const
 
-/** The session's state before a scope, as a driver that restores it exactly captured it. */
+/**
+ * The session's state before a scope, as a driver that restores it exactly captured it.
+ *
+ * @example
+ * ```ts
+ * import { sessionResetTo, type SessionBefore } from 'pg-tenants/adapter'
+ *
+ * const before: SessionBefore = { role: 'app', login: 'app', settings: ['', '"$user", public', 'UTC', '0'] }
+ * const reset = sessionResetTo(before, false) // 'CLOSE ALL; …; SET SESSION AUTHORIZATION "app"'
+ * ```
+ */
 export interface SessionBefore {
   /** `current_user`. */
   readonly role: string
@@ -131,8 +199,21 @@ export interface SessionBefore {
 
 const SEPARATOR = '\x1f'
 
-/** One SELECT column (`pg_tenants_before`) that captures {@link SessionBefore}, packed in one
- * text value (one column parses faster than six). */
+/**
+ * One SELECT column (`pg_tenants_before`) that captures {@link SessionBefore}, packed in one
+ * text value (one column parses faster than six).
+ *
+ * @example
+ * ```ts
+ * import type { PGlite } from '@electric-sql/pglite'
+ * import { SESSION_BEFORE_COLUMNS, sessionBefore } from 'pg-tenants/adapter'
+ *
+ * declare const db: PGlite
+ *
+ * const { rows } = await db.query<Record<string, unknown>>(`SELECT ${SESSION_BEFORE_COLUMNS}`)
+ * const before = sessionBefore(rows[0]) // { role, login, settings }
+ * ```
+ */
 export const SESSION_BEFORE_COLUMNS = `concat_ws(chr(31), current_user, session_user, ${RESTORED_SETTINGS.map((name) => `coalesce(current_setting(${quoteLiteral(name)}, true), '')`).join(', ')}) AS pg_tenants_before`
 
 /**

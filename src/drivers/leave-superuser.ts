@@ -11,7 +11,19 @@ import { TenantError } from '../core/errors.js'
 import { quoteIdent, quoteLiteral } from '../core/quote.js'
 import { isPglite, type PgliteLike } from './pglite.js'
 
-/** Options of {@link leaveSuperuser}. */
+/**
+ * Options of {@link leaveSuperuser}.
+ *
+ * @example
+ * ```ts
+ * import { PGlite } from '@electric-sql/pglite'
+ * import { leaveSuperuser, type LeaveSuperuserOptions } from 'pg-tenants'
+ *
+ * const options: LeaveSuperuserOptions = { role: 'todo_app' }
+ * const client = new PGlite()
+ * const { role } = await leaveSuperuser(client, options) // 'todo_app'
+ * ```
+ */
 export interface LeaveSuperuserOptions {
   /** The role the session becomes: created when missing (NOSUPERUSER NOBYPASSRLS CREATEROLE, so
    * that the migration and the `role` strategy can create roles). Default `'app'`. */

@@ -46,8 +46,22 @@ export interface IsolationTable<TTable extends PgTable = PgTable> {
   readonly row: IsolationRow
 }
 
-/** A table in the Drizzle form: bare, when a row of only its tenant column is valid, or with a
- * row ({@link IsolationTable}). */
+/**
+ * A table in the Drizzle form: bare, when a row of only its tenant column is valid, or with a
+ * row ({@link IsolationTable}).
+ *
+ * @example
+ * ```ts
+ * import { pgTable, serial, text } from 'drizzle-orm/pg-core'
+ * import { withRls } from 'pg-tenants/drizzle'
+ * import type { DrizzleIsolationEntry } from 'pg-tenants/testing'
+ *
+ * const todos = withRls(pgTable('todos', { id: serial('id').primaryKey(), title: text('title').notNull(), tenant: text('tenant').notNull() }))
+ * const tags = withRls(pgTable('tags', { id: serial('id').primaryKey(), tenant: text('tenant').notNull() }))
+ *
+ * export const tables: DrizzleIsolationEntry[] = [tags, { table: todos, row: (tenant) => ({ title: 'probe', tenant }) }]
+ * ```
+ */
 export type DrizzleIsolationEntry = PgTable | IsolationTable
 
 /** The spec of a Drizzle entry, with a row builder that returns what Drizzle's insert would

@@ -37,8 +37,24 @@ export interface ManagerOptions extends TenantOptions, EngineSettings {
   tables?: readonly unknown[]
 }
 
-/** The Drizzle transaction of a tenant scope, with its tenant: what
- * {@link PostgresManager.withTenant} hands to its callback. */
+/**
+ * The Drizzle transaction of a tenant scope, with its tenant: what
+ * {@link PostgresManager.withTenant} hands to its callback.
+ *
+ * @example
+ * ```ts
+ * import { pgTable, serial, text } from 'drizzle-orm/pg-core'
+ * import { withRls, type AnyPgDatabase, type AnyPostgresManager, type TenantTransaction } from 'pg-tenants/drizzle'
+ *
+ * declare const manager: AnyPostgresManager
+ * const todos = withRls(pgTable('todos', { id: serial('id').primaryKey(), title: text('title').notNull(), tenant: text('tenant').notNull() }))
+ *
+ * async function addTodo(tx: TenantTransaction<AnyPgDatabase, string>, title: string) {
+ *   return tx.insert(todos).values({ title, tenant: tx.tenant }).returning()
+ * }
+ * await manager.withTenant('acme', (tx) => addTodo(tx, 'ship v1'))
+ * ```
+ */
 export type TenantTransaction<TDb extends AnyPgDatabase, T extends TenantId = TenantId> = DrizzleTransaction<TDb> & {
   /** The tenant this transaction is scoped to. */
   readonly tenant: T
@@ -77,12 +93,51 @@ export interface SessionControl extends AsyncDisposable {
   readonly closed: boolean
 }
 
-/** An unrestricted session ({@link PostgresManager.newSession}): the Drizzle query API plus
- * {@link SessionControl}'s commit/rollback/close. */
+/**
+ * An unrestricted session ({@link PostgresManager.newSession}): the Drizzle query API plus
+ * {@link SessionControl}'s commit/rollback/close.
+ *
+ * @example
+ * ```ts
+ * import { sql } from 'drizzle-orm'
+ * import type { AdminSession, AnyPgDatabase, AnyPostgresManager } from 'pg-tenants/drizzle'
+ *
+ * declare const manager: AnyPostgresManager
+ *
+ * async function purgeAudit(session: AdminSession<AnyPgDatabase>): Promise<void> {
+ *   await session.execute(sql`delete from audit_log where at < now() - interval '90 days'`)
+ *   await session.commit()
+ * }
+ * const session = await manager.newSession()
+ * try {
+ *   await purgeAudit(session)
+ * } finally {
+ *   await session.close()
+ * }
+ * ```
+ */
 export type AdminSession<TDb extends AnyPgDatabase> = DrizzleQueries<TDb> & SessionControl
 
-/** A tenant session ({@link PostgresManager.newTenantSession}): an {@link AdminSession} scoped to
- * its tenant. */
+/**
+ * A tenant session ({@link PostgresManager.newTenantSession}): an {@link AdminSession} scoped to
+ * its tenant.
+ *
+ * @example
+ * ```ts
+ * import { pgTable, serial, text } from 'drizzle-orm/pg-core'
+ * import { withRls, type AnyPgDatabase, type AnyPostgresManager, type TenantSession } from 'pg-tenants/drizzle'
+ *
+ * declare const manager: AnyPostgresManager
+ * const todos = withRls(pgTable('todos', { id: serial('id').primaryKey(), title: text('title').notNull(), tenant: text('tenant').notNull() }))
+ *
+ * async function addTodo(session: TenantSession<AnyPgDatabase, string>, title: string): Promise<void> {
+ *   await session.insert(todos).values({ title, tenant: session.tenant })
+ *   await session.commit()
+ * }
+ * await using session = await manager.newTenantSession('acme')
+ * await addTodo(session, 'ship v1')
+ * ```
+ */
 export type TenantSession<TDb extends AnyPgDatabase, T extends TenantId = TenantId> = AdminSession<TDb> & {
   /** The tenant this session is scoped to. */
   readonly tenant: T

@@ -14,7 +14,18 @@ import { POLICY_NAMES, tenantCondition } from '../core/policy.js'
 import type { TenantColumnInfo, TenantColumnType } from '../core/tenant-id.js'
 import { readMark, RLS_MARK, specOf, type RlsMark } from './mark.js'
 
-/** Options of {@link withRls}. */
+/**
+ * Options of {@link withRls}.
+ *
+ * @example
+ * ```ts
+ * import { integer, pgTable, serial, text } from 'drizzle-orm/pg-core'
+ * import { withRls, type WithRlsOptions } from 'pg-tenants/drizzle'
+ *
+ * const rls: WithRlsOptions = { column: 'orgId', strategy: 'role', rolePrefix: 'crm_t_' } // as the manager's options
+ * export const contacts = withRls(pgTable('contacts', { id: serial('id').primaryKey(), name: text('name'), orgId: integer('org_id').notNull() }), rls)
+ * ```
+ */
 export interface WithRlsOptions {
   /** The tenant column: its property key or its database name. Default `'tenant'`. */
   column?: string

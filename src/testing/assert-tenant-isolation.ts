@@ -24,17 +24,63 @@ import { isolationTarget, isSpecEntry, type IsolationTableSpec, type IsolationTa
 import { outsideScope, partitionProbe, SCOPED_CHECKS, scopedChecks, viewProbe, type Fail, type Probe } from './probes.js'
 import { schemaGraph } from './schema-graph.js'
 
-/** A table to check: ORM-neutral `{ spec, row? }` ({@link IsolationTableSpec}), or a Drizzle
- * `withRls` table, bare or as `{ table, row }` ({@link DrizzleIsolationEntry}). */
+/**
+ * A table to check: ORM-neutral `{ spec, row? }` ({@link IsolationTableSpec}), or a Drizzle
+ * `withRls` table, bare or as `{ table, row }` ({@link DrizzleIsolationEntry}).
+ *
+ * @example
+ * ```ts
+ * import { pgTable, serial, text } from 'drizzle-orm/pg-core'
+ * import { withRls } from 'pg-tenants/drizzle'
+ * import type { IsolationEntry } from 'pg-tenants/testing'
+ *
+ * const tags = withRls(pgTable('tags', { id: serial('id').primaryKey(), tenant: text('tenant').notNull() }))
+ *
+ * export const tables: IsolationEntry[] = [
+ *   { spec: { schema: 'public', name: 'todos', column: 'tenant', type: 'text' }, row: (tenant) => ({ tenant, title: 'probe' }) },
+ *   tags, // a bare withRls table: a row of its tenant column alone is valid
+ * ]
+ * ```
+ */
 export type IsolationEntry = IsolationTableSpec | DrizzleIsolationEntry
 
-/** Options of {@link assertTenantIsolation}. */
+/**
+ * Options of {@link assertTenantIsolation}.
+ *
+ * @example
+ * ```ts
+ * import type { AnyPostgresManager } from 'pg-tenants/drizzle'
+ * import { assertTenantIsolation, type AssertTenantIsolationOptions } from 'pg-tenants/testing'
+ *
+ * declare const manager: AnyPostgresManager
+ *
+ * const options: AssertTenantIsolationOptions = {
+ *   tables: [{ spec: { schema: 'public', name: 'todos', column: 'tenant', type: 'text' }, row: (tenant) => ({ tenant, title: 'probe' }) }],
+ * }
+ * await assertTenantIsolation(manager, options)
+ * ```
+ */
 export interface AssertTenantIsolationOptions {
   /** The tables to check, in either form (they may be mixed). */
   readonly tables: readonly IsolationEntry[]
 }
 
-/** What {@link assertTenantIsolation} returns when every check held. */
+/**
+ * What {@link assertTenantIsolation} returns when every check held.
+ *
+ * @example
+ * ```ts
+ * import type { AnyPostgresManager } from 'pg-tenants/drizzle'
+ * import { assertTenantIsolation, type IsolationSummary } from 'pg-tenants/testing'
+ *
+ * declare const manager: AnyPostgresManager
+ *
+ * const summary: IsolationSummary = await assertTenantIsolation(manager, {
+ *   tables: [{ spec: { schema: 'public', name: 'tags', column: 'tenant', type: 'text' } }],
+ * })
+ * console.log(`${summary.checks} checks held on ${summary.tables.join(', ')}`)
+ * ```
+ */
 export interface IsolationSummary {
   /** The two throwaway tenants used (already deleted). */
   readonly tenants: readonly [string, string]

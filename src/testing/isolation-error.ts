@@ -6,7 +6,18 @@
  */
 import { TenantError } from '../core/errors.js'
 
-/** The checks `assertTenantIsolation` runs. */
+/**
+ * The checks `assertTenantIsolation` runs.
+ *
+ * @example
+ * ```ts
+ * import { TenantIsolationError, type IsolationCheck } from 'pg-tenants/testing'
+ *
+ * export function failedChecks(error: unknown): IsolationCheck[] {
+ *   return error instanceof TenantIsolationError ? [...new Set(error.failures.map((f) => f.check))] : []
+ * }
+ * ```
+ */
 export type IsolationCheck =
   /** Seeding one row per throwaway tenant (a failure here means the other checks could not run). */
   | 'seed'
@@ -38,7 +49,20 @@ export type IsolationCheck =
   /** Not an isolation check: a probe row or throwaway tenant could not be removed afterwards. */
   | 'cleanup'
 
-/** One check that did not hold. */
+/**
+ * One check that did not hold.
+ *
+ * @example
+ * ```ts
+ * import { TenantIsolationError, type IsolationFailure } from 'pg-tenants/testing'
+ *
+ * const describeFailure = (f: IsolationFailure) => `${f.table ?? '(connection)'} ${f.check}: ${f.message}`
+ *
+ * export function isolationReport(error: unknown): string {
+ *   return error instanceof TenantIsolationError ? error.failures.map(describeFailure).join('\n') : String(error)
+ * }
+ * ```
+ */
 export interface IsolationFailure {
   /** `schema.table` (or partition, or view); undefined for the `pool` check and a tenant left
    * behind. */

@@ -18,6 +18,18 @@ import { columnValue } from './check-tenants.js'
  * is keyed by column name; a Drizzle table's row by property, its values read back through the
  * columns. Parents are seeded before their children (foreign keys between the checked tables
  * decide the order; otherwise the order given), so a child's row can use its parent's keys.
+ *
+ * @example
+ * ```ts
+ * import type { IsolationTableSpec, SeededRows } from 'pg-tenants/testing'
+ *
+ * const postOf = (seeded: SeededRows) => seeded.posts?.id // the post seeded for the same tenant
+ *
+ * export const comments: IsolationTableSpec = {
+ *   spec: { schema: 'public', name: 'comments', column: 'tenant', type: 'text' },
+ *   row: (tenant, seeded) => ({ tenant, post_id: postOf(seeded), body: 'probe' }),
+ * }
+ * ```
  */
 export type SeededRows = Readonly<Record<string, Readonly<Record<string, unknown>>>>
 
