@@ -4,12 +4,15 @@
  * docs/errors.md lists every `TenantErrorCode` with what to do, and docs/check.md every
  * `CHECK_CODES` entry in order; the README stays short; and every relative link (and `#anchor`)
  * in README.md and docs/*.md reaches a file and heading that exist, so that links cannot rot.
+ * Every ```ts run block of README.md and docs/*.md runs too, on PGlite, and must exit 0 with
+ * nothing on stderr.
  */
-import { spawnSync } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { execFile, spawnSync } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { dirname, join, relative, resolve } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { describe, expect, it } from 'vitest'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { afterAll, describe, expect, it } from 'vitest'
 import { CHECK_CODES } from '../src/index.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
@@ -85,6 +88,95 @@ describe('README', () => {
     }
     expect(README).toContain('](docs/api/README.md)')
   })
+})
+
+/** A fenced TypeScript block of a page: its info string's words after `ts`, its first code line. */
+interface TsBlock {
+  readonly page: string
+  /** 1-based line of the block's first code line. */
+  readonly line: number
+  readonly flags: readonly string[]
+  readonly code: string
+  /** The file name of a block whose first line names it (`// schema.ts`). */
+  readonly name: string | undefined
+}
+
+/** The ```ts blocks of a page (the fences at the start of a line, as the docs write them). */
+function tsBlocks(page: string): TsBlock[] {
+  const out: TsBlock[] = []
+  const lines = read(page).split('\n')
+  for (let i = 0; i < lines.length; i++) {
+    const [lang, ...flags] = (/^```(.*)$/.exec(lines[i] ?? '')?.[1] ?? '').trim().split(/\s+/)
+    if (lang !== 'ts' && lang !== 'typescript') continue
+    const end = lines.findIndex((text, j) => j > i && /^```\s*$/.test(text))
+    expect(end, `${page}:${i + 1}: an unclosed block`).toBeGreaterThan(i)
+    const body = lines.slice(i + 1, end)
+    out.push({ page, line: i + 2, flags, code: body.join('\n') + '\n', name: /^\/\/\s*([A-Za-z0-9_.-]+\.ts)\s*$/.exec(body[0] ?? '')?.[1] })
+    i = end
+  }
+  return out
+}
+
+/** The package's import paths, as the source entry files (as the typecheck of the examples maps them). */
+const ENTRY_POINTS: Readonly<Record<string, string>> = {
+  'pg-tenants': 'src/index.ts',
+  'pg-tenants/drizzle': 'src/drizzle/index.ts',
+  'pg-tenants/testing': 'src/testing/index.ts',
+  'pg-tenants/adapter': 'src/adapter.ts',
+}
+
+/** `code` with its 'pg-tenants…' import specifiers turned into file URLs of the source entry files. */
+function withSourceImports(code: string): string {
+  return code.replace(/(['"])(pg-tenants(?:\/[\w-]+)?)\1/g, (match, quote: string, specifier: string) => {
+    const file = ENTRY_POINTS[specifier]
+    if (file === undefined) throw new Error(`unknown import path ${specifier}`)
+    return `${quote}${pathToFileURL(join(ROOT, file)).href}${quote}`
+  })
+}
+
+/** Runs a TypeScript file with tsx, without DATABASE_URL (so that examples run on embedded PGlite). */
+function runTs(file: string, cwd: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => name !== 'DATABASE_URL'))
+  return new Promise((done) => {
+    execFile(process.execPath, ['--import', 'tsx', file], { cwd, env, encoding: 'utf8', timeout: 60_000 }, (error, stdout, stderr) => {
+      done({ status: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr })
+    })
+  })
+}
+
+describe('```ts run blocks of README.md and docs/*.md', () => {
+  const RUN_DIR = join(ROOT, 'test', '.tmp', `docs-${randomBytes(4).toString('hex')}`)
+  afterAll(() => rmSync(RUN_DIR, { recursive: true, force: true }))
+  const pages = PAGES.map((page) => ({ page, blocks: tsBlocks(page) })).filter(({ blocks }) => blocks.some((b) => b.flags.includes('run')))
+
+  it('finds them on the pages that have runnable examples', () => {
+    expect(pages.map(({ page }) => page)).toEqual(expect.arrayContaining(['docs/getting-started.md', 'docs/migrations.md', 'docs/drizzle.md']))
+  })
+
+  // Pages in parallel; the blocks of a page one after the other, in one folder (in the repo, so
+  // that node_modules resolve), where its named blocks (`// schema.ts`) are written for them to import.
+  for (const { page, blocks } of pages) {
+    it.concurrent(
+      `${page}: every \`ts run\` block exits 0 with nothing on stderr`,
+      async () => {
+        const dir = join(RUN_DIR, page.replace(/[^A-Za-z0-9_-]+/g, '_'))
+        mkdirSync(dir, { recursive: true })
+        for (const block of blocks.filter((b) => b.name !== undefined)) writeFileSync(join(dir, block.name ?? ''), withSourceImports(block.code))
+        const failures: string[] = []
+        for (const block of blocks.filter((b) => b.flags.includes('run'))) {
+          const file = join(dir, `run-line-${block.line}.ts`)
+          writeFileSync(file, withSourceImports(block.code))
+          // Its own working directory: files it writes (a PGlite data directory) stay its own.
+          const cwd = join(dir, `cwd-line-${block.line}`)
+          mkdirSync(cwd)
+          const run = await runTs(file, cwd)
+          if (run.status !== 0 || run.stderr !== '') failures.push(`${page}:${block.line}: exit ${String(run.status)}\n${run.stderr}`)
+        }
+        expect(failures).toEqual([])
+      },
+      120_000,
+    )
+  }
 })
 
 describe('docs/errors.md', () => {
