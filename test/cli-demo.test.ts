@@ -9,28 +9,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { makeTempDir } from './support/cli.js'
+import { bundleBin, makeTempDir } from './support/cli.js'
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url))
 const DATABASE_URL = process.env['DATABASE_URL']
-
-/** The bin bundled as tsup bundles it (packages external), into `dir`. */
-async function bundle(dir: string): Promise<string> {
-  const { build } = await import('esbuild')
-  // Split as tsup splits it: the demo's imports (the optional peers) stay in the demo's chunk.
-  await build({
-    entryPoints: { cli: join(ROOT, 'src/cli/bin.ts') },
-    outdir: dir,
-    bundle: true,
-    splitting: true,
-    packages: 'external',
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    logLevel: 'silent',
-  })
-  return join(dir, 'cli.js')
-}
 
 function run(bin: string, args: string[], env: Record<string, string | undefined> = {}) {
   const { DATABASE_URL: _, ...inherited } = process.env
@@ -42,7 +24,7 @@ describe('pg-tenants demo', () => {
   const dir = makeTempDir('cli-demo-')
   let bin = ''
   beforeAll(async () => {
-    bin = await bundle(dir)
+    bin = await bundleBin(dir)
   })
   afterAll(() => rmSync(dir, { recursive: true, force: true }))
 
@@ -81,7 +63,7 @@ describe('pg-tenants demo', () => {
   it('says what to install where drizzle-orm, PGlite and pg are missing', async () => {
     const outside = mkdtempSync(join(tmpdir(), 'pgt-cli-demo-'))
     try {
-      const lone = await bundle(outside)
+      const lone = await bundleBin(outside)
       const demo = run(lone, ['demo'])
       expect(demo.stderr).toBe(
         'pg-tenants: The demo needs drizzle-orm, @electric-sql/pglite, pg next to pg-tenants: npm install drizzle-orm @electric-sql/pglite pg.\n',

@@ -15,7 +15,7 @@ import { drizzle } from 'drizzle-orm/pglite'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { migrationStatements } from '../src/core/migration.js'
 import { leaveSuperuser, PostgresManager } from '../src/drizzle/index.js'
-import { expectUsageError, makeTempDir, runCli, type Run } from './support/cli.js'
+import { bundleBin, expectUsageError, makeTempDir, runCli, type Run } from './support/cli.js'
 
 const ROOT = new URL('..', import.meta.url).pathname
 const TABLE = { schema: 'public', name: 'todos', column: 'tenant', type: 'text' } as const
@@ -101,22 +101,9 @@ describe('the CLI on a PGlite data directory', () => {
   })
 
   it('says how to install PGlite when it is missing (the built bin, outside any project)', async () => {
-    const { build } = await import('esbuild')
     const outside = mkdtempSync(join(tmpdir(), 'pgt-cli-nopglite-'))
     try {
-      // Split as tsup splits it: the demo's imports (the optional peers) stay in the demo's chunk.
-      await build({
-        entryPoints: { cli: join(ROOT, 'src/cli/bin.ts') },
-        outdir: outside,
-        bundle: true,
-        splitting: true,
-        packages: 'external',
-        platform: 'node',
-        format: 'esm',
-        target: 'node20',
-        logLevel: 'silent',
-      })
-      const bin = join(outside, 'cli.js')
+      const bin = await bundleBin(outside)
       const run = spawnSync(process.execPath, [bin, 'tenants', 'list', '--url', data], {
         cwd: outside,
         encoding: 'utf8',

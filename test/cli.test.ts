@@ -16,7 +16,7 @@ import { COMMANDS } from '../src/cli/commands.js'
 import { Interrupted, progressFor } from '../src/cli/io.js'
 import { buildMigration } from '../src/core/migration.js'
 import type { Strategy, TenantOptions } from '../src/core/options.js'
-import { fakeIo as fakeIoIn, makeTempDir, runCli, type FakeIoOptions, type Run } from './support/cli.js'
+import { bundleBin, fakeIo as fakeIoIn, makeTempDir, runCli, type FakeIoOptions, type Run } from './support/cli.js'
 import { cleanupSql } from './support/fixture.js'
 import { uniqueSuffix } from './support/targets.js'
 
@@ -266,21 +266,7 @@ describe('cli shell', () => {
 async function builtBin(): Promise<string> {
   const dist = join(ROOT, 'dist', 'cli.js')
   if (existsSync(dist)) return dist
-  const { build } = await import('esbuild')
-  const outdir = mkdtempSync(join(tmpdir(), 'pg-tenants-cli-'))
-  // Split as tsup splits it: the demo's chunk keeps its imports of the optional peers to itself.
-  await build({
-    entryPoints: { cli: join(ROOT, 'src/cli/bin.ts') },
-    outdir,
-    bundle: true,
-    splitting: true,
-    packages: 'external',
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    logLevel: 'silent',
-  })
-  return join(outdir, 'cli.js')
+  return bundleBin(mkdtempSync(join(tmpdir(), 'pg-tenants-cli-')))
 }
 
 describe.skipIf(!DATABASE_URL).each<Strategy>(['setting', 'role'])('tenants, %s strategy, on the server', (strategy) => {

@@ -1,5 +1,6 @@
 /**
- * Runs the CLI in-process with a fake Io that captures both streams, for the CLI tests.
+ * Runs the CLI in-process with a fake Io that captures both streams, for the CLI tests; and
+ * bundles the bin as tsup does, for the tests that spawn it.
  */
 import { mkdirSync, mkdtempSync } from 'node:fs'
 import { join } from 'node:path'
@@ -8,6 +9,26 @@ import { expect } from 'vitest'
 import type { Command } from '../../src/cli/command.js'
 import type { Io } from '../../src/cli/io.js'
 import { main } from '../../src/cli/main.js'
+
+/**
+ * The bin bundled as tsup bundles it into `outdir` (packages external, split: the demo's chunk
+ * keeps its imports of the optional peers to itself); returns the path of its `cli.js`.
+ */
+export async function bundleBin(outdir: string): Promise<string> {
+  const { build } = await import('esbuild')
+  await build({
+    entryPoints: { cli: fileURLToPath(new URL('../../src/cli/bin.ts', import.meta.url)) },
+    outdir,
+    bundle: true,
+    splitting: true,
+    packages: 'external',
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    logLevel: 'silent',
+  })
+  return join(outdir, 'cli.js')
+}
 
 /** `test/.tmp`, git-ignored; inside the repo so that a schema module written there resolves drizzle-orm. */
 export const TEST_TMP = fileURLToPath(new URL('../.tmp', import.meta.url))
