@@ -11,6 +11,7 @@ import { qualified, quoteIdent, quoteLiteral } from '../core/quote.js'
 import { asOwner, asSuperuser, finding, MIGRATE, roleObject, runAs, type Found } from './finding.js'
 import type { CheckDb, Row } from './session.js'
 import type { TenantTable } from './tables.js'
+import type { CheckFinding } from './types.js'
 
 /** The login running the check, as the other checks need it. */
 export interface Login {
@@ -299,6 +300,13 @@ const DANGER: Record<string, string> = {
   REFERENCES: 'it could point a foreign key at the table and probe which values exist across tenants (foreign key checks ignore row-level security)',
 }
 
+/** `role` holds `priv` (TRUNCATE, TRIGGER or REFERENCES) on `table`; the fix revokes it from each
+ * of `grantees` (quoted role names, or PUBLIC) through which the role has it. */
+function dangerousGrant(role: string, priv: string, table: TenantTable, login: Login, grantees: readonly string[]): CheckFinding {
+  const fix = grantees.map((g) => `REVOKE ${priv} ON ${table.sql} FROM ${g};`).join('\n')
+  return finding('DANGEROUS_GRANT', 'error', roleObject(role), `has ${priv} on ${table.label}: ${DANGER[priv] ?? ''}`, asOwner(table.owner, login, fix))
+}
+
 /** TRUNCATE, TRIGGER and REFERENCES (on the table or on any column) are not limited by row-level
  * security. `REVOKE … ON table` also revokes the privilege on each column, so one fix covers both. */
 async function grants(db: CheckDb, roles: readonly string[], tables: readonly TenantTable[], login: Login, found: Found): Promise<void> {
@@ -322,15 +330,7 @@ async function grants(db: CheckDb, roles: readonly string[], tables: readonly Te
     const role = String(row['role'])
     const priv = String(row['priv'])
     const grantees = (row['grantees'] as string[]).length > 0 ? (row['grantees'] as string[]) : [quoteIdent(role)]
-    found.push(
-      finding(
-        'DANGEROUS_GRANT',
-        'error',
-        roleObject(role),
-        `has ${priv} on ${table.label}: ${DANGER[priv] ?? ''}`,
-        asOwner(table.owner, login, grantees.map((g) => `REVOKE ${priv} ON ${table.sql} FROM ${g};`).join('\n')),
-      ),
-    )
+    found.push(dangerousGrant(role, priv, table, login, grantees))
   }
 }
 
@@ -462,15 +462,7 @@ export async function checkTenantRoles(
         const [oid, priv = ''] = entry.split(' ')
         const table = tables.find((t) => t.oid === oid)
         if (!table) continue
-        found.push(
-          finding(
-            'DANGEROUS_GRANT',
-            'error',
-            roleObject(role),
-            `has ${priv} on ${table.label}: ${DANGER[priv] ?? ''}`,
-            asOwner(table.owner, login, `REVOKE ${priv} ON ${table.sql} FROM ${quoteIdent(role)};`),
-          ),
-        )
+        found.push(dangerousGrant(role, priv, table, login, [quoteIdent(role)]))
       }
     }
     done += rows.length
