@@ -576,6 +576,14 @@ describeTargets((target) => {
         for (const x of report.findings) await target().superExec(x.fix)
         await expectClean()
       })
+
+      it.runIf(strategy === 'role')('role strategy: DANGEROUS_GRANT to one tenant role, revoked from that role alone', async () => {
+        await f.manager().createTenant('acme')
+        const role = `${f.options.rolePrefix}acme`
+        const [hit] = await expectFinding(`GRANT TRUNCATE ON ${T()} TO "${role}"`, 'DANGEROUS_GRANT', `role "${role}"`)
+        expect(hit?.message).toMatch(/^has TRUNCATE on /)
+        expect(hit?.fix).toContain(`REVOKE TRUNCATE ON ${T()} FROM "${role}";`)
+      })
     })
   }
 })
