@@ -7,7 +7,16 @@ export default defineConfig([
   // so a schema that imports pg-tenants/drizzle needs the CommonJS build.
   {
     ...common,
-    entry: { index: 'src/index.ts', adapter: 'src/adapter.ts', 'drizzle/index': 'src/drizzle/index.ts', 'testing/index': 'src/testing/index.ts' },
+    entry: {
+      index: 'src/index.ts',
+      adapter: 'src/adapter.ts',
+      'drizzle/index': 'src/drizzle/index.ts',
+      'pg/index': 'src/pg/index.ts',
+      'pglite/index': 'src/pglite/index.ts',
+      'postgres-js/index': 'src/postgres-js/index.ts',
+      'kysely/index': 'src/kysely/index.ts',
+      'testing/index': 'src/testing/index.ts',
+    },
     format: ['esm', 'cjs'],
   },
   // The CLI: ESM only (top-level await).

@@ -32,6 +32,10 @@ const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const ENTRY_POINTS: Readonly<Record<string, string>> = {
   'pg-tenants': 'src/index.ts',
   'pg-tenants/drizzle': 'src/drizzle/index.ts',
+  'pg-tenants/pg': 'src/pg/index.ts',
+  'pg-tenants/pglite': 'src/pglite/index.ts',
+  'pg-tenants/postgres-js': 'src/postgres-js/index.ts',
+  'pg-tenants/kysely': 'src/kysely/index.ts',
   'pg-tenants/testing': 'src/testing/index.ts',
   'pg-tenants/adapter': 'src/adapter.ts',
 }

@@ -19,6 +19,10 @@ const require = createRequire(import.meta.url)
 const ENTRIES = [
   { subpath: 'pg-tenants', source: '../src/index.js', dist: 'dist/index' },
   { subpath: 'pg-tenants/drizzle', source: '../src/drizzle/index.js', dist: 'dist/drizzle/index' },
+  { subpath: 'pg-tenants/pg', source: '../src/pg/index.js', dist: 'dist/pg/index' },
+  { subpath: 'pg-tenants/pglite', source: '../src/pglite/index.js', dist: 'dist/pglite/index' },
+  { subpath: 'pg-tenants/postgres-js', source: '../src/postgres-js/index.js', dist: 'dist/postgres-js/index' },
+  { subpath: 'pg-tenants/kysely', source: '../src/kysely/index.js', dist: 'dist/kysely/index' },
   { subpath: 'pg-tenants/testing', source: '../src/testing/index.js', dist: 'dist/testing/index' },
   { subpath: 'pg-tenants/adapter', source: '../src/adapter.js', dist: 'dist/adapter' },
 ] as const

@@ -376,6 +376,8 @@ suite(title, () => {
           pool.on('error', () => undefined)
           return {
             db: drizzle(pool),
+            client: pool,
+            url: undefined,
             async exec(text) {
               const result = (await pool.query(text)) as unknown as pg.QueryResult | pg.QueryResult[]
               return (Array.isArray(result) ? result : [result]).flatMap((r) => r.rows as Row[])

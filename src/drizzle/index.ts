@@ -5,6 +5,7 @@
  */
 export { withRls, type WithRlsOptions } from './with-rls.js'
 export {
+  fromDrizzle,
   PostgresManager,
   type AnyPostgresManager,
   type AdminSession,

@@ -22,6 +22,10 @@ export function rowsOf(result: unknown): Row[] {
 /** A database connection as one role. */
 export interface Login {
   readonly db: AnyPgDatabase
+  /** The client `db` is built on: a `pg.Pool`, or the PGlite instance. */
+  readonly client: pg.Pool | PGlite
+  /** The connection string of this login (the server or PgBouncer); undefined on PGlite. */
+  readonly url: string | undefined
   /** Runs SQL (several statements allowed) as this login, outside any scope. */
   exec(sql: string): Promise<Row[]>
   /** How many connections were checked out so far (a scope that sends SQL checks one out). */
@@ -109,6 +113,8 @@ async function pgliteTarget(): Promise<Target> {
       const db = drizzlePglite(lite)
       const login: Login = {
         db,
+        client: lite,
+        url: undefined,
         async exec(sql) {
           await login.activate()
           return (await lite.exec(sql)).flatMap((r) => r.rows as Row[])
@@ -144,6 +150,8 @@ async function nodePgTarget(name: 'node-postgres' | 'pgbouncer', directUrl: stri
       pool.on('acquire', () => acquired++)
       return {
         db: drizzleNodePg(pool),
+        client: pool,
+        url: u.toString(),
         async exec(sql) {
           const result = (await pool.query(sql)) as unknown as pg.QueryResult | pg.QueryResult[]
           return (Array.isArray(result) ? result : [result]).flatMap((r) => r.rows as Row[])

@@ -1,0 +1,421 @@
+/**
+ * `TenantManager`: the public API every adapter returns (`fromDrizzle`, `fromPg`, `fromPglite`,
+ * `fromPostgresJs`, `fromKysely`), over the engine. An adapter supplies only `bind`, which turns
+ * a scope's pinned connection into what its users query with (a Drizzle transaction, a
+ * `{ query }` client, a postgres.js `sql`, a Kysely transaction).
+ *
+ * @module
+ */
+import { checkDatabase } from '../check/check-database.js'
+import type { CheckOptions, CheckReport } from '../check/types.js'
+import { attachEngine } from './adapter.js'
+import { refuseNested } from './context.js'
+import type { Connection, Driver } from './driver.js'
+import { TenantEngine, type EngineSession, type EngineSettings, type ScopeRequest, type TenantScopeOptions } from './engine.js'
+import { TenantError } from './errors.js'
+import type { TableSpec } from './migration.js'
+import { resolveOptions, type ResolvedOptions, type TenantOptions } from './options.js'
+import type { TenantColumnInfo, TenantColumnType, TenantId } from './tenant-id.js'
+import type { TransactionOptions } from './transaction.js'
+
+/**
+ * What a session adds to the query API of its stack. `await using` closes the session.
+ *
+ * @example
+ * ```ts
+ * import type { SessionControl } from 'pg-tenants/adapter'
+ *
+ * export async function keepOrDrop(session: SessionControl, keep: boolean): Promise<void> {
+ *   await (keep ? session.commit() : session.rollback())
+ *   await session.close()
+ * }
+ * ```
+ */
+export interface SessionControl extends AsyncDisposable {
+  /** Keeps the work done so far. The session stays open and scoped. */
+  commit(): Promise<void>
+  /** Discards the work since the last commit. The session stays open and scoped. */
+  rollback(): Promise<void>
+  /** Rolls back what is uncommitted and releases the connection. Safe to call twice. */
+  close(): Promise<void>
+  /** True once closed. */
+  readonly closed: boolean
+}
+
+/**
+ * A tenant table as the SQL-level adapters take it (`fromPg`, `fromPglite`, `fromPostgresJs`,
+ * `fromKysely`): its tenant ids are validated against the column's type before any SQL, and
+ * `check()` checks exactly these tables. `schema` defaults to the manager's, `column` to
+ * `tenant`.
+ *
+ * @example
+ * ```ts
+ * import type { TenantTable } from 'pg-tenants/adapter'
+ *
+ * export const tables: TenantTable[] = [{ name: 'todos', type: 'text' }, { schema: 'crm', name: 'deals', column: 'org_id', type: 'uuid' }]
+ * ```
+ */
+export interface TenantTable {
+  /** The table's schema, unquoted (default: the `schema` option). */
+  readonly schema?: string
+  /** The table's name, unquoted. */
+  readonly name: string
+  /** The tenant column's name (default `tenant`). */
+  readonly column?: string
+  /** The tenant column's type. */
+  readonly type: TenantColumnType
+  /** The `n` of a `varchar(n)` tenant column. */
+  readonly length?: number
+}
+
+/**
+ * The tables of a SQL-level adapter as {@link TableSpec}s, the default schema and column filled
+ * in; a table without a valid name or type is `INVALID_OPTIONS`.
+ *
+ * @example
+ * ```ts
+ * import { tableSpecs } from 'pg-tenants/adapter'
+ *
+ * tableSpecs([{ name: 'todos', type: 'text' }], 'public') // [{ schema: 'public', name: 'todos', column: 'tenant', type: 'text' }]
+ * ```
+ */
+export function tableSpecs(tables: readonly TenantTable[], schema: string): TableSpec[] {
+  if (!Array.isArray(tables)) throw new TenantError('INVALID_OPTIONS', 'tables must be an array of { name, type, column?, schema? }.')
+  return tables.map((t) => {
+    const types: readonly string[] = ['text', 'varchar', 'integer', 'bigint', 'uuid']
+    if (typeof t?.name !== 'string' || t.name === '' || !types.includes(t.type)) {
+      throw new TenantError(
+        'INVALID_OPTIONS',
+        `A table needs a name and a tenant column type (${types.join(', ')}), got ${JSON.stringify(t)}: e.g. { name: 'todos', type: 'text' }.`,
+      )
+    }
+    return { schema: t.schema ?? schema, name: t.name, column: t.column ?? 'tenant', type: t.type, length: t.length }
+  })
+}
+
+/**
+ * The distinct tenant column types of the tables.
+ *
+ * @example
+ * ```ts
+ * import { columnsOf } from 'pg-tenants/adapter'
+ *
+ * columnsOf([{ schema: 'public', name: 'todos', column: 'tenant', type: 'text' }]) // [{ type: 'text', length: undefined }]
+ * ```
+ */
+export function columnsOf(tables: readonly TableSpec[]): TenantColumnInfo[] {
+  const seen = new Map<string, TenantColumnInfo>()
+  for (const s of tables) seen.set(`${s.type}:${s.length ?? ''}`, { type: s.type, length: s.length })
+  return [...seen.values()]
+}
+
+/** How an adapter builds its manager: the engine, the tables it knows, the client `check()` reads
+ * the catalogs through, and `bind`. */
+export interface ManagerParts<Tx extends object> {
+  readonly engine: TenantEngine
+  readonly tables: readonly TableSpec[]
+  /** What `checkDatabase` is given: the pool, PGlite instance or postgres.js `sql`. */
+  readonly client: unknown
+  /** The object a scope's callback (and a session) queries with, over the pinned connection.
+   * Call `conn.assertUsable()` before every call into `conn.native` (the guard does). */
+  bind(conn: Connection, scopeRole: string): Tx
+}
+
+/**
+ * Multi-tenancy over one database, whatever the stack: tenant-scoped and admin units of work,
+ * long-lived sessions, tenant management and the doctor. `Tx` is what a scope hands its callback
+ * (a Drizzle transaction, a `{ query }` client, a postgres.js `sql`, a Kysely transaction),
+ * `Queries` what a session adds {@link SessionControl} to (by default `Tx`).
+ *
+ * @example
+ * ```ts
+ * import type { TenantManager } from 'pg-tenants/adapter'
+ *
+ * interface Queries {
+ *   query(sql: string, params?: unknown[]): Promise<{ rows: Record<string, unknown>[] }>
+ * }
+ *
+ * export async function countTodos(manager: TenantManager<Queries>, tenant: string): Promise<number> {
+ *   return manager.withTenant(tenant, async (tx) => (await tx.query('SELECT 1 FROM todos')).rows.length)
+ * }
+ * ```
+ */
+export class TenantManager<Tx extends object, Queries extends object = Tx> {
+  readonly #parts: ManagerParts<Tx>
+
+  /** For adapters: build the manager over its parts (see {@link ManagerParts}). */
+  constructor(parts: ManagerParts<Tx>) {
+    this.#parts = parts
+    attachEngine(this, parts.engine)
+  }
+
+  /** The options in force, defaults filled in. */
+  get options(): ResolvedOptions {
+    return this.#parts.engine.options
+  }
+
+  /**
+   * Checks the live database against this manager's options and its tenant tables (when it knows
+   * none, tables are discovered), as `pg-tenants check` does. Read-only. Use it to refuse to
+   * start on a database whose row-level security is missing or weakened.
+   *
+   * @example
+   * ```ts
+   * import type { AnyPostgresManager } from 'pg-tenants/drizzle'
+   *
+   * declare const manager: AnyPostgresManager
+   *
+   * const report = await manager.check()
+   * if (!report.ok) {
+   *   for (const f of report.findings) console.error(`${f.code} ${f.object}: ${f.message}\n  fix: ${f.fix}`)
+   *   process.exit(1)
+   * }
+   * ```
+   */
+  async check(options: Pick<CheckOptions, 'ignore' | 'column' | 'schemas' | 'onProgress'> = {}): Promise<CheckReport> {
+    refuseNested('check')
+    const { schema, strategy, rolePrefix, tenantRole, adminRole, registryTable, sharedTables } = this.options
+    const { tables } = this.#parts
+    return checkDatabase(this.#parts.client, {
+      ...options,
+      schema,
+      strategy,
+      rolePrefix,
+      tenantRole,
+      adminRole,
+      registryTable,
+      sharedTables,
+      ...(tables.length > 0 ? { tables } : {}),
+    })
+  }
+
+  /**
+   * Creates a tenant; throws `TenantAlreadyExists` if it exists, `InvalidTenantId` for an id that
+   * cannot fit the tenant columns.
+   *
+   * @example
+   * ```ts
+   * import type { AnyPostgresManager } from 'pg-tenants/drizzle'
+   *
+   * declare const manager: AnyPostgresManager
+   *
+   * await manager.createTenant('acme')
+   * ```
+   */
+  createTenant(id: TenantId): Promise<void> {
+    return this.#parts.engine.createTenant(id)
+  }
+
+  /**
+   * Removes a tenant (its role or registry row) and never its data; throws `TenantNotFound`.
+   *
+   * @example
+   * ```ts
+   * import type { AnyPostgresManager } from 'pg-tenants/drizzle'
+   *
+   * declare const manager: AnyPostgresManager
+   *
+   * await manager.deleteTenant('acme') // acme's rows stay in the tables
+   * ```
+   */
+  deleteTenant(id: TenantId): Promise<void> {
+    return this.#parts.engine.deleteTenant(id)
+  }
+
+  /**
+   * Every tenant id, as text.
+   *
+   * @example
+   * ```ts
+   * import type { AnyPostgresManager } from 'pg-tenants/drizzle'
+   *
+   * declare const manager: AnyPostgresManager
+   *
+   * const tenants = await manager.listTenants()
+   * if (!tenants.has('acme')) await manager.createTenant('acme')
+   * ```
+   */
+  listTenants(): Promise<Set<string>> {
+    return this.#parts.engine.listTenants()
+  }
+
+  /**
+   * Runs `fn` in one transaction restricted to `tenant` by row-level security: commits when `fn`
+   * resolves, rolls back when it throws, and returns what `fn` returns. `options`: whether to
+   * create a missing tenant (`createIfMissing`, default true) and the transaction modes.
+   *
+   * @example
+   * ```ts
+   * import { pgTable, serial, text } from 'drizzle-orm/pg-core'
+   * import { withRls, type AnyPostgresManager } from 'pg-tenants/drizzle'
+   *
+   * declare const manager: AnyPostgresManager
+   * const todos = withRls(pgTable('todos', { id: serial('id').primaryKey(), title: text('title').notNull(), tenant: text('tenant').notNull() }))
+   *
+   * const mine = await manager.withTenant('acme', async (tx) => {
+   *   await tx.insert(todos).values({ title: 'x', tenant: tx.tenant })
+   *   return tx.select().from(todos) // only acme's rows
+   * })
+   * ```
+   */
+  async withTenant<T extends TenantId, R>(tenant: T, fn: (tx: Tx & { readonly tenant: T }) => Promise<R>, options: TenantScopeOptions = {}): Promise<R> {
+    const request = tenantRequest(tenant, options)
+    const { engine } = this.#parts
+    return engine.run(request, (conn) => fn(withTenantProperty(this.#parts.bind(conn, engine.scopeRole(request)), tenant)))
+  }
+
+  /**
+   * Opens a session scoped to `tenant`: the stack's query API plus `commit()`, `rollback()` and
+   * `close()`. Work is kept only when committed; closing rolls back the rest and releases the
+   * connection.
+   *
+   * @example
+   * ```ts
+   * import { pgTable, serial, text } from 'drizzle-orm/pg-core'
+   * import { withRls, type AnyPostgresManager } from 'pg-tenants/drizzle'
+   *
+   * declare const manager: AnyPostgresManager
+   * const todos = withRls(pgTable('todos', { id: serial('id').primaryKey(), title: text('title').notNull(), tenant: text('tenant').notNull() }))
+   *
+   * await using session = await manager.newTenantSession('acme')
+   * await session.insert(todos).values({ title: 'y', tenant: session.tenant })
+   * await session.commit()
+   * ```
+   */
+  async newTenantSession<T extends TenantId>(tenant: T, options: TenantScopeOptions = {}): Promise<Queries & SessionControl & { readonly tenant: T }> {
+    const request = tenantRequest(tenant, options)
+    return withTenantProperty(await this.#session(request), tenant)
+  }
+
+  /**
+   * Runs `fn` in one unrestricted transaction (as the admin role, which a policy allows every
+   * row): for back-office work across tenants. Commits when `fn` resolves, rolls back when it
+   * throws, and returns what `fn` returns.
+   *
+   * @example
+   * ```ts
+   * import { count } from 'drizzle-orm'
+   * import { pgTable, serial, text } from 'drizzle-orm/pg-core'
+   * import { withRls, type AnyPostgresManager } from 'pg-tenants/drizzle'
+   *
+   * declare const manager: AnyPostgresManager
+   * const todos = withRls(pgTable('todos', { id: serial('id').primaryKey(), title: text('title').notNull(), tenant: text('tenant').notNull() }))
+   *
+   * const perTenant = await manager.withAdmin(
+   *   (tx) => tx.select({ tenant: todos.tenant, n: count() }).from(todos).groupBy(todos.tenant),
+   *   { accessMode: 'read only' },
+   * )
+   * ```
+   */
+  async withAdmin<R>(fn: (tx: Tx) => Promise<R>, options: TransactionOptions = {}): Promise<R> {
+    const request: ScopeRequest = { kind: 'admin', transaction: transactionOf(options) }
+    const { engine } = this.#parts
+    return engine.run(request, (conn) => fn(this.#parts.bind(conn, engine.scopeRole(request))))
+  }
+
+  /**
+   * Opens an unrestricted session, like {@link newTenantSession} without a tenant: as the admin
+   * role, which a policy allows every row.
+   *
+   * @example
+   * ```ts
+   * import { eq } from 'drizzle-orm'
+   * import { pgTable, serial, text } from 'drizzle-orm/pg-core'
+   * import { withRls, type AnyPostgresManager } from 'pg-tenants/drizzle'
+   *
+   * declare const manager: AnyPostgresManager
+   * const todos = withRls(pgTable('todos', { id: serial('id').primaryKey(), title: text('title').notNull(), tenant: text('tenant').notNull() }))
+   *
+   * await using session = await manager.newSession()
+   * await session.delete(todos).where(eq(todos.title, 'spam'))
+   * await session.commit()
+   * ```
+   */
+  async newSession(options: TransactionOptions = {}): Promise<Queries & SessionControl> {
+    return this.#session({ kind: 'admin', transaction: transactionOf(options) })
+  }
+
+  async #session(request: ScopeRequest): Promise<Queries & SessionControl> {
+    const { engine } = this.#parts
+    const engineSession: EngineSession = await engine.open(request)
+    const tx = this.#parts.bind(engineSession.connection, engine.scopeRole(request))
+    const control: SessionControl = {
+      commit: () => engineSession.commit(),
+      rollback: () => engineSession.rollback(),
+      close: () => engineSession.close(),
+      [Symbol.asyncDispose]: () => engineSession.close(),
+      get closed() {
+        return engineSession.closed
+      },
+    }
+    return Object.defineProperties(tx, Object.getOwnPropertyDescriptors(control)) as unknown as Queries & SessionControl
+  }
+}
+
+/**
+ * Options of the SQL-level adapters (`fromPg`, `fromPglite`, `fromPostgresJs`, `fromKysely`):
+ * the {@link TenantOptions} shared with the migration, the engine's settings, and the tenant
+ * `tables`.
+ *
+ * @example
+ * ```ts
+ * import type { SqlManagerOptions } from 'pg-tenants/adapter'
+ *
+ * export const options: SqlManagerOptions = { strategy: 'role', tables: [{ name: 'todos', type: 'text' }], knownTenantTtlMs: 0 }
+ * ```
+ */
+export interface SqlManagerOptions extends TenantOptions, EngineSettings {
+  /** The tenant tables (see {@link TenantTable}): tenant ids are validated against their column
+   * types before any SQL, and `check()` checks them (without them, it discovers tables). */
+  readonly tables?: readonly TenantTable[]
+}
+
+/**
+ * The manager of a SQL-level adapter: the engine over `driver` with the options and tables
+ * checked, `check()` reading through `client`, scopes handing out `bind(conn, scopeRole)`.
+ *
+ * @example
+ * ```ts
+ * import { guardedClient, nodePostgresDriver, sqlManager, type PgPoolLike } from 'pg-tenants/adapter'
+ *
+ * declare const pool: PgPoolLike
+ * const manager = sqlManager(nodePostgresDriver(pool), pool, { tables: [{ name: 'todos', type: 'text' }] }, guardedClient)
+ * ```
+ */
+export function sqlManager<Tx extends object>(
+  driver: Driver,
+  client: unknown,
+  options: SqlManagerOptions,
+  bind: (conn: Connection, scopeRole: string) => Tx,
+): TenantManager<Tx> {
+  const { tables = [], knownTenantTtlMs, ...tenantOptions } = options ?? {}
+  const specs = tableSpecs(tables, resolveOptions(tenantOptions).schema)
+  const engine = new TenantEngine(driver, tenantOptions, columnsOf(specs), knownTenantTtlMs === undefined ? {} : { knownTenantTtlMs })
+  return new TenantManager({ engine, tables: specs, client, bind })
+}
+
+function withTenantProperty<O extends object, T extends TenantId>(target: O, tenant: T): O & { readonly tenant: T } {
+  return Object.defineProperty(target, 'tenant', { value: tenant, enumerable: true }) as O & { readonly tenant: T }
+}
+
+/** The engine's request for a tenant scope with these options. */
+function tenantRequest(tenant: TenantId, options: TenantScopeOptions): ScopeRequest {
+  const { createIfMissing = true, ...transaction } = options
+  if (typeof createIfMissing !== 'boolean') {
+    throw new TenantError('INVALID_OPTIONS', `createIfMissing must be true or false, got ${JSON.stringify(createIfMissing)}.`)
+  }
+  return { kind: 'tenant', id: tenant, createIfMissing, transaction: transactionOf(transaction) }
+}
+
+/** Only the transaction options, so that a misspelt or foreign option cannot pass silently. */
+function transactionOf(options: TransactionOptions): TransactionOptions {
+  const { isolationLevel, accessMode, deferrable, ...rest } = options
+  const unknown = Object.keys(rest)
+  if (unknown.length > 0) {
+    throw new TenantError(
+      'INVALID_OPTIONS',
+      `Unknown scope option ${unknown.map((k) => JSON.stringify(k)).join(', ')}: use createIfMissing, isolationLevel, accessMode or deferrable.`,
+    )
+  }
+  return { isolationLevel, accessMode, deferrable }
+}
