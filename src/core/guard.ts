@@ -41,7 +41,19 @@ export interface GuardProbe {
   status?(): string | null | undefined
 }
 
-/** Runs one call of the caller's on the scope's connection, checked. */
+/**
+ * Runs one call of the caller's on the scope's connection, checked: what {@link guardScope}
+ * returns.
+ *
+ * @example
+ * ```ts
+ * import type { Guarded } from 'pg-tenants/adapter'
+ *
+ * declare const guarded: Guarded
+ * declare const client: { query(sql: string): Promise<unknown> }
+ * await guarded(() => client.query('SELECT 1'))
+ * ```
+ */
 export type Guarded = <T>(call: () => Promise<T>) => Promise<T>
 
 /**
@@ -56,7 +68,10 @@ export type Guarded = <T>(call: () => Promise<T>) => Promise<T>
  * ```
  */
 export function tagsOf(result: unknown): string[] {
-  return (Array.isArray(result) ? result : [result]).map((r) => String((r as { command?: unknown } | null)?.command ?? '').toUpperCase())
+  return (Array.isArray(result) ? result : [result]).map((r) => {
+    const command = (r as { command?: unknown } | null)?.command
+    return typeof command === 'string' ? command.toUpperCase() : ''
+  })
 }
 
 /**

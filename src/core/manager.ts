@@ -81,7 +81,7 @@ export interface TenantTable {
  */
 export function tableSpecs(tables: readonly TenantTable[], schema: string): TableSpec[] {
   if (!Array.isArray(tables)) throw new TenantError('INVALID_OPTIONS', 'tables must be an array of { name, type, column?, schema? }.')
-  return tables.map((t) => {
+  return (tables as readonly TenantTable[]).map((t: TenantTable) => {
     const types: readonly string[] = ['text', 'varchar', 'integer', 'bigint', 'uuid']
     if (typeof t?.name !== 'string' || t.name === '' || !types.includes(t.type)) {
       throw new TenantError(
@@ -109,8 +109,19 @@ export function columnsOf(tables: readonly TableSpec[]): TenantColumnInfo[] {
   return [...seen.values()]
 }
 
-/** How an adapter builds its manager: the engine, the tables it knows, the client `check()` reads
- * the catalogs through, and `bind`. */
+/**
+ * How an adapter builds its manager: the engine, the tables it knows, the client `check()` reads
+ * the catalogs through, and `bind`.
+ *
+ * @example
+ * ```ts
+ * import { guardedClient, nodePostgresDriver, TenantEngine, TenantManager, type PgPoolLike } from 'pg-tenants/adapter'
+ *
+ * declare const pool: PgPoolLike
+ * const engine = new TenantEngine(nodePostgresDriver(pool), {}, [{ type: 'text' }])
+ * const manager = new TenantManager({ engine, tables: [], client: pool, bind: guardedClient })
+ * ```
+ */
 export interface ManagerParts<Tx extends object> {
   readonly engine: TenantEngine
   readonly tables: readonly TableSpec[]

@@ -29,7 +29,12 @@ function drizzleTable(spec: TableSpec, options: TenantOptions) {
     bigint: () => bigint(spec.column, { mode: 'bigint' }),
     uuid: () => uuid(spec.column),
   }[spec.type]()
-  return withRls(pgSchema(spec.schema).table(spec.name, { [spec.column]: column.notNull() }), { column: spec.column, strategy: options.strategy, rolePrefix: options.rolePrefix, tenantRole: options.tenantRole })
+  return withRls(pgSchema(spec.schema).table(spec.name, { [spec.column]: column.notNull() }), {
+    column: spec.column,
+    strategy: options.strategy,
+    rolePrefix: options.rolePrefix,
+    tenantRole: options.tenantRole,
+  })
 }
 
 export const drizzleStack: Stack = {
@@ -44,6 +49,7 @@ export const drizzleStack: Stack = {
         const result = await (handle as { execute(q: SQL): Promise<unknown> }).execute(drizzleSql(text, params))
         return (result as { rows: Row[] }).rows
       },
+      outside: async (text) => ((await login.db.execute(dsql.raw(text))) as { rows: Row[] }).rows,
       end: async () => undefined,
     }
   },
@@ -60,6 +66,7 @@ export const pgStack: Stack = {
       async query(handle, text, params = []) {
         return (await (handle as { query(t: string, p: readonly unknown[]): Promise<{ rows: Row[] }> }).query(text, params)).rows
       },
+      outside: (text) => login.exec(text),
       end: async () => undefined,
     }
   },
@@ -76,6 +83,7 @@ export const pgliteStack: Stack = {
       async query(handle, text, params = []) {
         return (await (handle as { query(t: string, p: readonly unknown[]): Promise<{ rows: Row[] }> }).query(text, params)).rows
       },
+      outside: (text) => login.exec(text),
       end: async () => undefined,
     }
   },

@@ -9,9 +9,9 @@ import type { TenantOptions } from '../../../src/core/options.js'
 import type { TableSpec } from '../../../src/core/migration.js'
 import type { Login, Row, Target } from '../targets.js'
 
-/** Any manager, whatever its stack's query handle. */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any -- the body drives every stack's handle through Stack.query
-export type AnyManager = TenantManager<any, any>
+/** Any manager, whatever its stack's query handle (the body drives handles through
+ * {@link StackManager.query}). */
+export type AnyManager = TenantManager<object, object>
 
 /** A manager of one stack, over one login, and how the body queries through its handles. */
 export interface StackManager {
@@ -19,6 +19,9 @@ export interface StackManager {
   /** Runs one statement with `$1…` parameters through a scope's `tx` or a session, with the
    * stack's own API (Drizzle `execute`, `query`, postgres.js `unsafe`, Kysely `executeQuery`). */
   query(handle: unknown, sql: string, params?: readonly unknown[]): Promise<Row[]>
+  /** Runs one statement without parameters outside any scope, on the stack's own client (the
+   * pool or `sql` the manager was made from: on a pool of one, the connection scopes use). */
+  outside(sql: string): Promise<Row[]>
   /** Closes what `open` created (a postgres.js `sql`, a Kysely instance); not the login. */
   end(): Promise<void>
 }
