@@ -121,6 +121,10 @@ function tsBlocks(page: string): TsBlock[] {
 const ENTRY_POINTS: Readonly<Record<string, string>> = {
   'pg-tenants': 'src/index.ts',
   'pg-tenants/drizzle': 'src/drizzle/index.ts',
+  'pg-tenants/pg': 'src/pg/index.ts',
+  'pg-tenants/pglite': 'src/pglite/index.ts',
+  'pg-tenants/postgres-js': 'src/postgres-js/index.ts',
+  'pg-tenants/kysely': 'src/kysely/index.ts',
   'pg-tenants/testing': 'src/testing/index.ts',
   'pg-tenants/adapter': 'src/adapter.ts',
 }
@@ -134,9 +138,10 @@ function withSourceImports(code: string): string {
   })
 }
 
-/** Runs a TypeScript file with tsx, without DATABASE_URL (so that examples run on embedded PGlite). */
-function runTs(file: string, cwd: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => name !== 'DATABASE_URL'))
+/** Runs a TypeScript file with tsx, without DATABASE_URL (so that examples run on embedded PGlite)
+ * unless `server` (a `ts run-server` block, which needs one). */
+function runTs(file: string, cwd: string, server = false): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  const env = Object.fromEntries(Object.entries(process.env).filter(([name]) => server || name !== 'DATABASE_URL'))
   return new Promise((done) => {
     execFile(process.execPath, ['--import', 'tsx', file], { cwd, env, encoding: 'utf8', timeout: 60_000 }, (error, stdout, stderr) => {
       done({ status: error ? (typeof error.code === 'number' ? error.code : null) : 0, stdout, stderr })
@@ -147,7 +152,11 @@ function runTs(file: string, cwd: string): Promise<{ status: number | null; stdo
 describe('```ts run blocks of README.md and docs/*.md', () => {
   const RUN_DIR = join(ROOT, 'test', '.tmp', `docs-${randomBytes(4).toString('hex')}`)
   afterAll(() => rmSync(RUN_DIR, { recursive: true, force: true }))
-  const pages = PAGES.map((page) => ({ page, blocks: tsBlocks(page) })).filter(({ blocks }) => blocks.some((b) => b.flags.includes('run')))
+  // ```ts run-server blocks need a server (the stacks that have no embedded database): they run
+  // when DATABASE_URL is set, with it.
+  const server = process.env['DATABASE_URL'] !== undefined
+  const runs = (b: TsBlock) => b.flags.includes('run') || (server && b.flags.includes('run-server'))
+  const pages = PAGES.map((page) => ({ page, blocks: tsBlocks(page) })).filter(({ blocks }) => blocks.some(runs))
 
   it('finds them on the pages that have runnable examples', () => {
     expect(pages.map(({ page }) => page)).toEqual(expect.arrayContaining(['docs/getting-started.md', 'docs/migrations.md', 'docs/drizzle.md']))
@@ -163,13 +172,13 @@ describe('```ts run blocks of README.md and docs/*.md', () => {
         mkdirSync(dir, { recursive: true })
         for (const block of blocks.filter((b) => b.name !== undefined)) writeFileSync(join(dir, block.name ?? ''), withSourceImports(block.code))
         const failures: string[] = []
-        for (const block of blocks.filter((b) => b.flags.includes('run'))) {
+        for (const block of blocks.filter(runs)) {
           const file = join(dir, `run-line-${block.line}.ts`)
           writeFileSync(file, withSourceImports(block.code))
           // Its own working directory: files it writes (a PGlite data directory) stay its own.
           const cwd = join(dir, `cwd-line-${block.line}`)
           mkdirSync(cwd)
-          const run = await runTs(file, cwd)
+          const run = await runTs(file, cwd, !block.flags.includes('run'))
           if (run.status !== 0 || run.stderr !== '') failures.push(`${page}:${block.line}: exit ${String(run.status)}\n${run.stderr}`)
         }
         expect(failures).toEqual([])

@@ -45,7 +45,6 @@ export function nativeRun(conn: Connection, scopeRole: string): ScopedRun {
   const exec = client.exec
   return async (sql, parameters) => {
     const raw = parameters.length === 0 && exec ? await exec(sql) : await client.query(sql, [...parameters])
-    if (process.env.KDEBUG && /^(COMMIT|ROLLBACK)/.test(sql)) console.log("DEBUG", sql, JSON.stringify(raw))
     const last = (Array.isArray(raw) ? raw.at(-1) : raw) as NativeResult | undefined
     return queryResult(last?.command, last?.rowCount ?? last?.affectedRows, last?.rows)
   }
