@@ -1,7 +1,9 @@
 /**
  * `npm run demo`: pg-tenants end to end, in one file. Runs on in-memory PGlite (no server
  * needed), or on a real PostgreSQL when DATABASE_URL is set (e.g.
- * postgres://postgres@127.0.0.1:5432/test).
+ * postgres://postgres@127.0.0.1:5432/test), on any stack: `npm run demo -- --stack pg`
+ * (drizzle, the default; pg; pglite; postgres-js; kysely). The narrative is here; what differs
+ * per stack (the manager and two queries in its own API) is in examples/demo/<stack>.ts.
  *
  * Row-level security does not apply to superusers, and PGlite (like the `postgres` user of a
  * fresh server) connects as one. So the demo first creates an ordinary LOGIN role that owns the
@@ -15,34 +17,29 @@
  * @module
  */
 import { randomUUID } from 'node:crypto'
+import { parseArgs } from 'node:util'
 import { PGlite } from '@electric-sql/pglite'
-import { pgTable, serial, text } from 'drizzle-orm/pg-core'
-import { drizzle as drizzlePglite } from 'drizzle-orm/pglite'
-import { drizzle as drizzlePg } from 'drizzle-orm/node-postgres'
 import pg from 'pg'
-import { migrationSql, PostgresManager, withRls } from '../src/drizzle/index.js'
-import { isRlsViolation, sqlState, TenantError } from '../src/index.js'
+import { buildMigration, isRlsViolation, sqlState, TenantError } from '../src/index.js'
+import { options, TODOS, type Database, type DemoStack } from './demo/types.js'
 
-const SCHEMA = 'tenants_demo' // pg_ prefixes are reserved for schemas and roles
+const SCHEMA = options.schema // pg_ prefixes are reserved for schemas and roles
 const APP_ROLE = 'tenants_demo_app' // the application's login: not superuser, owns the table
-const options = { schema: SCHEMA, tenantRole: 'tenants_demo_rls', adminRole: 'tenants_demo_admin' }
 
-// The table has no schema of its own: it lives in the manager's `schema`, found via search_path.
-const todos = withRls(
-  pgTable('todos', {
-    id: serial('id').primaryKey(),
-    title: text('title').notNull(),
-    tenant: text('tenant').notNull(),
-  }),
-)
+/** The stacks, each loaded only when chosen (its packages are optional peers). */
+const STACKS: Record<string, (database: Database) => Promise<DemoStack>> = {
+  drizzle: async (d) => (await import('./demo/drizzle.js')).open(d),
+  pg: async (d) => (await import('./demo/pg.js')).open(d),
+  pglite: async (d) => (await import('./demo/pglite.js')).open(d),
+}
 
 const CREATE_TABLE = 'CREATE TABLE todos (id serial PRIMARY KEY, title text NOT NULL, tenant text NOT NULL)'
 
-/** Everything the demo needs from its database: a Drizzle db (as APP_ROLE), raw multi-statement
- * SQL (as APP_ROLE), and a way to clean up. */
+/** Everything the demo needs from its database: the database (as APP_ROLE), raw
+ * multi-statement SQL (as APP_ROLE), and a way to clean up. */
 interface Setup {
   readonly label: string
-  readonly db: ReturnType<typeof drizzlePglite> | ReturnType<typeof drizzlePg>
+  readonly database: Database
   exec(sql: string): Promise<unknown>
   close(): Promise<void>
 }
@@ -56,7 +53,7 @@ async function onPglite(): Promise<Setup> {
     SET ROLE ${APP_ROLE}; SET search_path TO ${SCHEMA};`)
   return {
     label: 'PGlite (embedded)',
-    db: drizzlePglite(client),
+    database: { kind: 'pglite', client },
     exec: (sql) => client.exec(sql),
     close: () => client.close(),
   }
@@ -82,7 +79,7 @@ async function onServer(url: string): Promise<Setup> {
   const version = (await pool.query<{ server_version: string }>('SHOW server_version')).rows[0]?.server_version
   return {
     label: `PostgreSQL ${version} (DATABASE_URL)`,
-    db: drizzlePg(pool),
+    database: { kind: 'server', pool, url: appUrl.href },
     exec: (sql) => pool.query(sql),
     close: async () => {
       await pool.end()
@@ -92,45 +89,51 @@ async function onServer(url: string): Promise<Setup> {
   }
 }
 
+/** The stack named by `--stack` (or PG_TENANTS_DEMO_STACK, which `pg-tenants demo --stack` sets). */
+function chosenStack(): string {
+  const { values } = parseArgs({ args: process.argv.slice(2), options: { stack: { type: 'string' } }, strict: false })
+  const name = typeof values.stack === 'string' ? values.stack : (process.env['PG_TENANTS_DEMO_STACK'] ?? 'drizzle')
+  if (!(name in STACKS)) throw new Error(`Unknown stack ${JSON.stringify(name)}: use --stack ${Object.keys(STACKS).join(', --stack ')}.`)
+  return name
+}
+
 async function main(): Promise<void> {
+  const stackName = chosenStack()
   const url = process.env['DATABASE_URL']
   const setup = url ? await onServer(url) : await onPglite()
+  let stack: DemoStack | undefined
   try {
     await setup.exec(CREATE_TABLE)
-    await setup.exec(migrationSql([todos], options).up)
-    await demo(setup)
+    await setup.exec(buildMigration([TODOS], options).up)
+    stack = await STACKS[stackName]!(setup.database)
+    await demo(setup.label, stack)
   } finally {
+    await stack?.close()
     await setup.close()
   }
 }
 
-async function demo({ label, db }: Setup): Promise<void> {
-  const manager = PostgresManager.fromDrizzle(db, { ...options, tables: [todos] }) // tables: to validate ids
+async function demo(label: string, { label: stackLabel, manager, add, list, outside }: DemoStack): Promise<void> {
   const titles = (rows: { title: string }[]) => rows.map((r) => r.title).join(', ')
   console.log(`pg-tenants demo on ${label}, as login role ${APP_ROLE} (not superuser, owns the table)`)
+  console.log(`  stack: ${stackLabel}`)
 
   await manager.createTenant('acme')
   await manager.createTenant('globex')
   await manager.withTenant('acme', async (tx) => {
-    await tx.insert(todos).values([
-      { title: 'ship v1', tenant: tx.tenant },
-      { title: 'write docs', tenant: tx.tenant },
-    ])
+    await add(tx, { title: 'ship v1', tenant: tx.tenant })
+    await add(tx, { title: 'write docs', tenant: tx.tenant })
   })
-  await manager.withTenant('globex', async (tx) => {
-    await tx.insert(todos).values({ title: 'hire', tenant: tx.tenant })
-  })
+  await manager.withTenant('globex', (tx) => add(tx, { title: 'hire', tenant: tx.tenant }))
 
   // No WHERE tenant = … anywhere: row-level security adds it.
   for (const tenant of ['acme', 'globex']) {
-    const rows = await manager.withTenant(tenant, (tx) => tx.select().from(todos))
+    const rows = await manager.withTenant(tenant, (tx) => list(tx))
     console.log(`  ${tenant.padEnd(6)} sees ${rows.length} rows: ${titles(rows)}`)
   }
 
   try {
-    await manager.withTenant('acme', async (tx) => {
-      await tx.insert(todos).values({ title: 'sneaky', tenant: 'globex' })
-    })
+    await manager.withTenant('acme', (tx) => add(tx, { title: 'sneaky', tenant: 'globex' }))
     console.log('  acme inserting a globex row: accepted (this should not happen)')
   } catch (error) {
     console.log(`  acme inserting a globex row: rejected, SQLSTATE ${sqlState(error)} (isRlsViolation: ${isRlsViolation(error)})`)
@@ -138,25 +141,25 @@ async function demo({ label, db }: Setup): Promise<void> {
 
   {
     await using session = await manager.newTenantSession('globex')
-    await session.insert(todos).values({ title: 'kept (committed)', tenant: session.tenant })
+    await add(session, { title: 'kept (committed)', tenant: session.tenant })
     await session.commit() // still scoped to globex after commit
-    await session.insert(todos).values({ title: 'lost (never committed)', tenant: session.tenant })
+    await add(session, { title: 'lost (never committed)', tenant: session.tenant })
   } // disposal = close(): rolls back the uncommitted insert and releases the connection
-  const globex = await manager.withTenant('globex', (tx) => tx.select().from(todos))
+  const globex = await manager.withTenant('globex', (tx) => list(tx))
   console.log(`  globex session, commit then close: globex now has ${globex.length} rows: ${titles(globex)}`)
 
   try {
-    await manager.withTenant('initech', (tx) => tx.select().from(todos), { createIfMissing: false })
+    await manager.withTenant('initech', (tx) => list(tx), { createIfMissing: false })
   } catch (error) {
     console.log(`  unknown tenant with createIfMissing: false -> ${error instanceof TenantError ? error.code : String(error)}`)
   }
 
-  const all = await manager.withAdmin((tx) => tx.select().from(todos))
+  const all = await manager.withAdmin((tx) => list(tx))
   const count = (tenant: string) => all.filter((r) => r.tenant === tenant).length
   console.log(`  withAdmin sees ${all.length} rows (acme ${count('acme')}, globex ${count('globex')})`)
 
-  const unscoped = await db.select().from(todos)
-  console.log(`  plain db.select() outside any scope sees ${unscoped.length} rows${unscoped.length === 0 ? ' (fail closed)' : ''}`)
+  const unscoped = await outside()
+  console.log(`  outside any scope, the app's client sees ${unscoped} rows${unscoped === 0 ? ' (fail closed)' : ''}`)
 
   console.log(`  listTenants(): ${[...(await manager.listTenants())].sort().join(', ')}`)
 }

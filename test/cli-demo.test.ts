@@ -36,7 +36,8 @@ describe('pg-tenants demo', () => {
     expect(demo.stdout).toContain('  acme   sees 2 rows: ship v1, write docs')
     expect(demo.stdout).toContain('  globex sees 1 rows: hire')
     expect(demo.stdout).toMatch(/acme inserting a globex row: rejected, SQLSTATE 42501/)
-    expect(demo.stdout).toMatch(/plain db\.select\(\) outside any scope sees 0 rows \(fail closed\)/)
+    expect(demo.stdout).toContain('  stack: Drizzle\n')
+    expect(demo.stdout).toMatch(/outside any scope, the app's client sees 0 rows \(fail closed\)/)
   }, 120_000)
 
   it.skipIf(!DATABASE_URL)(
@@ -50,6 +51,24 @@ describe('pg-tenants demo', () => {
     },
     120_000,
   )
+
+  it('runs on another stack with --stack: PGlite with no ORM in memory, pg on the server', () => {
+    const lite = run(bin, ['demo', '--stack', 'pglite'])
+    expect(lite.stderr).toBe('')
+    expect(lite.stdout).toContain('  stack: PGlite (no ORM)\n')
+    expect(lite.stdout).toContain('  acme   sees 2 rows: ship v1, write docs')
+    expect(lite.stdout).toMatch(/\(fail closed\)/)
+    if (DATABASE_URL) {
+      const server = run(bin, ['demo', '--stack', 'pg', '--url', DATABASE_URL])
+      expect(server.stderr).toBe('')
+      expect(server.stdout).toContain('  stack: pg (no ORM)\n')
+      expect(server.stdout).toContain('  globex sees 1 rows: hire')
+    }
+    const unknown = run(bin, ['demo', '--stack', 'prisma'])
+    expect(unknown.status).toBe(2)
+    expect(unknown.stderr).toMatch(/^pg-tenants: Unknown --stack "prisma": use one of drizzle, pg, pglite/)
+    expect(run(bin, ['demo', '--stack', 'pg']).stderr).toMatch(/--stack pg needs a server/)
+  }, 120_000)
 
   it('refuses a --url that is not postgres://, and an unknown flag', () => {
     const url = run(bin, ['demo', '--url', './pgdata'])

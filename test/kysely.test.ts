@@ -141,7 +141,7 @@ function scopes(target: () => Target, strategy: Strategy): void {
     expect(await bare.withTenant('plug', (trx) => trx.withSchema(f.schema).selectFrom('items_text').select('title').execute())).toEqual([{ title: 'camel' }])
   })
 
-  it("refuses Kysely's own transactions inside a scope; savepoints by SQL work; SET TRANSACTION fails", async () => {
+  it("refuses Kysely's own transactions inside a scope; savepoints by SQL work; modes go to the scope", async () => {
     await manager.withTenant('nest', async (trx) => {
       expect(() => trx.transaction()).toThrow()
       expect(() => trx.connection()).toThrow()
@@ -154,13 +154,27 @@ function scopes(target: () => Target, strategy: Strategy): void {
       expect((await sql<{ r: string }>`select current_user::text as r`.execute(trx)).rows).toEqual([{ r: tenantRole('nest') }])
     })
     expect(await manager.withTenant('nest', titles)).toEqual([{ title: 'kept' }])
-    // The scoping statements ran first: PostgreSQL refuses a later isolation level.
-    const set = await rejection(manager.withTenant('nest', (trx) => sql`set transaction isolation level serializable`.execute(trx)))
-    expect(codeOf(set)).toBe('25001')
     const modes = sql<{ iso: string; ro: string }>`select current_setting('transaction_isolation') as iso, current_setting('transaction_read_only') as ro`
     expect((await manager.withTenant('nest', (trx) => modes.execute(trx), { isolationLevel: 'serializable', accessMode: 'read only' })).rows).toEqual([
       { iso: 'serializable', ro: 'on' },
     ])
+  })
+
+  it("refuses SET TRANSACTION inside a scope: the modes are the scope's (a read-only scope stays read-only)", async () => {
+    await manager.createTenant('modes').catch(() => undefined)
+    await manager.withTenant('modes', async () => undefined) // known: later scopes skip the registry check
+    const iso = await rejection(manager.withTenant('modes', (trx) => sql`set transaction isolation level serializable`.execute(trx)))
+    expect(codeOf(iso)).toBe('25001')
+    const readWrite = await rejection(
+      manager.withAdmin(
+        async (trx) => {
+          await sql`set transaction read write`.execute(trx)
+          return (await sql<{ ro: string }>`select current_setting('transaction_read_only') as ro`.execute(trx)).rows
+        },
+        { accessMode: 'read only' },
+      ),
+    )
+    expect(codeOf(readWrite)).toBe('25001')
   })
 
   it("refuses the caller's COMMIT: nothing after it runs, and the scope fails", async () => {
@@ -255,7 +269,7 @@ function scopes(target: () => Target, strategy: Strategy): void {
     expect(() => fromKysely({} as Kysely<Database>, client)).toThrow(TenantError)
     expect(codeOf(rejectSync(() => fromKysely({} as Kysely<Database>, client)))).toBe('UNSUPPORTED_CLIENT')
     await manager.withTenant('k', async (trx) => {
-      expect(codeOf(rejectSync(() => fromKysely(trx, client)))).toBe('UNSUPPORTED_CLIENT')
+      expect(codeOf(rejectSync(() => fromKysely<Database>(trx, client)))).toBe('UNSUPPORTED_CLIENT')
     })
     expect(codeOf(rejectSync(() => fromKysely(db, {} as pg.Pool)))).toBe('UNSUPPORTED_CLIENT')
     expect(codeOf(rejectSync(() => fromKysely(db, new pg.Client() as unknown as pg.Pool)))).toBe('UNSUPPORTED_CLIENT')

@@ -39,6 +39,11 @@ export interface GuardProbe {
   /** The transaction status of the last ReadyForQuery (`I` idle, `T`, `E`), when the driver
    * reports it (node-postgres): exact and free after a successful call. */
   status?(): string | null | undefined
+  /** False when {@link tags} may miss a statement of the call: postgres.js gives a
+   * multi-statement message one result per statement that returns rows, tagged with the last
+   * statement it stands for, so a `COMMIT` followed by a `SET` shows only `SET`. The guard then
+   * asks {@link currentRole}. Default: the tags are exact. */
+  exact?(result: unknown): boolean
 }
 
 /**
@@ -112,7 +117,7 @@ export function guardScope(conn: Connection, scopeRole: string, probe: GuardProb
     const tags = failed ? [] : probe.tags(result)
     // A chained COMMIT/ROLLBACK (AND CHAIN) opens a new transaction without the scope's settings.
     if (tags.includes('COMMIT') || tags.includes('PREPARE TRANSACTION')) return 'ended'
-    if (failed || tags.includes('ROLLBACK')) return ask()
+    if (failed || tags.includes('ROLLBACK') || probe.exact?.(result) === false) return ask()
     return 'scoped'
   }
   const run = async <T>(call: () => Promise<T>): Promise<T> => {

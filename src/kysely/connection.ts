@@ -9,7 +9,7 @@
 import type { CompiledQuery, DatabaseConnection, QueryResult } from 'kysely'
 import type { Connection } from '../core/driver.js'
 import { TenantError } from '../core/errors.js'
-import { guardedClient } from '../core/guard.js'
+import { guardedClient, guardScope } from '../core/guard.js'
 
 /** Runs one compiled statement (its SQL and parameters) on the scope's connection, guarded, and
  * answers as Kysely's own Postgres connections do. */
@@ -47,6 +47,32 @@ export function nativeRun(conn: Connection, scopeRole: string): ScopedRun {
     const raw = parameters.length === 0 && exec ? await exec(sql) : await client.query(sql, [...parameters])
     const last = (Array.isArray(raw) ? raw.at(-1) : raw) as NativeResult | undefined
     return queryResult(last?.command, last?.rowCount ?? last?.affectedRows, last?.rows)
+  }
+}
+
+/** The part of a postgres.js reserved connection (`Connection.native`) used here. */
+interface PostgresJsReserved {
+  unsafe(query: string, parameters: unknown[], options: { simple: boolean }): PromiseLike<ArrayLike<unknown> & { command?: string; count?: number }>
+}
+
+/**
+ * The run of a postgres.js scope: `unsafe` of the reserved connection, guarded. Every statement
+ * goes out with the extended protocol (`simple: false`), parameters or not: one statement a
+ * call, so that its command tag is exact (postgres.js tags a multi-statement message's results
+ * with only some of its statements), and no round trip is spent asking the server.
+ */
+export function postgresJsRun(conn: Connection, scopeRole: string): ScopedRun {
+  const native = conn.native as PostgresJsReserved
+  const send = (sql: string, parameters: readonly unknown[]) => native.unsafe(sql, [...parameters], { simple: false })
+  const guarded = guardScope(conn, scopeRole, {
+    // A postgres.js result is the array of its rows, with the statement's tag as `command`.
+    tags: (result) => [String((result as { command?: unknown }).command ?? '').toUpperCase()],
+    // The one column's value, whatever the sql's column-name transform made of its name.
+    currentRole: async () => Object.values(((await send('SELECT current_user::text AS pg_tenants_role', [])) as ArrayLike<object>)[0] ?? {})[0],
+  })
+  return async (sql, parameters) => {
+    const result = await guarded(async () => send(sql, parameters))
+    return queryResult(result.command, result.count, Array.from(result))
   }
 }
 

@@ -11,7 +11,8 @@ import { TenantError } from '../core/errors.js'
 import { sqlManager, type SessionControl, type SqlManagerOptions, type TenantManager } from '../core/manager.js'
 import { isPgPool, nodePostgresDriver, type PgPoolLike } from '../drivers/node-postgres.js'
 import { isPglite, pgliteDriver, type PgliteLike } from '../drivers/pglite.js'
-import { nativeRun, scopedConnection, type ScopedRun } from './connection.js'
+import { isPostgresJs, postgresJsDriver, type PostgresJsLike } from '../drivers/postgres-js.js'
+import { nativeRun, postgresJsRun, scopedConnection, type ScopedRun } from './connection.js'
 import { scopeTransaction } from './transaction.js'
 import type { Connection } from '../core/driver.js'
 
@@ -74,7 +75,7 @@ export type KyselySession<DB> = Transaction<DB> & SessionControl
  * export const client: KyselyClient = new pg.Pool({ connectionString: process.env.DATABASE_URL })
  * ```
  */
-export type KyselyClient = PgPoolLike | PgliteLike
+export type KyselyClient = PgPoolLike | PgliteLike | PostgresJsLike
 
 /**
  * Multi-tenancy over a Kysely database. `withTenant(id, trx => …)` hands `trx`, a Kysely
@@ -153,6 +154,7 @@ function isKysely(db: unknown): db is Kysely<unknown> {
 function stackOf(client: unknown): { driver: Driver; run: (conn: Connection, scopeRole: string) => ScopedRun } {
   if (isPgPool(client)) return { driver: nodePostgresDriver(client), run: nativeRun }
   if (isPglite(client)) return { driver: pgliteDriver(client), run: nativeRun }
+  if (isPostgresJs(client)) return { driver: postgresJsDriver(client), run: postgresJsRun }
   throw new TenantError(
     'UNSUPPORTED_CLIENT',
     "fromKysely(db, client) needs the client db's dialect is built on: the pg.Pool of new PostgresDialect({ pool }), " +

@@ -12,15 +12,20 @@ import { EXIT, UsageError } from '../io.js'
 
 const FLAGS = {
   url: { type: 'string' },
+  stack: { type: 'string' },
 } as const
 
-/** What the demo imports (pg and drizzle-orm/node-postgres even on PGlite). */
-const PEERS = ['drizzle-orm', '@electric-sql/pglite', 'pg'] as const
+/** What the demo imports on each stack (pg and PGlite always: its setup uses them). */
+const PEERS: Readonly<Record<string, readonly string[]>> = {
+  drizzle: ['drizzle-orm', '@electric-sql/pglite', 'pg'],
+  pg: ['@electric-sql/pglite', 'pg'],
+  pglite: ['@electric-sql/pglite', 'pg'],
+}
 
 export const demoCommand: Command = {
   name: 'demo',
   summary: 'run the demo: two tenants, isolated by row-level security, on in-memory PGlite',
-  help: `Usage: pg-tenants demo [--url <postgres://…>]
+  help: `Usage: pg-tenants demo [--url <postgres://…>] [--stack <stack>]
 
 Runs the pg-tenants demo end to end: a withRls table, its migration, two tenants that each see
 only their own rows, a write into the other tenant refused, a tenant session, withAdmin, and
@@ -32,25 +37,34 @@ on that server instead (DATABASE_URL is not used: a demo only goes where it is s
 user must be able to create roles and schemas. It works in the schema tenants_demo with the roles
 tenants_demo_app, tenants_demo_rls and tenants_demo_admin, and drops them at the end.
 
-It needs drizzle-orm, @electric-sql/pglite and pg next to pg-tenants:
-  npm install drizzle-orm @electric-sql/pglite pg
+It runs on Drizzle by default; --stack picks another (pg needs --url, pglite runs without).
+It needs @electric-sql/pglite and pg next to pg-tenants, and the stack's own package:
+  npm install @electric-sql/pglite pg drizzle-orm
 
   --url <postgres://…>        run on this server instead of in-memory PGlite
+  --stack <stack>             drizzle (default), pg, pglite
   -h, --help                  this help
 
 Exit codes: 0 the demo ran; 1 it failed; 2 bad input (a missing package, an unknown flag).
 
 Examples:
   npx pg-tenants demo
-  npx pg-tenants demo --url postgres://postgres@127.0.0.1:5432/postgres`,
+  npx pg-tenants demo --url postgres://postgres@127.0.0.1:5432/postgres
+  npx pg-tenants demo --stack pglite`,
 
   async run(argv) {
     const { values } = parseFlags('demo', argv, FLAGS)
     if (values.url !== undefined && !/^postgres(?:ql)?:\/\//.test(values.url)) {
       throw new UsageError('--url must be a postgres:// URL: pass --url postgres://user@host:5432/db, or leave it out for in-memory PGlite.')
     }
+    const stack = values.stack ?? 'drizzle'
+    const peers = PEERS[stack]
+    if (peers === undefined) throw new UsageError(`Unknown --stack ${JSON.stringify(stack)}: use one of ${Object.keys(PEERS).join(', ')}.`)
+    if (stack === 'pg' && values.url === undefined)
+      throw new UsageError('--stack pg needs a server: pass --url postgres://user@host:5432/db (or use --stack pglite).')
+    if (stack === 'pglite' && values.url !== undefined) throw new UsageError('--stack pglite runs on in-memory PGlite: leave out --url (or use --stack pg).')
     const require = createRequire(import.meta.url)
-    const missing = PEERS.filter((name) => {
+    const missing = peers.filter((name) => {
       try {
         require.resolve(name)
         return false
@@ -59,18 +73,24 @@ Examples:
       }
     })
     if (missing.length > 0) {
-      throw new UsageError(`The demo needs ${missing.join(', ')} next to pg-tenants: npm install ${PEERS.join(' ')}.`)
+      throw new UsageError(`The demo needs ${missing.join(', ')} next to pg-tenants: npm install ${peers.join(' ')}.`)
     }
     // The demo takes its database from DATABASE_URL, read as it starts: it sees --url, or none.
-    const before = process.env['DATABASE_URL']
+    const before = { url: process.env['DATABASE_URL'], stack: process.env['PG_TENANTS_DEMO_STACK'] }
     if (values.url === undefined) delete process.env['DATABASE_URL']
     else process.env['DATABASE_URL'] = values.url
+    process.env['PG_TENANTS_DEMO_STACK'] = stack
     try {
       await import('../../../examples/demo.js')
     } finally {
-      if (before === undefined) delete process.env['DATABASE_URL']
-      else process.env['DATABASE_URL'] = before
+      restore('DATABASE_URL', before.url)
+      restore('PG_TENANTS_DEMO_STACK', before.stack)
     }
     return EXIT.ok
   },
+}
+
+function restore(name: string, value: string | undefined): void {
+  if (value === undefined) delete process.env[name]
+  else process.env[name] = value
 }
