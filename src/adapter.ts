@@ -30,4 +30,5 @@ export { canonicalTenantId, tenantIdText, type TenantColumnInfo } from './core/t
 export { resolveOptions } from './core/options.js'
 export { driverFor } from './drivers/detect.js'
 export { nodePostgresDriver, isPgPool, type PgPoolLike, type PgPoolClientLike } from './drivers/node-postgres.js'
+export { postgresJsDriver, isPostgresJs, type PostgresJsLike, type PostgresJsReservedLike } from './drivers/postgres-js.js'
 export { pgliteDriver, isPglite, type PgliteLike, type PgliteTransactionLike } from './drivers/pglite.js'

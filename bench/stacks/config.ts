@@ -76,7 +76,8 @@ export const TABLES_SQL = `
   SELECT setval(pg_get_serial_sequence('${SCHEMA}.items', 'id'), ${ROWS});
   CREATE TABLE ${SCHEMA}.items_plain (id serial PRIMARY KEY, tenant text NOT NULL, payload text);
   INSERT INTO ${SCHEMA}.items_plain SELECT * FROM ${SCHEMA}.items;
-  CREATE INDEX items_plain_tenant_idx ON ${SCHEMA}.items_plain (tenant);`
+  CREATE INDEX items_plain_tenant_idx ON ${SCHEMA}.items_plain (tenant);
+  ALTER TABLE ${SCHEMA}.items_plain ADD CONSTRAINT items_plain_tenant_not_empty CHECK (tenant <> '');`
 
 /** Row `id` belongs to tenant `t${id % TENANTS}`; transaction i reads keyAt(i), or keyOf(i, j) for j < STMTS. */
 export const { tenantOf, keyAt, keyOf } = keyWalk(ROWS, TENANTS)

@@ -17,12 +17,12 @@ export interface DemoStack {
   readonly label: string
   readonly manager: TenantManager<object, object>
   /** Inserts a todo through a scope's handle or a session. */
-  add(handle: object, todo: Todo): Promise<void>
+  readonly add: (handle: object, todo: Todo) => Promise<void>
   /** Every todo the handle sees (no WHERE: row-level security filters). */
-  list(handle: object): Promise<Todo[]>
+  readonly list: (handle: object) => Promise<Todo[]>
   /** How many todos the stack's client sees outside any scope. */
-  outside(): Promise<number>
-  close(): Promise<void>
+  readonly outside: () => Promise<number>
+  readonly close: () => Promise<void>
 }
 
 /** The options the migration and every stack's manager share. */

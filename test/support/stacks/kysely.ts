@@ -1,7 +1,9 @@
-/** The Kysely stacks: `fromKysely(db, client)` over node-postgres (PostgresDialect) and PGlite
- * (PGliteDialect). */
+/** The Kysely stacks: `fromKysely(db, client)` over node-postgres (PostgresDialect), PGlite
+ * (PGliteDialect) and postgres.js (kysely-postgres-js' PostgresJSDialect). */
 import { CompiledQuery, Kysely, PostgresDialect } from 'kysely'
+import { PostgresJSDialect } from 'kysely-postgres-js'
 import type pg from 'pg'
+import postgres from 'postgres'
 import type { PGlite } from '@electric-sql/pglite'
 import { fromKysely, PGliteDialect } from '../../../src/kysely/index.js'
 import type { Row } from '../targets.js'
@@ -37,5 +39,21 @@ export const kyselyPgliteStack: Stack = {
     // db.destroy() would close the target's PGlite instance: the stack leaves it to the target.
     const db = new Kysely<unknown>({ dialect: new PGliteDialect({ pglite }) })
     return over(db, fromKysely(db, pglite, { ...options, ...engine, tables }))
+  },
+}
+
+export const kyselyPostgresJsStack: Stack = {
+  name: 'kysely-postgres-js',
+  supports: (target) => target !== 'pglite',
+  async open(login, options, tables, settings = {}) {
+    const { max, ...engine } = settings
+    const url = login.url!
+    // PgBouncer in transaction mode keeps no named prepared statement across transactions.
+    const bouncer = process.env['PGBOUNCER_URL']
+    const behindBouncer = bouncer !== undefined && new URL(bouncer).host === new URL(url).host
+    const sql = postgres(url, { max: max ?? 5, onnotice: () => undefined, ...(behindBouncer ? { prepare: false } : {}) })
+    const db = new Kysely<unknown>({ dialect: new PostgresJSDialect({ postgres: sql }) })
+    const manager = fromKysely(db, sql, { ...options, ...engine, tables })
+    return { ...over(db, manager), end: () => db.destroy() }
   },
 }
