@@ -94,9 +94,15 @@ function body(factory: { create(): Promise<Target> }, stack: Stack, strategy: St
     m = s.manager
   })
   afterAll(async () => {
-    await s?.end()
-    await w?.cleanup()
-    await w?.target.close()
+    try {
+      await s?.end()
+    } finally {
+      try {
+        await w?.cleanup()
+      } finally {
+        await w?.target.close()
+      }
+    }
   })
 
   const q = (handle: unknown, sql: string, params: readonly unknown[] = []) => s.query(handle, sql, params)
@@ -250,6 +256,27 @@ function body(factory: { create(): Promise<Target> }, stack: Stack, strategy: St
     } finally {
       await session.close()
     }
+  })
+
+  it("refuses the caller's SET TRANSACTION: a read-only scope stays read-only, on a known tenant, an admin scope and a session's next transaction", async () => {
+    await m.withTenant('settx', async () => undefined) // now known: its next scope opens unchecked
+    const refused = (run: Promise<unknown>) => rejection(run).then(codes)
+    const writes = `INSERT INTO ${items()} (tenant, title) VALUES ('settx', 'written')`
+    expect(
+      await refused(m.withTenant('settx', async (tx) => q(tx, 'SET TRANSACTION READ WRITE').then(() => q(tx, writes)), { accessMode: 'read only' })),
+    ).toContain('25001')
+    expect(await refused(m.withAdmin(async (tx) => q(tx, 'SET TRANSACTION READ WRITE').then(() => q(tx, writes)), { accessMode: 'read only' }))).toContain(
+      '25001',
+    )
+    expect(await refused(m.withTenant('settx', (tx) => q(tx, 'SET TRANSACTION ISOLATION LEVEL SERIALIZABLE')))).toContain('25001')
+    const session = await m.newTenantSession('settx', { accessMode: 'read only' })
+    try {
+      await session.commit()
+      expect(await refused(q(session, 'SET TRANSACTION READ WRITE'))).toContain('25001')
+    } finally {
+      await session.close()
+    }
+    expect(await m.withAdmin((tx) => q(tx, `SELECT count(*)::int AS n FROM ${items()} WHERE title = 'written'`))).toEqual([{ n: 0 }])
   })
 
   it('a COMMIT or ROLLBACK sent by the callback ends the scope: nothing after it runs unscoped', async () => {

@@ -17,6 +17,10 @@ import { qualified, quoteIdent, quoteLiteral } from './quote.js'
 /** What a unit of work is scoped to. `text` is the validated, canonical tenant id. */
 export type Scope = { readonly kind: 'tenant'; readonly text: string } | { readonly kind: 'admin' }
 
+/** A statement that takes the transaction's snapshot, so that `SET TRANSACTION` is refused after
+ * it (see {@link scopeStatements}). */
+const SNAPSHOT = 'SELECT'
+
 /** Column name that marks the registry check's row in the prelude's results. */
 const FOUND = 'pg_tenants_found'
 
@@ -25,9 +29,13 @@ const FOUND = 'pg_tenants_found'
  * also proves the tenant exists: the `setting` strategy only sets the tenant when the registry
  * lists it (so an unknown tenant stays fail-closed), the `role` strategy looks the role up as a
  * plain member of the tenant group (and `SET ROLE` to a missing role fails anyway).
+ *
+ * Every variant runs a `SELECT`, which takes the transaction's snapshot: PostgreSQL refuses
+ * `SET TRANSACTION` (25001) only once one is taken, and `SET` statements take none, so without it
+ * the caller's `SET TRANSACTION READ WRITE` would turn a read-only scope read-write.
  */
 export function scopeStatements(o: ResolvedOptions, scope: Scope, checked: boolean): string {
-  if (scope.kind === 'admin') return `SET LOCAL ROLE ${quoteIdent(o.adminRole)}`
+  if (scope.kind === 'admin') return `SET LOCAL ROLE ${quoteIdent(o.adminRole)}; ${SNAPSHOT}`
   if (o.strategy === 'role') {
     const role = o.rolePrefix + scope.text
     // A role with the right name is a tenant only when it belongs to the tenant group and has no
@@ -37,12 +45,12 @@ export function scopeStatements(o: ResolvedOptions, scope: Scope, checked: boole
         `JOIN pg_roles g ON g.oid = m.roleid WHERE r.rolname = ${quoteLiteral(role)} ` +
         `AND g.rolname = ${quoteLiteral(o.tenantRole)} AND NOT r.rolsuper AND NOT r.rolbypassrls AND NOT r.rolcanlogin; `
       : ''
-    return `${check}SET LOCAL ROLE ${quoteIdent(role)}`
+    return checked ? `${check}SET LOCAL ROLE ${quoteIdent(role)}` : `SET LOCAL ROLE ${quoteIdent(role)}; ${SNAPSHOT}`
   }
   const value = quoteLiteral(scope.text)
   const setTenant = checked
     ? `SELECT set_config(${quoteLiteral(o.settingKey)}, id, true) AS ${FOUND} FROM ${qualified(o.schema, o.registryTable)} WHERE id = ${value}`
-    : `SET LOCAL ${o.settingKey} = ${value}`
+    : `SELECT set_config(${quoteLiteral(o.settingKey)}, ${value}, true) AS pg_tenants_tenant`
   return `${setTenant}; SET LOCAL ROLE ${quoteIdent(o.tenantRole)}`
 }
 
