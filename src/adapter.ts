@@ -24,7 +24,16 @@ export {
 } from './core/transaction.js'
 export { attachEngine, engineOf } from './core/adapter.js'
 export { guardedClient, guardScope, tagsOf, type Guarded, type GuardProbe } from './core/guard.js'
-export { columnsOf, sqlManager, tableSpecs, TenantManager, type ManagerParts, type SessionControl, type SqlManagerOptions, type TenantTable } from './core/manager.js'
+export {
+  columnsOf,
+  sqlManager,
+  tableSpecs,
+  TenantManager,
+  type ManagerParts,
+  type SessionControl,
+  type SqlManagerOptions,
+  type TenantTable,
+} from './core/manager.js'
 export { refuseNested } from './core/context.js'
 export { canonicalTenantId, tenantIdText, type TenantColumnInfo } from './core/tenant-id.js'
 export { resolveOptions } from './core/options.js'

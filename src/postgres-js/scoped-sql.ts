@@ -42,8 +42,7 @@ const ROWS_TAGS = new Set(['SELECT', 'SHOW', 'EXPLAIN', 'FETCH'])
 
 /** The guard's question, on the reserved connection: the role, and whether SQL `PREPARE` left a
  * statement (its tag may be hidden in a multi-statement result). */
-const PROBE =
-  'SELECT current_user::text AS pg_tenants_role, EXISTS (SELECT FROM pg_catalog.pg_prepared_statements WHERE from_sql) AS pg_tenants_prepared'
+const PROBE = 'SELECT current_user::text AS pg_tenants_role, EXISTS (SELECT FROM pg_catalog.pg_prepared_statements WHERE from_sql) AS pg_tenants_prepared'
 
 /** Members of a postgres.js `sql` that have no meaning on one scope's connection. */
 const REFUSED: Readonly<Record<string, string>> = {
@@ -62,7 +61,7 @@ const REFUSED: Readonly<Record<string, string>> = {
  * message. */
 function segments(result: unknown): readonly Segment[] {
   if (isResult(result)) return [result]
-  return Array.isArray(result) && result.every(isResult) ? (result as Segment[]) : []
+  return Array.isArray(result) && result.every(isResult) ? result : []
 }
 
 function isResult(value: unknown): value is Segment {
@@ -72,7 +71,8 @@ function isResult(value: unknown): value is Segment {
 /** The guarded postgres.js `sql` for a scope over a postgres.js connection (`conn.native` a
  * reserved `sql`). `scopeRole` is the role the scope's transaction runs as. */
 export function scopedSql(conn: Connection, scopeRole: string): object {
-  const reserved = conn.native as PostgresJsReservedLike & Record<string, unknown>
+  const reserved = conn.native as PostgresJsReservedLike
+  const own = conn.native as Record<string, unknown>
   /** Answers to simple-query messages: several statements may stand behind one tag. */
   const simple = new WeakSet<object>()
   const guarded = guardScope(conn, scopeRole, {
@@ -159,15 +159,15 @@ export function scopedSql(conn: Connection, scopeRole: string): object {
   }
 
   const members: Record<string, unknown> = {
-    unsafe: (...args: unknown[]) => guard((reserved['unsafe'] as (...a: unknown[]) => unknown)(...args)),
-    file: (...args: unknown[]) => guard((reserved['file'] as (...a: unknown[]) => unknown)(...args)),
+    unsafe: (...args: unknown[]) => guard((own['unsafe'] as (...a: unknown[]) => unknown)(...args)),
+    file: (...args: unknown[]) => guard((own['file'] as (...a: unknown[]) => unknown)(...args)),
     // postgres.js' own notify() runs on the pool, outside the scope: inside it, the notification
     // goes out when the scope commits.
     notify: (channel: unknown, payload: unknown) => (tx as Template)`select pg_notify(${channel}, ${String(payload)})`,
-    json: reserved['json'],
-    array: reserved['array'],
-    typed: reserved['typed'],
-    types: reserved['types'],
+    json: own['json'],
+    array: own['array'],
+    typed: own['typed'],
+    types: own['types'],
     savepoint,
   }
   for (const [member, hint] of Object.entries(REFUSED)) {

@@ -1,0 +1,135 @@
+/**
+ * pg-tenants for postgres.js (npm `postgres`) with no ORM: `fromPostgresJs(sql)`. A scope's
+ * callback gets `tx`, a postgres.js `sql` on the scope's pinned connection, restricted by
+ * row-level security: tagged templates, `unsafe`, fragments and helpers as usual.
+ *
+ * @module pg-tenants/postgres-js
+ */
+import type { ISql } from 'postgres'
+import { TenantError } from '../core/errors.js'
+import { sqlManager, type SessionControl, type SqlManagerOptions, type TenantManager } from '../core/manager.js'
+import { isPostgresJs, postgresJsDriver, type PostgresJsLike } from '../drivers/postgres-js.js'
+import { scopedSql } from './scoped-sql.js'
+
+export type { SessionControl, SqlManagerOptions, TenantTable } from '../core/manager.js'
+export type { TenantScopeOptions } from '../core/engine.js'
+export type { TransactionOptions } from '../core/transaction.js'
+
+/**
+ * What a scope's callback and a session query with: postgres.js' `sql` on the scope's pinned
+ * connection (its tagged templates, `unsafe`, `file`, `json`, `array`, `typed`, helpers such as
+ * `tx(row)` and `tx(['id', 'title'])`, fragments, cursors), with postgres.js' own row typing.
+ * Queries run one after another, each checked: SQL that ends the scope's transaction (`COMMIT`,
+ * `ROLLBACK`) is refused with `UNSUPPORTED_OPERATION` and nothing more runs; a query started
+ * after the scope is refused with `SESSION_CLOSED`. `notify` goes out when the scope commits.
+ * `savepoint(fn)` is a nested transaction. What needs a connection of its own or ends the
+ * transaction (`begin`, `reserve`, `release`, `end`, `listen`, `subscribe`, `prepare`) throws
+ * `UNSUPPORTED_OPERATION`.
+ *
+ * @example
+ * ```ts
+ * import type { PostgresJsQueries } from 'pg-tenants/postgres-js'
+ *
+ * interface Todo {
+ *   id: number
+ *   title: string
+ * }
+ *
+ * export async function addTodo(tx: PostgresJsQueries, tenant: string, title: string): Promise<Todo[]> {
+ *   await tx`insert into todos ${tx({ tenant, title })}`
+ *   return tx<Todo[]>`select ${tx(['id', 'title'])} from todos where title = ${title}`
+ * }
+ * ```
+ */
+export interface PostgresJsQueries extends ISql {
+  /**
+   * Runs `fn` in a savepoint: released when `fn` resolves, rolled back to (and the error thrown
+   * again) when it throws. Optionally named.
+   *
+   * @example
+   * ```ts
+   * import type { PostgresJsQueries } from 'pg-tenants/postgres-js'
+   *
+   * export async function tryImport(tx: PostgresJsQueries, titles: string[]): Promise<boolean> {
+   *   try {
+   *     await tx.savepoint(async (sp) => {
+   *       for (const title of titles) await sp`insert into todos (title) values (${title})`
+   *     })
+   *     return true
+   *   } catch {
+   *     return false // the inserts are rolled back; the scope goes on
+   *   }
+   * }
+   * ```
+   */
+  savepoint<T>(fn: (sql: PostgresJsQueries) => T | Promise<T>): Promise<T extends readonly unknown[] ? { -readonly [K in keyof T]: Awaited<T[K]> } : Awaited<T>>
+  /** As the other form, the savepoint's name ending in `name`. */
+  savepoint<T>(
+    name: string,
+    fn: (sql: PostgresJsQueries) => T | Promise<T>,
+  ): Promise<T extends readonly unknown[] ? { -readonly [K in keyof T]: Awaited<T[K]> } : Awaited<T>>
+}
+
+/**
+ * A manager over a postgres.js `sql`: what {@link fromPostgresJs} returns.
+ *
+ * @example
+ * ```ts
+ * import type { PostgresManager } from 'pg-tenants/postgres-js'
+ *
+ * export async function titles(manager: PostgresManager, tenant: string): Promise<string[]> {
+ *   const rows = await manager.withTenant(tenant, (tx) => tx<{ title: string }[]>`select title from todos`)
+ *   return rows.map((r) => r.title)
+ * }
+ * ```
+ */
+export type PostgresManager = TenantManager<PostgresJsQueries>
+
+/**
+ * A session of a {@link PostgresManager}: the scope's `sql` plus `commit()`, `rollback()`,
+ * `close()`.
+ *
+ * @example
+ * ```ts
+ * import type { PostgresJsSession } from 'pg-tenants/postgres-js'
+ *
+ * export async function importOne(session: PostgresJsSession, tenant: string, title: string): Promise<void> {
+ *   await session`insert into todos (tenant, title) values (${tenant}, ${title})`
+ *   await session.commit()
+ * }
+ * ```
+ */
+export type PostgresJsSession = PostgresJsQueries & SessionControl
+
+/**
+ * Multi-tenancy over a postgres.js `sql` (`postgres(url, options)`), with SQL of your own. Give
+ * the tenant `tables` so that ids are checked against their column types before any SQL. Each
+ * unit of work reserves one connection of the pool (`sql.reserve()`). Behind PgBouncer in
+ * transaction mode, create the `sql` with `prepare: false`. Throws `UNSUPPORTED_CLIENT` for
+ * anything but a postgres.js `sql` (a reserved connection or a transaction's `sql` cannot hand
+ * out a connection per unit of work) and `INVALID_OPTIONS` for bad options.
+ *
+ * @example
+ * ```ts
+ * import postgres from 'postgres'
+ * import { fromPostgresJs } from 'pg-tenants/postgres-js'
+ *
+ * const sql = postgres(process.env.DATABASE_URL!)
+ * const manager = fromPostgresJs(sql, { tables: [{ name: 'todos', type: 'text' }] })
+ *
+ * const mine = await manager.withTenant('acme', async (tx) => {
+ *   await tx`insert into todos (tenant, title) values (${tx.tenant}, 'ship')`
+ *   return tx`select title from todos` // only acme's rows
+ * })
+ * ```
+ */
+export function fromPostgresJs(sql: PostgresJsLike, options: SqlManagerOptions = {}): PostgresManager {
+  if (!isPostgresJs(sql)) {
+    throw new TenantError(
+      'UNSUPPORTED_CLIENT',
+      'fromPostgresJs needs a postgres.js sql made by postgres(url, options): a reserved connection (sql.reserve()) or the sql of a ' +
+        'transaction cannot be pinned per unit of work. For a pg.Pool use pg-tenants/pg, for PGlite pg-tenants/pglite.',
+    )
+  }
+  return sqlManager(postgresJsDriver(sql), sql, options, (conn, role) => scopedSql(conn, role) as PostgresJsQueries)
+}
