@@ -66,9 +66,15 @@ export function postgresJsRun(conn: Connection, scopeRole: string): ScopedRun {
   const send = (sql: string, parameters: readonly unknown[]) => native.unsafe(sql, [...parameters], { simple: false })
   const guarded = guardScope(conn, scopeRole, {
     // A postgres.js result is the array of its rows, with the statement's tag as `command`.
-    tags: (result) => [String((result as { command?: unknown }).command ?? '').toUpperCase()],
+    tags: (result) => {
+      const command = (result as { command?: unknown }).command
+      return [typeof command === 'string' ? command.toUpperCase() : '']
+    },
     // The one column's value, whatever the sql's column-name transform made of its name.
-    currentRole: async () => Object.values(((await send('SELECT current_user::text AS pg_tenants_role', [])) as ArrayLike<object>)[0] ?? {})[0],
+    currentRole: async () => {
+      const [row] = Array.from((await send('SELECT current_user::text AS pg_tenants_role', [])) as ArrayLike<Record<string, unknown>>)
+      return Object.values(row ?? {})[0]
+    },
   })
   return async (sql, parameters) => {
     const result = await guarded(async () => send(sql, parameters))

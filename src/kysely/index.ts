@@ -65,7 +65,8 @@ export type KyselySession<DB> = Transaction<DB> & SessionControl
 
 /**
  * The client a Kysely database is built on, which {@link fromKysely} also takes: the `pg.Pool`
- * of `PostgresDialect({ pool })`, or the PGlite instance of `PGliteDialect({ pglite })`.
+ * of `PostgresDialect({ pool })`, the postgres.js `sql` of kysely-postgres-js'
+ * `PostgresJSDialect({ postgres: sql })`, or the PGlite instance of `PGliteDialect({ pglite })`.
  *
  * @example
  * ```ts
@@ -85,25 +86,27 @@ export type KyselyClient = PgPoolLike | PgliteLike | PostgresJsLike
  * types before any SQL.
  *
  * `client` is what `db`'s dialect is built on: the `pg.Pool` of `new PostgresDialect({ pool })`,
- * or the PGlite instance of `new PGliteDialect({ pglite })`. pg-tenants runs its transactions on
- * it with a driver of its own, because it cannot through Kysely: Kysely keeps a database's
- * dialect and driver in private fields, and its Postgres connection reports only one result of a
- * message and drops the command tag of every statement but `COMMIT` and `ROLLBACK`, while a
- * scope must send `BEGIN` and its scoping statements in one message and see their results, and
- * the scope's guard reads every statement's command tag (to refuse a `COMMIT` of yours). Kysely
- * compiles; pg-tenants sends, on the same pool or instance.
+ * the postgres.js `sql` of `new PostgresJSDialect({ postgres: sql })` (kysely-postgres-js), or the
+ * PGlite instance of `new PGliteDialect({ pglite })`. pg-tenants runs its transactions on it with
+ * a driver of its own, because it cannot through Kysely: Kysely keeps a database's dialect and
+ * driver in private fields, and its Postgres connection reports only one result of a message and
+ * drops the command tag of every statement but `COMMIT` and `ROLLBACK`, while a scope must send
+ * `BEGIN` and its scoping statements in one message and see their results, and the scope's guard
+ * reads every statement's command tag (to refuse a `COMMIT` of yours). Kysely compiles;
+ * pg-tenants sends, on the same pool, `sql` or instance.
  *
  * Inside a scope, the transaction is the scope's: `trx.transaction()`, `trx.connection()` and
- * `trx.startTransaction()` are refused, a `COMMIT` or `ROLLBACK` of yours ends the scope with
- * `UNSUPPORTED_OPERATION` (nothing after it runs), and `SET TRANSACTION ISOLATION LEVEL` fails in
- * PostgreSQL (the scoping statements came first): give the modes to the scope
- * (`withTenant(id, fn, { isolationLevel: 'serializable' })`), and use savepoints by SQL for work to
- * roll back alone. A query built in a scope and run after it is refused (`SESSION_CLOSED`).
- * `stream()` reads through a cursor of the scope's transaction (a `SELECT`). `db.transaction()`
- * outside a scope is yours, as before. Kysely's `log` option does not see a scope's queries.
+ * `trx.startTransaction()` are refused, and a `COMMIT` or `ROLLBACK` of yours ends the scope with
+ * `UNSUPPORTED_OPERATION` (nothing after it runs). Give the modes to the scope
+ * (`withTenant(id, fn, { isolationLevel: 'serializable' })`), not `SET TRANSACTION`, and use
+ * savepoints by SQL for work to roll back alone. A query built in a scope and run after it is
+ * refused (`SESSION_CLOSED`). `stream()` reads through a cursor of the scope's transaction (a
+ * `SELECT`). On postgres.js every statement of a scope is sent as a prepared (unnamed) statement,
+ * so one `sql.raw` holds one statement there. `db.transaction()` outside a scope is yours, as
+ * before. Kysely's `log` option does not see a scope's queries.
  *
- * Throws `UNSUPPORTED_CLIENT` when `db` is not a Kysely instance or `client` is not a pool or
- * PGlite instance, and `INVALID_OPTIONS` for bad options.
+ * Throws `UNSUPPORTED_CLIENT` when `db` is not a Kysely instance or `client` is not a pool,
+ * postgres.js `sql` or PGlite instance, and `INVALID_OPTIONS` for bad options.
  *
  * @example
  * ```ts
@@ -157,7 +160,8 @@ function stackOf(client: unknown): { driver: Driver; run: (conn: Connection, sco
   if (isPostgresJs(client)) return { driver: postgresJsDriver(client), run: postgresJsRun }
   throw new TenantError(
     'UNSUPPORTED_CLIENT',
-    "fromKysely(db, client) needs the client db's dialect is built on: the pg.Pool of new PostgresDialect({ pool }), " +
-      'or the PGlite instance of new PGliteDialect({ pglite }) (from pg-tenants/kysely). A single pg.Client cannot be pinned per unit of work.',
+    "fromKysely(db, client) needs the client db's dialect is built on: the pg.Pool of new PostgresDialect({ pool }), the postgres.js sql " +
+      'of new PostgresJSDialect({ postgres: sql }), or the PGlite instance of new PGliteDialect({ pglite }) (from pg-tenants/kysely). ' +
+      'A single pg.Client or a reserved postgres.js connection cannot be pinned per unit of work.',
   )
 }

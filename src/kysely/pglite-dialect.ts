@@ -23,9 +23,10 @@ import {
   type QueryResult,
   type TransactionSettings,
 } from 'kysely'
+import { refuseNested } from '../core/context.js'
 import { TenantError } from '../core/errors.js'
 import { quoteIdent } from '../core/quote.js'
-import { transactionModes, type IsolationLevel } from '../core/transaction.js'
+import { transactionModes } from '../core/transaction.js'
 import { queryResult } from './connection.js'
 
 /** The part of a PGlite result read here. */
@@ -73,7 +74,8 @@ export interface PGliteDialectConfig {
  * `transaction()`, so that nothing else on the instance (a pg-tenants scope included) can run
  * inside it. A query without parameters goes out as one simple-query message (PGlite's `exec`),
  * so a multi-statement migration runs as one string, as on node-postgres; `stream()` is not
- * supported (PGlite has no cursors to stream from outside a transaction).
+ * supported. Inside a scope, a query on `db` (rather than the scope's `trx`) is refused with
+ * `NESTED_SCOPE`: it would wait for the scope's hold on PGlite forever.
  *
  * @example
  * ```ts
@@ -138,9 +140,12 @@ class PgliteDriver implements Driver {
   async init(): Promise<void> {}
 
   async acquireConnection(): Promise<DatabaseConnection> {
+    // Inside a scope PGlite's lock is the scope's: a query of db's would wait for it forever.
+    refuseNested("A query on the Kysely database (db, not the scope's trx)")
     const previous = this.#free
     let release!: () => void
-    this.#free = previous.then(() => new Promise<void>((resolve) => (release = resolve)))
+    const mine = new Promise<void>((resolve) => (release = resolve))
+    this.#free = previous.then(() => mine)
     await previous
     this.#release = release
     return this.#connection
@@ -149,7 +154,7 @@ class PgliteDriver implements Driver {
   async beginTransaction(connection: DatabaseConnection, settings: TransactionSettings): Promise<void> {
     const { isolationLevel, accessMode } = settings
     if (isolationLevel === 'snapshot') throw new TenantError('INVALID_OPTIONS', "PostgreSQL has no 'snapshot' isolation level: use 'repeatable read'.")
-    await (connection as PgliteConnection).begin(transactionModes({ isolationLevel: isolationLevel as IsolationLevel | undefined, accessMode }))
+    await (connection as PgliteConnection).begin(transactionModes({ isolationLevel, accessMode }))
   }
 
   async commitTransaction(connection: DatabaseConnection): Promise<void> {
@@ -173,11 +178,14 @@ class PgliteDriver implements Driver {
   }
 
   async releaseConnection(connection: DatabaseConnection): Promise<void> {
-    // A transaction left open (it cannot be, through Kysely) would hold PGlite's lock forever.
-    await (connection as PgliteConnection).end('rollback')
     const release = this.#release
     this.#release = undefined
-    release?.()
+    try {
+      // A transaction left open (it cannot be, through Kysely) would hold PGlite's lock forever.
+      await (connection as PgliteConnection).end('rollback')
+    } finally {
+      release?.()
+    }
   }
 
   async destroy(): Promise<void> {
@@ -218,6 +226,9 @@ class PgliteConnection implements DatabaseConnection {
       })
       // Before the transaction is entered, its failure is begin's; afterwards, end's.
       this.#ended.catch(reject)
+    }).catch((error: unknown) => {
+      this.#decide = this.#ended = undefined
+      throw error
     })
     this.#tx = tx
     if (modes === '') return

@@ -24,8 +24,8 @@ const refused = (): Promise<never> =>
     new TenantError(
       'UNSUPPORTED_OPERATION',
       "Inside a pg-tenants scope the transaction is the scope's: Kysely's transaction(), startTransaction() and " +
-        "connection() are refused. For work to roll back alone use a savepoint (sql`savepoint name`.execute(trx), then " +
-        "sql`release savepoint name` or sql`rollback to savepoint name`); give the isolation level or access mode to the scope: " +
+        'connection() are refused. For work to roll back alone use a savepoint (sql`savepoint name`.execute(trx), then ' +
+        'sql`release savepoint name` or sql`rollback to savepoint name`); give the isolation level or access mode to the scope: ' +
         "withTenant(id, fn, { isolationLevel: 'serializable' }).",
     ),
   )
