@@ -6,7 +6,9 @@
  * there it is never skipped; locally it runs once `npm run build` has.
  */
 import { spawnSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
+import { builtinModules } from 'node:module'
+import { dirname, join } from 'node:path'
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
@@ -52,4 +54,44 @@ describe.skipIf(!built && !process.env['CI'])('the built package', () => {
     expect(run.status).toBe(0)
     expect(run.stdout).toMatch(/^Usage: pg-tenants /m)
   })
+})
+
+/** The packages each entry point may load at run time: its own stack's peer, nothing else (an
+ * app that uses one stack installs only that stack's package). */
+const RUNTIME_PEERS: Readonly<Record<string, readonly string[]>> = {
+  'dist/index': [],
+  'dist/drizzle/index': ['drizzle-orm'],
+  'dist/pg/index': [],
+  'dist/pglite/index': [],
+  'dist/postgres-js/index': [],
+  'dist/kysely/index': ['kysely'],
+  'dist/testing/index': [],
+  'dist/adapter': [],
+}
+
+/** The bare specifiers a built ES module and the chunks it imports load statically. */
+function packagesLoaded(file: string, seen = new Set<string>()): Set<string> {
+  const out = new Set<string>()
+  if (seen.has(file)) return out
+  seen.add(file)
+  const code = readFileSync(file, 'utf8')
+  for (const match of code.matchAll(/(?:^|[;\n])\s*(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|(?:^|[;\n])\s*import\s*['"]([^'"]+)['"]/g)) {
+    const specifier = match[1] ?? match[2]
+    if (specifier === undefined) continue
+    if (specifier.startsWith('.')) for (const p of packagesLoaded(join(dirname(file), specifier), seen)) out.add(p)
+    else if (!specifier.startsWith('node:') && !builtinModules.includes(specifier))
+      out.add(specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : specifier.split('/')[0]!)
+  }
+  return out
+}
+
+describe.runIf(built)('each entry point loads only its own stack', () => {
+  it('lists every entry point', () => {
+    expect(Object.keys(RUNTIME_PEERS).sort()).toEqual(ENTRIES.map((e) => e.dist).sort())
+  })
+  for (const [dist, allowed] of Object.entries(RUNTIME_PEERS)) {
+    it(`${dist}.js imports ${allowed.length === 0 ? 'no package' : allowed.join(', ')} at run time`, () => {
+      expect([...packagesLoaded(`${ROOT}${dist}.js`)].sort()).toEqual([...allowed].sort())
+    })
+  }
 })
