@@ -31,6 +31,8 @@ const STACKS: Record<string, (database: Database) => Promise<DemoStack>> = {
   drizzle: async (d) => (await import('./demo/drizzle.js')).open(d),
   pg: async (d) => (await import('./demo/pg.js')).open(d),
   pglite: async (d) => (await import('./demo/pglite.js')).open(d),
+  'postgres-js': async (d) => (await import('./demo/postgres-js.js')).open(d),
+  kysely: async (d) => (await import('./demo/kysely.js')).open(d),
 }
 
 const CREATE_TABLE = 'CREATE TABLE todos (id serial PRIMARY KEY, title text NOT NULL, tenant text NOT NULL)'

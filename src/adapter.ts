@@ -23,7 +23,7 @@ export {
   type TransactionOptions,
 } from './core/transaction.js'
 export { attachEngine, engineOf } from './core/adapter.js'
-export { guardedClient, guardScope, tagsOf, type Guarded, type GuardProbe } from './core/guard.js'
+export { guardedClient, guardScope, tagsOf, type GuardedClient, type Guarded, type GuardProbe } from './core/guard.js'
 export {
   columnsOf,
   sqlManager,
@@ -32,6 +32,7 @@ export {
   type ManagerParts,
   type SessionControl,
   type SqlManagerOptions,
+  type TenantScoped,
   type TenantTable,
 } from './core/manager.js'
 export { refuseNested } from './core/context.js'

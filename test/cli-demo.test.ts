@@ -53,6 +53,10 @@ describe('pg-tenants demo', () => {
   )
 
   it('runs on another stack with --stack: PGlite with no ORM in memory, pg on the server', () => {
+    const kysely = run(bin, ['demo', '--stack', 'kysely'])
+    expect(kysely.stderr).toBe('')
+    expect(kysely.stdout).toContain('  stack: Kysely\n')
+    expect(kysely.stdout).toContain('  acme   sees 2 rows: ship v1, write docs')
     const lite = run(bin, ['demo', '--stack', 'pglite'])
     expect(lite.stderr).toBe('')
     expect(lite.stdout).toContain('  stack: PGlite (no ORM)\n')
@@ -63,10 +67,14 @@ describe('pg-tenants demo', () => {
       expect(server.stderr).toBe('')
       expect(server.stdout).toContain('  stack: pg (no ORM)\n')
       expect(server.stdout).toContain('  globex sees 1 rows: hire')
+      const pjs = run(bin, ['demo', '--stack', 'postgres-js', '--url', DATABASE_URL])
+      expect(pjs.stderr).toBe('')
+      expect(pjs.stdout).toContain('  stack: postgres.js\n')
+      expect(pjs.stdout).toMatch(/outside any scope, the app's client sees 0 rows \(fail closed\)/)
     }
     const unknown = run(bin, ['demo', '--stack', 'prisma'])
     expect(unknown.status).toBe(2)
-    expect(unknown.stderr).toMatch(/^pg-tenants: Unknown --stack "prisma": use one of drizzle, pg, pglite/)
+    expect(unknown.stderr).toMatch(/^pg-tenants: Unknown --stack "prisma": use one of drizzle, pg, pglite, postgres-js, kysely/)
     expect(run(bin, ['demo', '--stack', 'pg']).stderr).toMatch(/--stack pg needs a server/)
   }, 120_000)
 

@@ -173,7 +173,7 @@ export function guardScope(conn: Connection, scopeRole: string, probe: GuardProb
  * await client.query('SELECT 1', [])
  * ```
  */
-export function guardedClient(conn: Connection, scopeRole: string): { query: Method; exec?: Method } {
+export function guardedClient(conn: Connection, scopeRole: string): GuardedClient {
   const native = conn.native as Record<string, unknown>
   const query = native['query'] as Method
   // node-postgres reports the transaction status of its last ReadyForQuery.
@@ -184,10 +184,30 @@ export function guardedClient(conn: Connection, scopeRole: string): { query: Met
       ((await query.call(native, 'SELECT current_user::text AS pg_tenants_role')) as { rows?: { pg_tenants_role?: unknown }[] }).rows?.[0]?.pg_tenants_role,
     ...(status ? { status } : {}),
   })
-  const client: { query: Method; exec?: Method } = { query: (...args) => guarded(() => Promise.resolve(query.apply(native, args))) }
   const exec = native['exec']
-  if (typeof exec === 'function') client.exec = (...args) => guarded(() => Promise.resolve((exec as Method).apply(native, args)))
-  return client
+  return {
+    query: (...args: unknown[]) => guarded(() => Promise.resolve(query.apply(native, args))),
+    ...(typeof exec === 'function' ? { exec: (...args: unknown[]) => guarded(() => Promise.resolve((exec as Method).apply(native, args))) } : {}),
+  }
 }
 
+/** A method of the pinned client, called through the guard. */
 type Method = (...args: unknown[]) => Promise<unknown>
+
+/**
+ * What {@link guardedClient} returns: the pinned client's `query` and (PGlite) `exec`, each call
+ * through the scope's guard, with the arguments and results of the driver's own.
+ *
+ * @example
+ * ```ts
+ * import type { GuardedClient } from 'pg-tenants/adapter'
+ *
+ * export const rows = async (client: GuardedClient) => ((await client.query('SELECT 1 AS one', [])) as { rows: unknown[] }).rows
+ * ```
+ */
+export interface GuardedClient {
+  /** The client's `query(text, values?)` (node-postgres, PGlite). */
+  readonly query: (...args: unknown[]) => Promise<unknown>
+  /** PGlite's `exec(sql)`; absent on node-postgres. */
+  readonly exec?: (...args: unknown[]) => Promise<unknown>
+}

@@ -69,6 +69,21 @@ export interface TenantTable {
 }
 
 /**
+ * What a tenant scope's handle (and a tenant session) carries besides its stack's query API.
+ *
+ * @example
+ * ```ts
+ * import type { TenantScoped } from 'pg-tenants/adapter'
+ *
+ * export const label = (handle: TenantScoped<string>) => `tenant ${handle.tenant}`
+ * ```
+ */
+export interface TenantScoped<T extends TenantId = TenantId> {
+  /** The tenant this handle is scoped to. */
+  readonly tenant: T
+}
+
+/**
  * The tables of a SQL-level adapter as {@link TableSpec}s, the default schema and column filled
  * in; a table without a valid name or type is `INVALID_OPTIONS`.
  *
@@ -123,7 +138,9 @@ export function columnsOf(tables: readonly TableSpec[]): TenantColumnInfo[] {
  * ```
  */
 export interface ManagerParts<Tx extends object> {
+  /** The engine the manager runs its units of work on. */
   readonly engine: TenantEngine
+  /** The tenant tables it knows (what `check()` checks; none: discovered). */
   readonly tables: readonly TableSpec[]
   /** What `checkDatabase` is given: the pool, PGlite instance or postgres.js `sql`. */
   readonly client: unknown
@@ -269,7 +286,7 @@ export class TenantManager<Tx extends object, Queries extends object = Tx> {
    * })
    * ```
    */
-  async withTenant<T extends TenantId, R>(tenant: T, fn: (tx: Tx & { readonly tenant: T }) => Promise<R>, options: TenantScopeOptions = {}): Promise<R> {
+  async withTenant<T extends TenantId, R>(tenant: T, fn: (tx: Tx & TenantScoped<T>) => Promise<R>, options: TenantScopeOptions = {}): Promise<R> {
     const request = tenantRequest(tenant, options)
     const { engine } = this.#parts
     return engine.run(request, (conn) => fn(withTenantProperty(this.#parts.bind(conn, engine.scopeRole(request)), tenant)))
@@ -293,7 +310,7 @@ export class TenantManager<Tx extends object, Queries extends object = Tx> {
    * await session.commit()
    * ```
    */
-  async newTenantSession<T extends TenantId>(tenant: T, options: TenantScopeOptions = {}): Promise<Queries & SessionControl & { readonly tenant: T }> {
+  async newTenantSession<T extends TenantId>(tenant: T, options: TenantScopeOptions = {}): Promise<Queries & SessionControl & TenantScoped<T>> {
     const request = tenantRequest(tenant, options)
     return withTenantProperty(await this.#session(request), tenant)
   }
@@ -405,8 +422,8 @@ export function sqlManager<Tx extends object>(
   return new TenantManager({ engine, tables: specs, client, bind })
 }
 
-function withTenantProperty<O extends object, T extends TenantId>(target: O, tenant: T): O & { readonly tenant: T } {
-  return Object.defineProperty(target, 'tenant', { value: tenant, enumerable: true }) as O & { readonly tenant: T }
+function withTenantProperty<O extends object, T extends TenantId>(target: O, tenant: T): O & TenantScoped<T> {
+  return Object.defineProperty(target, 'tenant', { value: tenant, enumerable: true }) as O & TenantScoped<T>
 }
 
 /** The engine's request for a tenant scope with these options. */

@@ -72,6 +72,7 @@ export function postgresJsRun(conn: Connection, scopeRole: string): ScopedRun {
     },
     // The one column's value, whatever the sql's column-name transform made of its name.
     currentRole: async () => {
+      conn.assertUsable() // the connection may have died with the call: then send nothing on it (postgres.js#1208)
       const [row] = Array.from((await send('SELECT current_user::text AS pg_tenants_role', [])) as ArrayLike<Record<string, unknown>>)
       return Object.values(row ?? {})[0]
     },

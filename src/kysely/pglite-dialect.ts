@@ -62,8 +62,11 @@ interface PgliteTransaction extends PgliteQueryable {
 export interface PGliteDialectConfig {
   /** The PGlite instance. `db.destroy()` closes it, as `PostgresDialect`'s ends its pool. */
   readonly pglite: PgliteQueryable & {
+    /** PGlite's own transaction, which a Kysely transaction of this dialect is. */
     transaction<T>(fn: (tx: PgliteTransaction) => Promise<T>): Promise<T>
+    /** Closes the instance (`db.destroy()`). */
     close(): Promise<void>
+    /** True once closed. */
     readonly closed?: boolean
   }
 }

@@ -29,6 +29,7 @@ export interface PgResult<R extends Record<string, unknown> = Record<string, unk
   readonly command: string
   /** Rows affected or returned. */
   readonly rowCount: number | null
+  /** The rows, as objects keyed by column name. */
   readonly rows: R[]
 }
 

@@ -25,6 +25,7 @@ export { leaveSuperuser, type LeaveSuperuserOptions } from '../drivers/leave-sup
  * ```
  */
 export interface PgliteResult<R = Record<string, unknown>> {
+  /** The rows, as objects keyed by column name. */
   readonly rows: R[]
   /** Rows an INSERT, UPDATE or DELETE affected. */
   readonly affectedRows?: number

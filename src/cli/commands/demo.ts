@@ -20,6 +20,8 @@ const PEERS: Readonly<Record<string, readonly string[]>> = {
   drizzle: ['drizzle-orm', '@electric-sql/pglite', 'pg'],
   pg: ['@electric-sql/pglite', 'pg'],
   pglite: ['@electric-sql/pglite', 'pg'],
+  'postgres-js': ['@electric-sql/pglite', 'pg', 'postgres'],
+  kysely: ['@electric-sql/pglite', 'pg', 'kysely'],
 }
 
 export const demoCommand: Command = {
@@ -37,12 +39,13 @@ on that server instead (DATABASE_URL is not used: a demo only goes where it is s
 user must be able to create roles and schemas. It works in the schema tenants_demo with the roles
 tenants_demo_app, tenants_demo_rls and tenants_demo_admin, and drops them at the end.
 
-It runs on Drizzle by default; --stack picks another (pg needs --url, pglite runs without).
+It runs on Drizzle by default; --stack picks another (pg and postgres-js need --url, pglite runs
+without it, drizzle and kysely run on either).
 It needs @electric-sql/pglite and pg next to pg-tenants, and the stack's own package:
   npm install @electric-sql/pglite pg drizzle-orm
 
   --url <postgres://…>        run on this server instead of in-memory PGlite
-  --stack <stack>             drizzle (default), pg, pglite
+  --stack <stack>             drizzle (default), pg, pglite, postgres-js, kysely
   -h, --help                  this help
 
 Exit codes: 0 the demo ran; 1 it failed; 2 bad input (a missing package, an unknown flag).

@@ -3,14 +3,11 @@
  * or PgBouncer), ended by `end`. */
 import { sql as dsql } from 'drizzle-orm'
 import { drizzle } from 'drizzle-orm/postgres-js'
-import { bigint, integer, pgSchema, text, uuid, varchar } from 'drizzle-orm/pg-core'
 import postgres from 'postgres'
-import type { TableSpec } from '../../../src/core/migration.js'
-import type { TenantOptions } from '../../../src/core/options.js'
-import { fromDrizzle, withRls } from '../../../src/drizzle/index.js'
+import { fromDrizzle } from '../../../src/drizzle/index.js'
 import { fromPostgresJs } from '../../../src/postgres-js/index.js'
 import type { Login, Row } from '../targets.js'
-import { drizzleSql } from './sql.js'
+import { drizzleSql, drizzleTable } from './sql.js'
 import type { Stack, StackManager } from './types.js'
 
 type Sql = ReturnType<typeof postgres>
@@ -50,23 +47,6 @@ export const postgresJsStack: Stack = {
       end: ender(sql),
     }
   },
-}
-
-/** A Drizzle `withRls` table for a spec (its tenant column only: the body queries with SQL). */
-function drizzleTable(spec: TableSpec, options: TenantOptions) {
-  const column = {
-    text: () => text(spec.column),
-    varchar: () => varchar(spec.column, spec.length === undefined ? {} : { length: spec.length }),
-    integer: () => integer(spec.column),
-    bigint: () => bigint(spec.column, { mode: 'bigint' }),
-    uuid: () => uuid(spec.column),
-  }[spec.type]()
-  return withRls(pgSchema(spec.schema).table(spec.name, { [spec.column]: column.notNull() }), {
-    column: spec.column,
-    strategy: options.strategy,
-    rolePrefix: options.rolePrefix,
-    tenantRole: options.tenantRole,
-  })
 }
 
 export const drizzlePostgresJsStack: Stack = {

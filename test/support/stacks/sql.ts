@@ -21,7 +21,7 @@ export function drizzleSql(text: string, params: readonly unknown[]): SQL {
 }
 
 /** A Drizzle `withRls` table for a spec (its tenant column only: the body queries with SQL). */
-function drizzleTable(spec: TableSpec, options: TenantOptions) {
+export function drizzleTable(spec: TableSpec, options: TenantOptions) {
   const column = {
     text: () => text(spec.column),
     varchar: () => varchar(spec.column, spec.length === undefined ? {} : { length: spec.length }),
