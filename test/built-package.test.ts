@@ -69,7 +69,7 @@ const RUNTIME_PEERS: Readonly<Record<string, readonly string[]>> = {
   'dist/adapter': [],
 }
 
-/** The bare specifiers a built ES module and the chunks it imports load statically. */
+/** The bare specifiers a built ES module (or declaration file) and the chunks it imports load statically. */
 function packagesLoaded(file: string, seen = new Set<string>()): Set<string> {
   const out = new Set<string>()
   if (seen.has(file)) return out
@@ -78,11 +78,20 @@ function packagesLoaded(file: string, seen = new Set<string>()): Set<string> {
   for (const match of code.matchAll(/(?:^|[;\n])\s*(?:import|export)\s[^'"]*?from\s*['"]([^'"]+)['"]|(?:^|[;\n])\s*import\s*['"]([^'"]+)['"]/g)) {
     const specifier = match[1] ?? match[2]
     if (specifier === undefined) continue
-    if (specifier.startsWith('.')) for (const p of packagesLoaded(join(dirname(file), specifier), seen)) out.add(p)
+    const target = file.endsWith('.d.ts') ? specifier.replace(/\.js$/, '.d.ts') : specifier // declarations import declarations
+    if (specifier.startsWith('.')) for (const p of packagesLoaded(join(dirname(file), target), seen)) out.add(p)
     else if (!specifier.startsWith('node:') && !builtinModules.includes(specifier))
       out.add(specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : specifier.split('/')[0]!)
   }
   return out
+}
+
+/** The packages each entry point's declarations import: its own stack's types. The test kit takes
+ * Drizzle tables besides ORM-neutral ones (its type names drizzle-orm's table type). */
+const TYPE_PEERS: Readonly<Record<string, readonly string[]>> = {
+  ...RUNTIME_PEERS,
+  'dist/postgres-js/index': ['postgres'],
+  'dist/testing/index': ['drizzle-orm'],
 }
 
 describe.runIf(built)('each entry point loads only its own stack', () => {
@@ -92,6 +101,11 @@ describe.runIf(built)('each entry point loads only its own stack', () => {
   for (const [dist, allowed] of Object.entries(RUNTIME_PEERS)) {
     it(`${dist}.js imports ${allowed.length === 0 ? 'no package' : allowed.join(', ')} at run time`, () => {
       expect([...packagesLoaded(`${ROOT}${dist}.js`)].sort()).toEqual([...allowed].sort())
+    })
+  }
+  for (const [dist, allowed] of Object.entries(TYPE_PEERS)) {
+    it(`${dist}.d.ts imports the types of ${allowed.length === 0 ? 'no package' : allowed.join(', ')}`, () => {
+      expect([...packagesLoaded(`${ROOT}${dist}.d.ts`)].sort()).toEqual([...allowed].sort())
     })
   }
 })
