@@ -258,23 +258,32 @@ function body(factory: { create(): Promise<Target> }, stack: Stack, strategy: St
     }
   })
 
-  it("refuses the caller's SET TRANSACTION: a read-only scope stays read-only, on a known tenant, an admin scope and a session's next transaction", async () => {
-    await m.withTenant('settx', async () => undefined) // now known: its next scope opens unchecked
-    const refused = (run: Promise<unknown>) => rejection(run).then(codes)
-    const writes = `INSERT INTO ${items()} (tenant, title) VALUES ('settx', 'written')`
-    expect(
-      await refused(m.withTenant('settx', async (tx) => q(tx, 'SET TRANSACTION READ WRITE').then(() => q(tx, writes)), { accessMode: 'read only' })),
-    ).toContain('25001')
-    expect(await refused(m.withAdmin(async (tx) => q(tx, 'SET TRANSACTION READ WRITE').then(() => q(tx, writes)), { accessMode: 'read only' }))).toContain(
-      '25001',
-    )
-    expect(await refused(m.withTenant('settx', (tx) => q(tx, 'SET TRANSACTION ISOLATION LEVEL SERIALIZABLE')))).toContain('25001')
-    const session = await m.newTenantSession('settx', { accessMode: 'read only' })
+  it("refuses the caller's SET TRANSACTION in a scope with transaction options: a known tenant, an admin scope, a session's next transaction", async () => {
+    const cached = await stack.open(w.login, w.options, [w.text]) // the default TTL: a known tenant's scope opens unchecked
     try {
-      await session.commit()
-      expect(await refused(q(session, 'SET TRANSACTION READ WRITE'))).toContain('25001')
+      const c = cached.manager
+      await c.withTenant('settx', async () => undefined)
+      const refused = (run: Promise<unknown>) => rejection(run).then(codes)
+      const writes = `INSERT INTO ${items()} (tenant, title) VALUES ('settx', 'written')`
+      const readOnly = { accessMode: 'read only' } as const
+      expect(
+        await refused(c.withTenant('settx', async (tx) => cached.query(tx, 'SET TRANSACTION READ WRITE').then(() => cached.query(tx, writes)), readOnly)),
+      ).toContain('25001')
+      expect(
+        await refused(c.withTenant('settx', (tx) => cached.query(tx, 'SET TRANSACTION ISOLATION LEVEL READ COMMITTED'), { isolationLevel: 'serializable' })),
+      ).toContain('25001')
+      expect(await refused(c.withAdmin(async (tx) => cached.query(tx, 'SET TRANSACTION READ WRITE').then(() => cached.query(tx, writes)), readOnly))).toContain(
+        '25001',
+      )
+      const session = await c.newTenantSession('settx', readOnly)
+      try {
+        await session.commit()
+        expect(await refused(cached.query(session, 'SET TRANSACTION READ WRITE'))).toContain('25001')
+      } finally {
+        await session.close()
+      }
     } finally {
-      await session.close()
+      await cached.end()
     }
     expect(await m.withAdmin((tx) => q(tx, `SELECT count(*)::int AS n FROM ${items()} WHERE title = 'written'`))).toEqual([{ n: 0 }])
   })

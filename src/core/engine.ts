@@ -370,7 +370,7 @@ export class TenantEngine {
     const o = this.options
     let results
     try {
-      results = await pinned.opening(() => pinned.conn.begin(scopeStatements(o, scope, checked), modes))
+      results = await pinned.opening(() => pinned.conn.begin(scopeStatements(o, scope, checked, modes), modes))
     } catch (error) {
       // Keep the first error; a failed ROLLBACK leaves `idle` false: destroyed on release.
       await pinned.rollback().catch(() => undefined)
@@ -677,7 +677,7 @@ export class EngineSession {
     const { scope, modes } = this.#open
     let committed: boolean
     try {
-      const prelude = scopeStatements(this.#options, scope, false)
+      const prelude = scopeStatements(this.#options, scope, false, modes)
       committed = await this.#pinned.opening(() => this.#pinned.conn.restart(end, prelude, modes))
     } catch (error) {
       // The transaction is over either way (a failed COMMIT rolls back); the session cannot be
