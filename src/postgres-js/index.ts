@@ -17,13 +17,14 @@ export type { TransactionOptions } from '../core/transaction.js'
 
 /**
  * What a scope's callback and a session query with: postgres.js' `sql` on the scope's pinned
- * connection (its tagged templates, `unsafe`, `file`, `json`, `array`, `typed`, helpers such as
+ * connection (its tagged templates, `unsafe`, `json`, `array`, `typed`, helpers such as
  * `tx(row)` and `tx(['id', 'title'])`, fragments, cursors), with postgres.js' own row typing.
  * Queries run one after another, each checked: SQL that ends the scope's transaction (`COMMIT`,
  * `ROLLBACK`) is refused with `UNSUPPORTED_OPERATION` and nothing more runs; a query started
  * after the scope is refused with `SESSION_CLOSED`. `notify` goes out when the scope commits.
  * `savepoint(fn)` is a nested transaction. What needs a connection of its own or ends the
- * transaction (`begin`, `reserve`, `release`, `end`, `listen`, `subscribe`, `prepare`) throws
+ * transaction (`begin`, `reserve`, `release`, `end`, `listen`, `subscribe`, `prepare`), and `file` (postgres.js
+ * sends a file query when its read ends, maybe after the scope: read it and use `unsafe`), throws
  * `UNSUPPORTED_OPERATION`.
  *
  * @example

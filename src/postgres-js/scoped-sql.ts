@@ -36,10 +36,6 @@ interface Segment {
   readonly columns?: unknown
 }
 
-/** Tags only a statement that returns rows (and so starts a result of its own) completes with.
- * (`SELECT` is also the tag of `CREATE TABLE AS`, which has no columns.) */
-const ROWS_TAGS = new Set(['SELECT', 'SHOW', 'EXPLAIN', 'FETCH'])
-
 /** The guard's question, on the reserved connection: the role, and whether SQL `PREPARE` left a
  * statement (its tag may be hidden in a multi-statement result). */
 const PROBE = 'SELECT current_user::text AS pg_tenants_role, EXISTS (SELECT FROM pg_catalog.pg_prepared_statements WHERE from_sql) AS pg_tenants_prepared'
@@ -55,6 +51,9 @@ const REFUSED: Readonly<Record<string, string>> = {
   listen: 'LISTEN needs a connection of its own that outlives the scope: call listen on the postgres.js sql itself, outside the scope.',
   subscribe: 'A subscription needs a connection of its own that outlives the scope: call subscribe on the postgres.js sql itself, outside the scope.',
   prepare: "PREPARE TRANSACTION would end the scope's transaction: let the scope commit (return from the callback).",
+  // postgres.js reads the file after the query has started and sends it whenever the read ends:
+  // after the scope, maybe inside the next unit of work on the connection.
+  file: 'Read the file yourself and run its SQL with tx.unsafe(text): postgres.js sends a file query when its read ends, which may be after the scope.',
 }
 
 /** The segments of a postgres.js answer: one result, or one per result of a multi-statement
@@ -77,13 +76,11 @@ export function scopedSql(conn: Connection, scopeRole: string): object {
   const simple = new WeakSet<object>()
   const guarded = guardScope(conn, scopeRole, {
     tags: (result) => segments(result).map((s) => String(s.command ?? '').toUpperCase()),
-    // One statement per answer unless sent as a simple query; there, a result tagged by a statement
-    // that returns rows stands for that statement alone (see ROWS_TAGS).
-    exact: (result) =>
-      typeof result !== 'object' ||
-      result === null ||
-      !simple.has(result) ||
-      segments(result).every((s) => ROWS_TAGS.has(String(s.command ?? '').toUpperCase()) && Array.isArray(s.columns)),
+    // One statement per answer, exactly tagged, only when sent with the extended protocol (a
+    // tagged template, unsafe with parameters). A simple query's results merge the tags of
+    // several statements (`SELECT 1 AS x; COMMIT; CREATE TABLE t AS SELECT 1` comes back as one
+    // result tagged SELECT, with columns), and a COPY stream has none: the server is asked.
+    exact: (result) => Array.isArray(result) && !simple.has(result),
     currentRole: async () => {
       const [row] = (await conn.query(PROBE, [])).rows
       if (row?.['pg_tenants_prepared'] === true) conn.taint()
@@ -125,6 +122,7 @@ export function scopedSql(conn: Connection, scopeRole: string): object {
             }
             run(query)
           }),
+        { several: query.options.simple === true },
       ).then(
         (value) => outer.resolve(value),
         (error: unknown) => outer.reject(error),
@@ -160,7 +158,6 @@ export function scopedSql(conn: Connection, scopeRole: string): object {
 
   const members: Record<string, unknown> = {
     unsafe: (...args: unknown[]) => guard((own['unsafe'] as (...a: unknown[]) => unknown)(...args)),
-    file: (...args: unknown[]) => guard((own['file'] as (...a: unknown[]) => unknown)(...args)),
     // postgres.js' own notify() runs on the pool, outside the scope: inside it, the notification
     // goes out when the scope commits.
     notify: (channel: unknown, payload: unknown) => (tx as Template)`select pg_notify(${channel}, ${String(payload)})`,
