@@ -23,7 +23,7 @@ export {
   type TransactionOptions,
 } from './core/transaction.js'
 export { attachEngine, engineOf } from './core/adapter.js'
-export { guardedClient, guardScope, tagsOf, type GuardedClient, type GuardedCallOptions, type Guarded, type GuardProbe } from './core/guard.js'
+export { guardedClient, guardScope, tagsOf, type GuardedClient, type Guarded, type GuardProbe } from './core/guard.js'
 export {
   columnsOf,
   sqlManager,

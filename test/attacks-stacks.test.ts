@@ -8,8 +8,8 @@
  * the server (DATABASE_URL) and PgBouncer in transaction mode (PGBOUNCER_URL). A passing `it`
  * names the defence it shows (it goes red without it). The tests marked "fixed" were attacks that
  * succeeded when this file was written (a late `tx.file()` reading the next tenant's rows; a COMMIT
- * or PREPARE hidden in postgres.js' merged results; a PREPARE before a failing statement): each went
- * red with its fix undone.
+ * or PREPARE hidden in postgres.js' merged results): each went red with its fix undone. An `it.fails`
+ * is an attack that still succeeds (a known defect, in docs/known-limits.md).
  */
 import { rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -31,25 +31,8 @@ import { cleanupSql } from './support/fixture.js'
 import { STACKS, type Stack, type StackManager } from './support/stacks/index.js'
 import { postgresJsFor } from './support/stacks/postgres-js.js'
 import { describeTargets, uniqueSuffix, type Login, type Row, type Target } from './support/targets.js'
+import { codeOf, codes, rejection, sleep } from './support/errors.js'
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
-
-/** The codes along an error's cause chain (Drizzle wraps a driver's error in its own). */
-function codes(error: unknown): unknown[] {
-  const out: unknown[] = []
-  for (let e = error as { code?: unknown; cause?: unknown } | undefined, i = 0; e && i < 6; e = e.cause as typeof e, i++)
-    if (e.code !== undefined) out.push(e.code)
-  return out
-}
-const codeOf = (error: unknown): unknown => codes(error)[0]
-async function rejection(promise: PromiseLike<unknown>): Promise<unknown> {
-  try {
-    await promise
-  } catch (error) {
-    return error
-  }
-  throw new Error('expected a rejection')
-}
 const stack = (name: string): Stack => {
   const found = STACKS.find((s) => s.name === name)
   if (!found) throw new Error(`no stack ${name}`)
@@ -319,14 +302,17 @@ describeTargets((target) => {
   })
 
   describe('PREPARE in a call that fails', () => {
-    // DEFECT. `PREPARE p AS …; SELECT 1/0` in one simple-query message: the PREPARE succeeds (a
+    // KNOWN DEFECT, not fixed (docs/known-limits.md): tainting every connection on which a
+    // parameterless call failed destroyed healthy connections on every failed statement (a
+    // SELECT 1/0 through Drizzle), so the fix waits for a cheaper check in the closing message.
+    // `PREPARE p AS …; SELECT 1/0` in one simple-query message: the PREPARE succeeds (a
     // prepared statement is not transactional, it survives the ROLLBACK), the call fails, and the
     // guard reads tags only from successful calls (src/core/guard.ts, `run`): no taint, and the
     // probe after a failure asks only current_user (postgres.js' pg_prepared_statements probe then
     // fails with 25P02 in the aborted transaction). The connection goes back to the pool, idle
     // and reset, with the statement: the next unit of work (behind PgBouncer, the next client) has it.
     for (const name of ['pg', 'drizzle', 'kysely-pg', 'postgres-js', 'drizzle-postgres-js']) {
-      it(`${name}: a PREPARE before a failing statement of the same call outlives the scope (fixed)`, async ({ skip }) => {
+      it.fails(`${name}: a PREPARE before a failing statement of the same call outlives the scope (KNOWN DEFECT)`, async ({ skip }) => {
         if (!onServer()) skip()
         const one = await pinnedLogin(w)
         const stmt = `pga_failed_${uniqueSuffix()}`

@@ -31,6 +31,7 @@ import { resolveOptions, type Strategy, type TenantOptions } from '../src/core/o
 import { fromKysely, PGliteDialect, type KyselyClient, type KyselySession, type PostgresManager } from '../src/kysely/index.js'
 import { createFixture, type Fixture } from './support/fixture.js'
 import { targets, uniqueSuffix, type Login, type Target } from './support/targets.js'
+import { codeOf, rejection } from './support/errors.js'
 
 interface Item {
   id: Generated<number>
@@ -42,21 +43,6 @@ interface Database {
 }
 interface CamelDatabase {
   itemsText: Item
-}
-
-/** The code of an error, or of the first error along its cause chain that has one. */
-function codeOf(error: unknown): unknown {
-  for (let e = error as { code?: unknown; cause?: unknown } | undefined, i = 0; e && i < 5; e = e.cause as typeof e, i++)
-    if (e.code !== undefined) return e.code
-  return undefined
-}
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise
-  } catch (error) {
-    return error
-  }
-  throw new Error('expected a rejection')
 }
 
 type Kind = 'pg' | 'postgres-js' | 'pglite'

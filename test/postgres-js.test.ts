@@ -21,27 +21,12 @@ import { fromPostgresJs, type PostgresJsQueries, type PostgresManager } from '..
 import { createFixture, type Fixture } from './support/fixture.js'
 import { postgresJsFor } from './support/stacks/postgres-js.js'
 import { describeTargets, type Row } from './support/targets.js'
+import { codes, rejection, sleep } from './support/errors.js'
 
 type Sql = ReturnType<typeof postgres>
 
 const TEMP: CheckCode = 'ROLE_CAN_CREATE_TEMP' // PUBLIC's TEMPORARY on the shared test database
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-/** The codes along an error's cause chain (Drizzle wraps a driver's error in its own). */
-function codes(error: unknown): unknown[] {
-  const out: unknown[] = []
-  for (let e = error as { code?: unknown; cause?: unknown } | undefined, i = 0; e && i < 5; e = e.cause as typeof e, i++)
-    if (e.code !== undefined) out.push(e.code)
-  return out
-}
-async function rejection(promise: PromiseLike<unknown>): Promise<unknown> {
-  try {
-    await promise
-  } catch (error) {
-    return error
-  }
-  throw new Error('expected a rejection')
-}
 const plain = (rows: Iterable<object | undefined>) => [...rows]
 
 describeTargets((target) => {

@@ -13,6 +13,7 @@ import { assertTenantIsolation } from '../src/testing/index.js'
 import { cleanupSql } from './support/fixture.js'
 import { STACKS, type AnyManager, type Stack, type StackManager } from './support/stacks/index.js'
 import { targets, uniqueSuffix, type Login, type Row, type Target } from './support/targets.js'
+import { codeOf, codes, rejection } from './support/errors.js'
 
 interface World {
   readonly target: Target
@@ -51,24 +52,6 @@ async function createWorld(target: Target, strategy: Strategy): Promise<World> {
     login,
     cleanup: () => target.superExec(cleanupSql(schema, options, owner)).then(() => undefined),
   }
-}
-
-/** The codes along an error's cause chain (Drizzle wraps a driver's error in its own). */
-function codes(error: unknown): unknown[] {
-  const out: unknown[] = []
-  for (let e = error as { code?: unknown; cause?: unknown } | undefined, i = 0; e && i < 5; e = e.cause as typeof e, i++)
-    if (e.code !== undefined) out.push(e.code)
-  return out
-}
-/** The first code along the cause chain. */
-const codeOf = (error: unknown): unknown => codes(error)[0]
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise
-  } catch (error) {
-    return error
-  }
-  throw new Error('expected a rejection')
 }
 
 for (const factory of targets()) {

@@ -47,24 +47,6 @@ export interface GuardProbe {
 }
 
 /**
- * What the guard is told about one call.
- *
- * @example
- * ```ts
- * import type { GuardedCallOptions } from 'pg-tenants/adapter'
- *
- * export const simpleQuery: GuardedCallOptions = { several: true } // a message without parameters may hold several statements
- * ```
- */
-export interface GuardedCallOptions {
-  /** The call may hold several statements (a simple-query message: SQL without parameters). When
-   * such a call fails, a statement it made with SQL `PREPARE` before the failing one survives the
-   * rollback, and an aborted transaction cannot be asked: the connection is then destroyed when
-   * released (`taint()`). */
-  readonly several?: boolean
-}
-
-/**
  * Runs one call of the caller's on the scope's connection, checked: what {@link guardScope}
  * returns.
  *
@@ -77,7 +59,7 @@ export interface GuardedCallOptions {
  * await guarded(() => client.query('SELECT 1'))
  * ```
  */
-export type Guarded = <T>(call: () => Promise<T>, options?: GuardedCallOptions) => Promise<T>
+export type Guarded = <T>(call: () => Promise<T>) => Promise<T>
 
 /**
  * The command tags of a node-postgres or PGlite result: `result.command`, or one per result of a
@@ -138,7 +120,7 @@ export function guardScope(conn: Connection, scopeRole: string, probe: GuardProb
     if (failed || tags.includes('ROLLBACK') || probe.exact?.(result) === false) return ask()
     return 'scoped'
   }
-  const run = async <T>(call: () => Promise<T>, several: boolean): Promise<T> => {
+  const run = async <T>(call: () => Promise<T>): Promise<T> => {
     conn.assertUsable()
     let result: T | undefined
     let failure: { error: unknown } | undefined
@@ -148,9 +130,6 @@ export function guardScope(conn: Connection, scopeRole: string, probe: GuardProb
       failure = { error }
     }
     if (!failure && probe.tags(result).includes('PREPARE')) conn.taint()
-    // `PREPARE p AS …; SELECT 1/0`: the statement outlives the rollback, and the aborted
-    // transaction cannot be asked about it.
-    if (failure && several) conn.taint()
     const state = await ended(result, failure !== undefined)
     if (state === 'unknown') {
       // The connection failed under us: nothing more runs on it, and the caller sees why.
@@ -173,8 +152,8 @@ export function guardScope(conn: Connection, scopeRole: string, probe: GuardProb
     return result as T
   }
   let chain: Promise<unknown> = Promise.resolve()
-  return <T>(call: () => Promise<T>, options: GuardedCallOptions = {}): Promise<T> => {
-    const next = chain.then(() => run(call, options.several === true))
+  return <T>(call: () => Promise<T>): Promise<T> => {
+    const next = chain.then(() => run(call))
     chain = next.catch(() => undefined)
     return next
   }
@@ -207,19 +186,9 @@ export function guardedClient(conn: Connection, scopeRole: string): GuardedClien
   })
   const exec = native['exec']
   return {
-    query: (...args: unknown[]) => guarded(() => Promise.resolve(query.apply(native, args)), { several: withoutParameters(args) }),
-    ...(typeof exec === 'function'
-      ? { exec: (...args: unknown[]) => guarded(() => Promise.resolve((exec as Method).apply(native, args)), { several: true }) }
-      : {}),
+    query: (...args: unknown[]) => guarded(() => Promise.resolve(query.apply(native, args))),
+    ...(typeof exec === 'function' ? { exec: (...args: unknown[]) => guarded(() => Promise.resolve((exec as Method).apply(native, args))) } : {}),
   }
-}
-
-/** Whether a `query(text, values)` or `query({ text, values })` call has no parameters: sent as a
- * simple-query message, it may hold several statements. */
-function withoutParameters(args: readonly unknown[]): boolean {
-  const [first, second] = args
-  const values = typeof first === 'object' && first !== null ? ((first as { values?: unknown }).values ?? second) : second
-  return !Array.isArray(values) || values.length === 0
 }
 
 /** A method of the pinned client, called through the guard. */

@@ -122,7 +122,6 @@ export function scopedSql(conn: Connection, scopeRole: string): object {
             }
             run(query)
           }),
-        { several: query.options.simple === true },
       ).then(
         (value) => outer.resolve(value),
         (error: unknown) => outer.reject(error),

@@ -10,7 +10,8 @@ import { fromPglite } from '../../../src/pglite/index.js'
 import type { PgPoolLike } from '../../../src/drivers/node-postgres.js'
 import type { PgliteLike } from '../../../src/drivers/pglite.js'
 import type { Row } from '../targets.js'
-import type { Stack } from './types.js'
+import type { SqlManagerOptions } from '../../../src/core/manager.js'
+import type { AnyManager, Stack } from './types.js'
 
 /** `text` with `$n` placeholders as a Drizzle `sql` object. */
 export function drizzleSql(text: string, params: readonly unknown[]): SQL {
@@ -55,36 +56,32 @@ export const drizzleStack: Stack = {
   },
 }
 
-export const pgStack: Stack = {
-  name: 'pg',
-  supports: (target) => target !== 'pglite',
-  async open(login, options, tables, settings = {}) {
-    const { max: _max, ...engine } = settings
-    const manager = fromPg(login.client as unknown as PgPoolLike, { ...options, ...engine, tables })
-    return {
-      manager,
-      async query(handle, text, params = []) {
-        return (await (handle as { query(t: string, p: readonly unknown[]): Promise<{ rows: Row[] }> }).query(text, params)).rows
-      },
-      outside: (text) => login.exec(text),
-      end: async () => undefined,
-    }
-  },
+/** A SQL-level stack over the login's own client (`tx.query(text, values)` in every scope). */
+function clientStack(name: string, supports: Stack['supports'], make: (client: unknown, options: SqlManagerOptions) => AnyManager): Stack {
+  return {
+    name,
+    supports,
+    async open(login, options, tables, settings = {}) {
+      const { max: _max, ...engine } = settings
+      return {
+        manager: make(login.client, { ...options, ...engine, tables }),
+        async query(handle, text, params = []) {
+          return (await (handle as { query(t: string, p: readonly unknown[]): Promise<{ rows: Row[] }> }).query(text, params)).rows
+        },
+        outside: (text) => login.exec(text),
+        end: async () => undefined,
+      }
+    },
+  }
 }
 
-export const pgliteStack: Stack = {
-  name: 'pglite',
-  supports: (target) => target === 'pglite',
-  async open(login, options, tables, settings = {}) {
-    const { max: _max, ...engine } = settings
-    const manager = fromPglite(login.client as unknown as PgliteLike, { ...options, ...engine, tables })
-    return {
-      manager,
-      async query(handle, text, params = []) {
-        return (await (handle as { query(t: string, p: readonly unknown[]): Promise<{ rows: Row[] }> }).query(text, params)).rows
-      },
-      outside: (text) => login.exec(text),
-      end: async () => undefined,
-    }
-  },
-}
+export const pgStack = clientStack(
+  'pg',
+  (target) => target !== 'pglite',
+  (client, options) => fromPg(client as PgPoolLike, options),
+)
+export const pgliteStack = clientStack(
+  'pglite',
+  (target) => target === 'pglite',
+  (client, options) => fromPglite(client as PgliteLike, options),
+)
