@@ -422,12 +422,13 @@ export function sqlManager<Tx extends object>(
   return new TenantManager({ engine, tables: specs, client, bind })
 }
 
-function withTenantProperty<O extends object, T extends TenantId>(target: O, tenant: T): O & TenantScoped<T> {
+/** @internal The scope handle `target` with its `tenant` property (for adapters that build their own handles). */
+export function withTenantProperty<O extends object, T extends TenantId>(target: O, tenant: T): O & TenantScoped<T> {
   return Object.defineProperty(target, 'tenant', { value: tenant, enumerable: true }) as O & TenantScoped<T>
 }
 
-/** The engine's request for a tenant scope with these options. */
-function tenantRequest(tenant: TenantId, options: TenantScopeOptions): ScopeRequest {
+/** @internal The engine's request for a tenant scope with these options (checked: a misspelt option throws). */
+export function tenantRequest(tenant: TenantId, options: TenantScopeOptions): ScopeRequest {
   const { createIfMissing = true, ...transaction } = options
   if (typeof createIfMissing !== 'boolean') {
     throw new TenantError('INVALID_OPTIONS', `createIfMissing must be true or false, got ${JSON.stringify(createIfMissing)}.`)
@@ -435,8 +436,8 @@ function tenantRequest(tenant: TenantId, options: TenantScopeOptions): ScopeRequ
   return { kind: 'tenant', id: tenant, createIfMissing, transaction: transactionOf(transaction) }
 }
 
-/** Only the transaction options, so that a misspelt or foreign option cannot pass silently. */
-function transactionOf(options: TransactionOptions): TransactionOptions {
+/** @internal Only the transaction options, so that a misspelt or foreign option cannot pass silently. */
+export function transactionOf(options: TransactionOptions): TransactionOptions {
   const { isolationLevel, accessMode, deferrable, ...rest } = options
   const unknown = Object.keys(rest)
   if (unknown.length > 0) {
