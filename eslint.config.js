@@ -7,7 +7,7 @@ import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['dist/', 'docs/api/', 'node_modules/', 'test/.tmp/', '.ci/out/', 'coverage/'] },
+  { ignores: ['dist/', 'docs/api/', 'node_modules/', 'test/.tmp/', 'test/prisma/generated/', '.ci/out/', 'coverage/'] },
   js.configs.recommended,
   comments.recommended,
   ...tseslint.configs.recommendedTypeChecked,

@@ -15,6 +15,7 @@ export default defineConfig([
       'pglite/index': 'src/pglite/index.ts',
       'postgres-js/index': 'src/postgres-js/index.ts',
       'kysely/index': 'src/kysely/index.ts',
+      'prisma/index': 'src/prisma/index.ts',
       'testing/index': 'src/testing/index.ts',
     },
     format: ['esm', 'cjs'],

@@ -7,6 +7,8 @@ export default defineConfig({
     hookTimeout: 120_000,
     // A stray `.only` must fail CI, not silently skip the rest of the suite.
     allowOnly: !process.env.CI,
+    // The tests' Prisma client is generated, not committed.
+    globalSetup: ['test/support/prisma-setup.ts'],
     pool: 'forks',
     maxWorkers: 2,
     // Type tests of the public API (test/types/*.test-d.ts): compiled by tsc, never run; a wrong

@@ -339,7 +339,7 @@ function body(factory: { create(): Promise<Target> }, stack: Stack, strategy: St
         `SELECT set_config('pg_tenants.tenant', 'pool-a', false)`,
         `SET ROLE "${tenantRole('pool-a')}"`,
         'CREATE TEMP TABLE staging (v text)',
-        'SELECT pg_advisory_lock(424242)',
+        'SELECT pg_advisory_lock(424242)::text',
         ...(w.target.name === 'pglite' ? [] : ['LISTEN pg_tenants_stack_channel']),
       ]
       for (const leave of leftovers) {

@@ -197,8 +197,9 @@ export function sqlState(error: unknown): string | undefined {
   let current: unknown = error
   for (let depth = 0; depth < 10 && current !== null && typeof current === 'object'; depth++) {
     const code = (current as { code?: unknown }).code
-    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code)) return code
-    current = (current as { cause?: unknown }).cause
+    // Prisma's own codes (P2010, …) look like SQLSTATEs: its errors carry `clientVersion`.
+    if (typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) && !('clientVersion' in current)) return code
+    current = next(current)
   }
   return undefined
 }
@@ -237,7 +238,14 @@ export function isRlsViolation(error: unknown): boolean {
       if (typeof routine === 'string' && routine !== '') return routine === 'ExecWithCheckOptions'
       return typeof message === 'string' && message.includes('row-level security')
     }
-    current = (current as { cause?: unknown }).cause
+    current = next(current)
   }
   return false
+}
+
+/** The error inside `error`: its `cause`, or for Prisma's errors the driver adapter's error in
+ * `meta.driverAdapterError` (whose `cause` holds the SQLSTATE). */
+function next(error: object): unknown {
+  const { cause, meta } = error as { cause?: unknown; meta?: { driverAdapterError?: unknown } | null }
+  return cause ?? (typeof meta === 'object' && meta !== null ? meta.driverAdapterError : undefined)
 }

@@ -1,11 +1,15 @@
 /** What the tests ask of an error: its codes along the cause chain (Drizzle wraps a driver's error
  * in its own), and the rejection of a promise that must fail. */
 
-/** The codes along an error's cause chain, outermost first. */
+/** The codes along an error's cause chain, outermost first. Prisma's own codes (P2010, …, on an
+ * error with `clientVersion`) are passed over for the driver adapter's error in their
+ * `meta.driverAdapterError`, whose cause has the SQLSTATE (Prisma keeps the code of an error it
+ * does not know, such as a TenantError's). */
 export function codes(error: unknown): unknown[] {
   const out: unknown[] = []
-  for (let e = error as { code?: unknown; cause?: unknown } | undefined, i = 0; e && i < 6; e = e.cause as typeof e, i++)
-    if (e.code !== undefined) out.push(e.code)
+  type E = { code?: unknown; cause?: unknown; clientVersion?: unknown; meta?: { driverAdapterError?: unknown } }
+  for (let e = error as E | undefined, i = 0; e && i < 6; e = (e.cause ?? e.meta?.driverAdapterError) as E | undefined, i++)
+    if (e.code !== undefined && !(e.clientVersion !== undefined && typeof e.code === 'string' && /^P\d{4}$/.test(e.code))) out.push(e.code)
   return out
 }
 

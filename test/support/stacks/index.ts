@@ -1,6 +1,7 @@
 /** Every stack the shared body (test/stacks.test.ts) runs over. */
 import { kyselyPgliteStack, kyselyPgStack, kyselyPostgresJsStack } from './kysely.js'
 import { drizzlePostgresJsStack, postgresJsStack } from './postgres-js.js'
+import { prismaStack } from './prisma.js'
 import { drizzleStack, pgliteStack, pgStack } from './sql.js'
 import type { Stack } from './types.js'
 
@@ -15,6 +16,7 @@ const ALL: readonly Stack[] = [
   kyselyPostgresJsStack,
   postgresJsStack,
   drizzlePostgresJsStack,
+  prismaStack,
 ]
 
 /** The stacks of this run: all, or those named in STACKS (comma-separated names: CI's run on the

@@ -1,0 +1,405 @@
+/**
+ * The Prisma driver adapter of pg-tenants: `@prisma/adapter-pg` over the app's pool, with one
+ * change. When Prisma starts an interactive transaction for a pg-tenants scope
+ * (`manager.withTenant`), the transaction is the scope: its BEGIN carries the scoping (one
+ * message with the isolation level and the tenant setting or role), its queries go through the
+ * scope guard on the pinned connection, and its COMMIT resets the connection before the pool gets
+ * it back. Everything else (queries outside any scope, Prisma's own transactions outside scopes,
+ * the type mapping of each value) is `@prisma/adapter-pg`'s, unchanged.
+ *
+ * How a scope finds its transaction: `withTenant` runs `prisma.$transaction(fn)` inside an
+ * AsyncLocalStorage store that holds the scope's request; Prisma calls the adapter's
+ * `startTransaction` from inside that call chain, which claims the store.
+ *
+ * @module
+ */
+import { AsyncLocalStorage } from 'node:async_hooks'
+import { PrismaPg } from '@prisma/adapter-pg'
+import type { TenantEngine, ScopeRequest } from '../core/engine.js'
+import { TenantError } from '../core/errors.js'
+import { guardedClient } from '../core/guard.js'
+import type { PgPoolLike } from '../drivers/node-postgres.js'
+
+/** The options `@prisma/adapter-pg` takes beside its pool (`schema`, `statementNameGenerator`, …). */
+export type PrismaPgOptions = NonNullable<ConstructorParameters<typeof PrismaPg>[1]>
+
+/** What `@prisma/adapter-pg`'s adapter answers to (Prisma's `SqlDriverAdapter`), as far as pg-tenants uses it. */
+interface Queryable {
+  readonly provider: string
+  readonly adapterName: string
+  queryRaw(query: unknown): Promise<unknown>
+  executeRaw(query: unknown): Promise<number>
+}
+
+interface DriverAdapter extends Queryable {
+  startTransaction(isolationLevel?: string): Promise<unknown>
+  executeScript(script: string): Promise<void>
+  getConnectionInfo(): unknown
+  dispose(): Promise<void>
+  underlyingDriver(): unknown
+}
+
+/**
+ * One pg-tenants scope on its way through Prisma. `pending` until the adapter's
+ * `startTransaction` claims it; `open` while its transaction runs; `closed` once `withTenant`
+ * has returned (a timer started inside it and firing later is not inside the scope).
+ */
+export interface PrismaScope {
+  readonly engine: TenantEngine
+  readonly request: ScopeRequest
+  readonly role: string
+  readonly label: string
+  state: 'pending' | 'open' | 'closed'
+  /** The scope's transaction, once claimed. */
+  transaction?: ScopeTransaction
+  /** pg-tenants' own error from opening or ending the scope: Prisma wraps what an adapter throws,
+   * and `withTenant` rethrows this one instead. */
+  error?: unknown
+  /** The last TenantError a query of the scope failed with (the guard's refusals): `withTenant`
+   * rethrows it in place of Prisma's wrapper of it (an error with the same `code`). */
+  refused?: TenantError
+}
+
+/** @internal The store `withTenant` runs `prisma.$transaction` in. */
+export const scopes = new AsyncLocalStorage<PrismaScope>()
+
+/**
+ * The driver adapter factory to build the `PrismaClient` with: what {@link tenantAdapter}
+ * returns. It is `@prisma/adapter-pg`'s `PrismaPg` as far as Prisma can tell.
+ *
+ * @example
+ * ```ts
+ * import type { TenantPrismaAdapter } from 'pg-tenants/prisma'
+ *
+ * export const name = (adapter: TenantPrismaAdapter): string => adapter.adapterName // '@prisma/adapter-pg'
+ * ```
+ */
+export type TenantPrismaAdapter = Pick<PrismaPg, 'provider' | 'adapterName' | 'connect' | 'connectToShadowDb'>
+
+/**
+ * `@prisma/adapter-pg` over `pool`, made able to carry pg-tenants scopes: give it to
+ * `new PrismaClient({ adapter })` and to {@link fromPrisma}. Outside scopes it behaves exactly
+ * like `new PrismaPg(pool, options)`. Throws `UNSUPPORTED_CLIENT` for anything but a
+ * node-postgres `Pool`.
+ *
+ * @example
+ * ```ts
+ * import pg from 'pg'
+ * import { tenantAdapter } from 'pg-tenants/prisma'
+ *
+ * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL })
+ * export const adapter = tenantAdapter(pool)
+ * // const prisma = new PrismaClient({ adapter })
+ * ```
+ */
+export function tenantAdapter(pool: PgPoolLike, options?: PrismaPgOptions): TenantPrismaAdapter {
+  const base = new PrismaPg(pool as never, options)
+  const factory: TenantPrismaAdapter = {
+    provider: base.provider,
+    adapterName: base.adapterName,
+    connect: async () => {
+      const inner = (await base.connect()) as unknown as DriverAdapter
+      if (inner.underlyingDriver() !== pool) {
+        throw new TenantError(
+          'UNSUPPORTED_CLIENT',
+          '@prisma/adapter-pg did not take the pool pg-tenants was given (its pg module is another copy than the pool\'s): install one "pg" for both.',
+        )
+      }
+      return wrapAdapter(inner, pool, options) as unknown as Awaited<ReturnType<PrismaPg['connect']>>
+    },
+    // `prisma migrate` talks to a shadow database with the plain adapter: no scopes there.
+    connectToShadowDb: () => base.connectToShadowDb(),
+  }
+  POOLS.set(factory, pool)
+  return factory
+}
+
+const POOLS = new WeakMap<object, PgPoolLike>()
+
+/** @internal The pool behind what {@link tenantAdapter} returned; undefined for anything else. */
+export function poolOf(adapter: unknown): PgPoolLike | undefined {
+  return typeof adapter === 'object' && adapter !== null ? POOLS.get(adapter) : undefined
+}
+
+function refuseInScope(what: string): void {
+  const scope = scopes.getStore()
+  if (scope?.state === 'open') {
+    throw new TenantError(
+      'UNSUPPORTED_OPERATION',
+      `A query of the PrismaClient itself (${what}) ran inside ${scope.label}: it would run on another connection, outside the scope. ` +
+        'Inside withTenant, query through the transaction client you were given (tx.todo.findMany(), tx.$queryRaw…).',
+    )
+  }
+}
+
+function wrapAdapter(inner: DriverAdapter, pool: PgPoolLike, options: PrismaPgOptions | undefined): DriverAdapter {
+  return {
+    provider: inner.provider,
+    adapterName: inner.adapterName,
+    queryRaw: (query) => {
+      refuseInScope('a query')
+      return inner.queryRaw(query)
+    },
+    executeRaw: (query) => {
+      refuseInScope('a statement')
+      return inner.executeRaw(query)
+    },
+    executeScript: (script) => {
+      refuseInScope('a script')
+      return inner.executeScript(script)
+    },
+    startTransaction: async (isolationLevel) => {
+      const scope = scopes.getStore()
+      if (scope === undefined || scope.state === 'closed') return inner.startTransaction(isolationLevel)
+      if (scope.state === 'open') {
+        // A transaction started inside the scope (`tx.$transaction([...])`, or the root client's
+        // `$transaction`): Prisma would run it on another connection, unscoped. It runs inside
+        // the scope's transaction instead, as a savepoint.
+        if (scope.transaction === undefined) throw new Error('pg-tenants: an open Prisma scope has no transaction')
+        return scope.transaction.nested()
+      }
+      scope.state = 'open'
+      try {
+        const transaction = await openScope(scope, pool, inner, options)
+        scope.transaction = transaction
+        return transaction
+      } catch (error) {
+        scope.error ??= error
+        scope.state = 'closed'
+        throw error
+      }
+    },
+    getConnectionInfo: () => inner.getConnectionInfo(),
+    dispose: () => inner.dispose(),
+    underlyingDriver: () => inner.underlyingDriver(),
+  }
+}
+
+/** Thrown inside the engine's unit of work to roll it back when Prisma rolls back. */
+const ROLLBACK = new Error('pg-tenants: Prisma rolled the scope back')
+
+const SAVEPOINT = /^[A-Za-z_][A-Za-z0-9_]*$/
+
+/**
+ * Opens the scope on a pinned connection with the engine's own unit of work (`engine.run`, every
+ * check of the other adapters), and hands Prisma a transaction over it that ends the unit of work
+ * when Prisma commits or rolls back.
+ */
+async function openScope(scope: PrismaScope, pool: PgPoolLike, inner: DriverAdapter, options: PrismaPgOptions | undefined): Promise<ScopeTransaction> {
+  let end!: (how: 'commit' | 'rollback') => void
+  const ended = new Promise<'commit' | 'rollback'>((resolve) => (end = resolve))
+  let opened!: (transaction: ScopeTransaction) => void
+  const ready = new Promise<ScopeTransaction>((resolve) => (opened = resolve))
+  const done = scope.engine.run(scope.request, async (conn) => {
+    const guarded = guardedClient(conn, scope.role)
+    let failure: unknown
+    // @prisma/adapter-pg's own queryable (its argument and result mapping, its errors) over the
+    // pinned connection: a pool in all but `query`, which is the scope guard's.
+    const facade = Object.create(pool, {
+      query: {
+        value: (...args: unknown[]) =>
+          guarded.query(...args).catch((error: unknown) => {
+            failure = error
+            throw error
+          }),
+      },
+      connect: { value: () => Promise.reject(new Error('pg-tenants: a scope has one connection')) },
+      on: { value: () => facade },
+      removeListener: { value: () => facade },
+    }) as object
+    const queryable = (await new PrismaPg(facade, options).connect()) as unknown as DriverAdapter
+    if (queryable.underlyingDriver() !== facade) {
+      throw new TenantError('UNSUPPORTED_CLIENT', "@prisma/adapter-pg did not take the scope's connection: this version of it is not supported by pg-tenants.")
+    }
+    opened(
+      new ScopeTransaction(
+        inner,
+        reporting(queryable, scope, () => failure),
+        end,
+        () =>
+          done.catch((error: unknown) => {
+            if (error !== ROLLBACK) scope.error ??= error
+            throw error
+          }),
+      ),
+    )
+    if ((await ended) === 'rollback') throw ROLLBACK
+  })
+  // Whichever comes first: the transaction, or the failure to open it.
+  return Promise.race([ready, done.then(() => Promise.reject(new Error('pg-tenants: the scope ended before Prisma got its transaction')))])
+}
+
+/**
+ * `queryable` passing on the server's `routine` of a failed statement, which @prisma/adapter-pg
+ * leaves out of its error (`isRlsViolation` reads it: the message may be translated), and
+ * keeping the scope guard's refusals for `withTenant` to rethrow.
+ */
+function reporting(queryable: Queryable, scope: PrismaScope, failure: () => unknown): Queryable {
+  const annotate = (error: unknown): never => {
+    if (error instanceof TenantError) scope.refused = error
+    const cause = (error as { cause?: unknown } | null)?.cause as Record<string, unknown> | undefined
+    const original = failure() as { code?: unknown; routine?: unknown } | undefined
+    if (typeof cause === 'object' && cause !== null && original?.code === cause['code'] && typeof original?.routine === 'string') {
+      cause['routine'] = original.routine
+    }
+    throw error
+  }
+  return {
+    provider: queryable.provider,
+    adapterName: queryable.adapterName,
+    queryRaw: (query) => queryable.queryRaw(query).catch(annotate),
+    executeRaw: (query) => queryable.executeRaw(query).catch(annotate),
+  }
+}
+
+/**
+ * The scope's transaction as Prisma sees it. `usePhantomQuery: true` tells Prisma that `commit()`
+ * and `rollback()` send COMMIT and ROLLBACK themselves (here: the engine's closing messages, which
+ * also reset the connection).
+ */
+export class ScopeTransaction {
+  readonly options = { usePhantomQuery: true }
+  readonly provider: string
+  readonly adapterName: string
+  readonly #queryable: Queryable
+  readonly #end: (how: 'commit' | 'rollback') => void
+  readonly #done: () => Promise<void>
+  /** While a nested transaction runs, this scope's own calls wait for it (they would otherwise
+   * fall inside its savepoint, and be undone with it). */
+  #nested: Promise<void> | undefined
+  #savepoints = 0
+  #finished = false
+
+  constructor(inner: Queryable, queryable: Queryable, end: (how: 'commit' | 'rollback') => void, done: () => Promise<void>) {
+    this.provider = inner.provider
+    this.adapterName = inner.adapterName
+    this.#queryable = queryable
+    this.#end = end
+    this.#done = done
+  }
+
+  async queryRaw(query: unknown): Promise<unknown> {
+    await this.#waitNested()
+    return this.#queryable.queryRaw(query)
+  }
+
+  async executeRaw(query: unknown): Promise<number> {
+    await this.#waitNested()
+    return this.#queryable.executeRaw(query)
+  }
+
+  async commit(): Promise<void> {
+    await this.#finish('commit')
+  }
+
+  async rollback(): Promise<void> {
+    await this.#finish('rollback')
+  }
+
+  async createSavepoint(name: string): Promise<void> {
+    await this.executeRaw(savepointQuery('SAVEPOINT', name))
+  }
+
+  async rollbackToSavepoint(name: string): Promise<void> {
+    await this.executeRaw(savepointQuery('ROLLBACK TO SAVEPOINT', name))
+  }
+
+  async releaseSavepoint(name: string): Promise<void> {
+    await this.executeRaw(savepointQuery('RELEASE SAVEPOINT', name))
+  }
+
+  /** A transaction inside this one, on the same connection: a savepoint that its commit releases
+   * and its rollback rolls back to. */
+  async nested(): Promise<NestedTransaction> {
+    await this.#waitNested()
+    const name = `pg_tenants_nested_${++this.#savepoints}`
+    await this.#queryable.executeRaw(savepointQuery('SAVEPOINT', name))
+    let release!: () => void
+    this.#nested = new Promise<void>((resolve) => (release = resolve))
+    return new NestedTransaction(this, this.#queryable, name, () => {
+      this.#nested = undefined
+      release()
+    })
+  }
+
+  async #waitNested(): Promise<void> {
+    while (this.#nested !== undefined) await this.#nested
+  }
+
+  async #finish(how: 'commit' | 'rollback'): Promise<void> {
+    if (this.#finished) return
+    this.#finished = true
+    this.#end(how)
+    await this.#done().catch((error: unknown) => {
+      if (error !== ROLLBACK) throw error
+    })
+  }
+}
+
+/** A transaction Prisma started inside a scope: a savepoint of the scope's transaction. */
+class NestedTransaction {
+  readonly options = { usePhantomQuery: true }
+  readonly provider: string
+  readonly adapterName: string
+  readonly #queryable: Queryable
+  readonly #name: string
+  readonly #done: () => void
+  #finished = false
+
+  constructor(outer: ScopeTransaction, queryable: Queryable, name: string, done: () => void) {
+    this.provider = outer.provider
+    this.adapterName = outer.adapterName
+    this.#queryable = queryable
+    this.#name = name
+    this.#done = done
+  }
+
+  queryRaw(query: unknown): Promise<unknown> {
+    this.#usable()
+    return this.#queryable.queryRaw(query)
+  }
+
+  executeRaw(query: unknown): Promise<number> {
+    this.#usable()
+    return this.#queryable.executeRaw(query)
+  }
+
+  async commit(): Promise<void> {
+    await this.#finish(['RELEASE SAVEPOINT'])
+  }
+
+  async rollback(): Promise<void> {
+    await this.#finish(['ROLLBACK TO SAVEPOINT', 'RELEASE SAVEPOINT'])
+  }
+
+  async createSavepoint(name: string): Promise<void> {
+    await this.executeRaw(savepointQuery('SAVEPOINT', name))
+  }
+
+  async rollbackToSavepoint(name: string): Promise<void> {
+    await this.executeRaw(savepointQuery('ROLLBACK TO SAVEPOINT', name))
+  }
+
+  async releaseSavepoint(name: string): Promise<void> {
+    await this.executeRaw(savepointQuery('RELEASE SAVEPOINT', name))
+  }
+
+  #usable(): void {
+    if (this.#finished) throw new TenantError('UNSUPPORTED_OPERATION', "This nested transaction has ended: query through the scope's transaction client.")
+  }
+
+  async #finish(steps: readonly string[]): Promise<void> {
+    if (this.#finished) return
+    this.#finished = true
+    try {
+      for (const step of steps) await this.#queryable.executeRaw(savepointQuery(step, this.#name))
+    } finally {
+      this.#done()
+    }
+  }
+}
+
+function savepointQuery(command: string, name: string): { sql: string; args: []; argTypes: [] } {
+  if (!SAVEPOINT.test(name)) throw new TenantError('UNSUPPORTED_OPERATION', `Not a savepoint name pg-tenants sends: ${JSON.stringify(name)}.`)
+  return { sql: `${command} ${name}`, args: [], argTypes: [] }
+}

@@ -1,0 +1,382 @@
+/**
+ * pg-tenants for Prisma 7 on `@prisma/adapter-pg`: build the `PrismaClient` with
+ * {@link tenantAdapter}, then `fromPrisma(prisma, adapter)`. Each scope is ONE Prisma interactive
+ * transaction whose BEGIN carries the scoping; its callback gets Prisma's transaction client,
+ * restricted by row-level security, with nested `tx.$transaction(fn)` and batch
+ * `tx.$transaction([...])` kept on the scope's connection (savepoints).
+ *
+ * @module pg-tenants/prisma
+ */
+import { runInside } from '../core/context.js'
+import { TenantEngine, type ScopeRequest, type TenantScopeOptions } from '../core/engine.js'
+import { TenantError } from '../core/errors.js'
+import {
+  TenantManager,
+  columnsOf,
+  tableSpecs,
+  tenantRequest,
+  transactionOf,
+  withTenantProperty,
+  type SessionControl,
+  type SqlManagerOptions,
+  type TenantScoped,
+} from '../core/manager.js'
+import { resolveOptions } from '../core/options.js'
+import type { TenantId } from '../core/tenant-id.js'
+import type { TransactionOptions } from '../core/transaction.js'
+import { nodePostgresDriver } from '../drivers/node-postgres.js'
+import { poolOf, scopes, type PrismaScope, type TenantPrismaAdapter } from './adapter.js'
+
+export { tenantAdapter, type PrismaPgOptions, type TenantPrismaAdapter } from './adapter.js'
+export { prismaMigration, type PrismaMigration, type PrismaMigrationOptions } from './migration.js'
+export type { SessionControl, SqlManagerOptions, TenantTable, TenantScoped } from '../core/manager.js'
+export type { TenantScopeOptions } from '../core/engine.js'
+export type { TransactionOptions } from '../core/transaction.js'
+
+/**
+ * What pg-tenants needs of a `PrismaClient` (any generated or extended client has it).
+ *
+ * @example
+ * ```ts
+ * import type { PrismaLike } from 'pg-tenants/prisma'
+ *
+ * export const hasTransactions = (prisma: PrismaLike): boolean => typeof prisma.$transaction === 'function'
+ * ```
+ */
+export interface PrismaLike {
+  $transaction(...args: never[]): PromiseLike<unknown>
+}
+
+/** How pg-tenants calls `$transaction`: the interactive form. */
+interface Interactive {
+  $transaction<R>(fn: (tx: object) => Promise<R>, options?: { maxWait?: number; timeout?: number }): Promise<R>
+}
+
+/**
+ * The transaction client Prisma hands an interactive transaction of `C` (the client without
+ * `$connect`, `$disconnect`, `$on`, `$use`, `$extends`): what a scope's callback gets.
+ *
+ * @example
+ * ```ts
+ * import type { PrismaLike, PrismaTx } from 'pg-tenants/prisma'
+ *
+ * declare const prisma: PrismaLike
+ * export type Tx = PrismaTx<typeof prisma>
+ * ```
+ */
+export type PrismaTx<C> = C extends { $transaction<R>(fn: (tx: infer T) => Promise<R>, options?: infer _O): Promise<R> } ? T & object : never
+
+/**
+ * The options of a Prisma scope: pg-tenants' ({@link TenantScopeOptions}: `createIfMissing`,
+ * `isolationLevel`, `accessMode`, `deferrable`, all sent with the BEGIN) and Prisma's own
+ * `timeout` (how long the callback may run, default 5000 ms) and `maxWait` (how long to wait
+ * for the scope to open, default 2000 ms).
+ *
+ * @example
+ * ```ts
+ * import type { PrismaScopeOptions } from 'pg-tenants/prisma'
+ *
+ * export const report: PrismaScopeOptions = { isolationLevel: 'repeatable read', accessMode: 'read only', timeout: 30_000 }
+ * ```
+ */
+export interface PrismaScopeOptions extends TenantScopeOptions {
+  /** Prisma's interactive transaction `timeout`, in ms. */
+  readonly timeout?: number
+  /** Prisma's interactive transaction `maxWait`, in ms. */
+  readonly maxWait?: number
+}
+
+/** The longest `timeout` Prisma's timer takes (a session waits for its commit that long). */
+const SESSION_TIMEOUT_MS = 2_147_483_647
+
+/**
+ * The manager of a Prisma client: {@link fromPrisma} returns it. `withTenant`, `withAdmin` and
+ * the sessions hand out Prisma's transaction client; the rest (tenants, `check()`, the test kit)
+ * is every adapter's {@link TenantManager}.
+ *
+ * @example
+ * ```ts
+ * import type { PrismaLike, PrismaManager } from 'pg-tenants/prisma'
+ *
+ * declare const manager: PrismaManager<PrismaLike>
+ * export const tenants = () => manager.listTenants()
+ * ```
+ */
+export class PrismaManager<C extends PrismaLike> extends TenantManager<PrismaTx<C>> {
+  readonly #prisma: C
+  readonly #engine: TenantEngine
+
+  /** Use {@link fromPrisma}. */
+  constructor(prisma: C, engine: TenantEngine, parts: { tables: ReturnType<typeof tableSpecs>; client: unknown }) {
+    super({
+      engine,
+      ...parts,
+      bind: () => {
+        throw new Error('pg-tenants: Prisma scopes are opened by Prisma')
+      },
+    })
+    this.#prisma = prisma
+    this.#engine = engine
+  }
+
+  /**
+   * Runs `fn` in one Prisma interactive transaction scoped to `tenant`: its BEGIN carries the
+   * isolation level and the scoping in one message. Commits when `fn` resolves, rolls back when it
+   * throws. Inside, query through `tx`: a query of the root client throws `UNSUPPORTED_OPERATION`
+   * (it would run on another connection, unscoped), and `tx.$transaction(fn)` or
+   * `tx.$transaction([...])` run on the scope's connection, as savepoints.
+   *
+   * @example
+   * ```ts
+   * import type { PrismaLike, PrismaManager } from 'pg-tenants/prisma'
+   *
+   * declare const manager: PrismaManager<PrismaLike>
+   *
+   * const rows = await manager.withTenant('acme', async (tx) => {
+   *   const db = tx as unknown as { $queryRaw(q: TemplateStringsArray): Promise<unknown[]> }
+   *   return db.$queryRaw`SELECT title FROM todos` // only acme's rows
+   * })
+   * ```
+   */
+  override async withTenant<T extends TenantId, R>(
+    tenant: T,
+    fn: (tx: PrismaTx<C> & TenantScoped<T>) => Promise<R>,
+    options: PrismaScopeOptions = {},
+  ): Promise<R> {
+    const { timeout, maxWait, ...scope } = options
+    const request = tenantRequest(tenant, scope)
+    return this.#run(request, (tx) => fn(tx as PrismaTx<C> & TenantScoped<T>), prismaOptions(timeout, maxWait), tenant)
+  }
+
+  /**
+   * Runs `fn` in one unrestricted Prisma interactive transaction, as the admin role.
+   *
+   * @example
+   * ```ts
+   * import type { PrismaLike, PrismaManager } from 'pg-tenants/prisma'
+   *
+   * declare const manager: PrismaManager<PrismaLike>
+   *
+   * await manager.withAdmin(async (tx) => {
+   *   const db = tx as unknown as { $executeRaw(q: TemplateStringsArray): Promise<number> }
+   *   await db.$executeRaw`DELETE FROM todos WHERE title = 'spam'` // every tenant's
+   * })
+   * ```
+   */
+  override async withAdmin<R>(
+    fn: (tx: PrismaTx<C>) => Promise<R>,
+    options: TransactionOptions & Pick<PrismaScopeOptions, 'timeout' | 'maxWait'> = {},
+  ): Promise<R> {
+    const { timeout, maxWait, ...transaction } = options
+    return this.#run({ kind: 'admin', transaction: transactionOf(transaction) }, fn, prismaOptions(timeout, maxWait))
+  }
+
+  /**
+   * A session scoped to `tenant`: Prisma's transaction client plus `commit()`, `rollback()` and
+   * `close()`. Prisma has no long-lived transactions, so a commit or rollback ends the session's
+   * interactive transaction and opens the next one (another pinned connection, scoped again).
+   *
+   * @example
+   * ```ts
+   * import type { PrismaLike, PrismaManager } from 'pg-tenants/prisma'
+   *
+   * declare const manager: PrismaManager<PrismaLike>
+   *
+   * await using session = await manager.newTenantSession('acme')
+   * await (session as unknown as { $executeRaw(q: TemplateStringsArray): Promise<number> }).$executeRaw`INSERT INTO todos (title, tenant) VALUES ('x', 'acme')`
+   * await session.commit()
+   * ```
+   */
+  override async newTenantSession<T extends TenantId>(tenant: T, options: TenantScopeOptions = {}): Promise<PrismaTx<C> & SessionControl & TenantScoped<T>> {
+    const request = tenantRequest(tenant, options)
+    return withTenantProperty<PrismaTx<C> & SessionControl, T>(await this.#session(request), tenant)
+  }
+
+  /**
+   * An unrestricted session (the admin role), like {@link newTenantSession} without a tenant.
+   *
+   * @example
+   * ```ts
+   * import type { PrismaLike, PrismaManager } from 'pg-tenants/prisma'
+   *
+   * declare const manager: PrismaManager<PrismaLike>
+   *
+   * await using session = await manager.newSession({ accessMode: 'read only' })
+   * ```
+   */
+  override async newSession(options: TransactionOptions = {}): Promise<PrismaTx<C> & SessionControl> {
+    return this.#session({ kind: 'admin', transaction: transactionOf(options) })
+  }
+
+  /** Runs `fn` in Prisma's `$transaction`, inside a store that the adapter's `startTransaction`
+   * claims: the transaction is the scope. */
+  async #run<R>(request: ScopeRequest, fn: (tx: PrismaTx<C>) => Promise<R>, options: { timeout?: number; maxWait?: number }, tenant?: TenantId): Promise<R> {
+    const engine = this.#engine
+    const label = request.kind === 'admin' ? 'withAdmin' : `withTenant(${JSON.stringify(String(request.id))})`
+    const scope: PrismaScope = { engine, request, role: engine.scopeRole(request), label, state: 'pending' }
+    try {
+      const prisma = this.#prisma as unknown as Interactive
+      return await scopes.run(scope, () =>
+        prisma.$transaction(async (tx) => {
+          if (scope.state !== 'open' || scope.transaction === undefined) {
+            // Prisma started this transaction without our adapter: it is not scoped.
+            throw new TenantError(
+              'UNSUPPORTED_CLIENT',
+              'This PrismaClient was not built with the adapter given to fromPrisma: build it with new PrismaClient({ adapter }), adapter = tenantAdapter(pool).',
+            )
+          }
+          return runInside(label, () => fn(scopeHandle(tx as PrismaTx<C>, scope, tenant)))
+        }, options),
+      )
+    } catch (error) {
+      throw ours(error, scope)
+    } finally {
+      scope.state = 'closed'
+    }
+  }
+
+  async #session(request: ScopeRequest): Promise<PrismaTx<C> & SessionControl> {
+    let current: Opened<PrismaTx<C>> | undefined = await this.#open(request)
+    const end = async (how: 'commit' | 'rollback', reopen: boolean): Promise<void> => {
+      if (current === undefined) throw new TenantError('SESSION_CLOSED', `This session is closed: open a new one to ${how}.`)
+      const ending = current
+      current = undefined
+      await ending.finish(how)
+      if (reopen) current = await this.#open(request)
+    }
+    const control: SessionControl = {
+      commit: () => end('commit', true),
+      rollback: () => end('rollback', true),
+      close: async () => {
+        if (current !== undefined) await end('rollback', false)
+      },
+      [Symbol.asyncDispose]: () => control.close(),
+      get closed() {
+        return current === undefined
+      },
+    }
+    return new Proxy(Object.create(null) as PrismaTx<C> & SessionControl, {
+      get(_target, property) {
+        if (property in control) return (control as unknown as Record<PropertyKey, unknown>)[property]
+        if (current === undefined) {
+          if (property === 'then') return undefined
+          throw new TenantError('SESSION_CLOSED', `This session is closed: open a new one to use ${String(property)}.`)
+        }
+        return (current.tx as Record<PropertyKey, unknown>)[property]
+      },
+      has: (_target, property) => property in control || (current !== undefined && property in (current.tx as object)),
+      defineProperty: (_target, property, descriptor) => {
+        Object.defineProperty(control, property, descriptor)
+        return true
+      },
+    })
+  }
+
+  /** Opens an interactive transaction for `request` that stays open until `finish` is called. */
+  async #open(request: ScopeRequest): Promise<Opened<PrismaTx<C>>> {
+    let give!: (opened: Opened<PrismaTx<C>>) => void
+    const given = new Promise<Opened<PrismaTx<C>>>((resolve) => (give = resolve))
+    let finish!: (how: 'commit' | 'rollback') => void
+    const finished = new Promise<'commit' | 'rollback'>((resolve) => (finish = resolve))
+    const done = this.#run(
+      request,
+      async (tx) => {
+        give({
+          tx,
+          finish: async (how) => {
+            finish(how)
+            await done.catch((error: unknown) => {
+              if (error !== SESSION_ROLLBACK) throw error
+            })
+          },
+        })
+        if ((await finished) === 'rollback') throw SESSION_ROLLBACK
+      },
+      { timeout: SESSION_TIMEOUT_MS },
+    )
+    return Promise.race([given, done.then(() => Promise.reject(new Error('pg-tenants: the session ended before it opened')))])
+  }
+}
+
+/** The error `withTenant` rejects with: pg-tenants' own where Prisma wrapped it. */
+function ours(error: unknown, scope: PrismaScope): unknown {
+  if (scope.error !== undefined) return scope.error
+  const { refused } = scope
+  const prisma = error as { clientVersion?: unknown; code?: unknown } | null
+  if (refused !== undefined && typeof prisma === 'object' && prisma !== null && prisma.clientVersion !== undefined && prisma.code === refused.code)
+    return refused
+  return error
+}
+
+/**
+ * Prisma's transaction client as a scope's callback gets it: with its `tenant` (Prisma's client is
+ * a Proxy that takes no new properties), refusing with `SESSION_CLOSED` once the scope has ended
+ * (Prisma's own refusal, P2028, says less).
+ */
+function scopeHandle<Tx extends object>(tx: Tx, scope: PrismaScope, tenant?: TenantId): Tx {
+  return new Proxy(tx, {
+    get(target, property) {
+      if (property === 'tenant' && tenant !== undefined) return tenant
+      if (property === 'then') return undefined
+      if (scope.state === 'closed') {
+        throw new TenantError('SESSION_CLOSED', `This transaction client belongs to ${scope.label}, which has ended: use it only inside the callback.`)
+      }
+      return Reflect.get(target, property)
+    },
+    has: (target, property) => (property === 'tenant' && tenant !== undefined) || Reflect.has(target, property),
+  })
+}
+
+const SESSION_ROLLBACK = new Error('pg-tenants: the session rolled back')
+
+interface Opened<Tx> {
+  readonly tx: Tx
+  finish(how: 'commit' | 'rollback'): Promise<void>
+}
+
+function prismaOptions(timeout: number | undefined, maxWait: number | undefined): { timeout?: number; maxWait?: number } {
+  for (const [name, value] of [
+    ['timeout', timeout],
+    ['maxWait', maxWait],
+  ] as const) {
+    if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value) || value <= 0)) {
+      throw new TenantError('INVALID_OPTIONS', `${name} must be a positive number of milliseconds, got ${JSON.stringify(value)}.`)
+    }
+  }
+  return { ...(timeout === undefined ? {} : { timeout }), ...(maxWait === undefined ? {} : { maxWait }) }
+}
+
+/**
+ * Multi-tenancy for a `PrismaClient` built with {@link tenantAdapter}: pass the same adapter.
+ * Give the tenant `tables` (the tables' SQL names) so that ids are checked against their column
+ * types before any SQL. Throws `UNSUPPORTED_CLIENT` when `adapter` is not from `tenantAdapter`.
+ *
+ * @example
+ * ```ts
+ * import pg from 'pg'
+ * import { fromPrisma, tenantAdapter, type PrismaLike } from 'pg-tenants/prisma'
+ *
+ * declare const PrismaClient: new (options: { adapter: unknown }) => PrismaLike // your generated client
+ *
+ * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL })
+ * const adapter = tenantAdapter(pool)
+ * const prisma = new PrismaClient({ adapter })
+ * export const manager = fromPrisma(prisma, adapter, { tables: [{ name: 'todos', type: 'text' }] })
+ * ```
+ */
+export function fromPrisma<C extends PrismaLike>(prisma: C, adapter: TenantPrismaAdapter, options: SqlManagerOptions = {}): PrismaManager<C> {
+  const pool = poolOf(adapter)
+  if (pool === undefined) {
+    throw new TenantError(
+      'UNSUPPORTED_CLIENT',
+      'fromPrisma needs the adapter the PrismaClient was built with, made by tenantAdapter(pool) from pg-tenants/prisma (a plain PrismaPg cannot carry scopes).',
+    )
+  }
+  if (typeof (prisma as { $transaction?: unknown } | null)?.$transaction !== 'function') {
+    throw new TenantError('UNSUPPORTED_CLIENT', 'fromPrisma needs a PrismaClient (new PrismaClient({ adapter })).')
+  }
+  const { tables = [], knownTenantTtlMs, ...tenantOptions } = options ?? {}
+  const specs = tableSpecs(tables, resolveOptions(tenantOptions).schema)
+  const engine = new TenantEngine(nodePostgresDriver(pool), tenantOptions, columnsOf(specs), knownTenantTtlMs === undefined ? {} : { knownTenantTtlMs })
+  return new PrismaManager(prisma, engine, { tables: specs, client: pool })
+}
