@@ -50,6 +50,10 @@ export interface PrismaScope {
   readonly role: string
   readonly label: string
   state: 'pending' | 'open' | 'closed'
+  /** One entry per batch `tx.$transaction([...])` of the scope's handle still to start: the
+   * adapter runs such a batch inside the scope (a root client's batch finds none, and is
+   * refused). */
+  readonly batches: object[]
   /** The scope's transaction, once claimed. */
   transaction?: ScopeTransaction
   /** pg-tenants' own error from opening or ending the scope: Prisma wraps what an adapter throws,
@@ -124,11 +128,11 @@ export function poolOf(adapter: unknown): PgPoolLike | undefined {
 function refuseInScope(what: string): void {
   const scope = scopes.getStore()
   if (scope?.state === 'open') {
-    throw new TenantError(
+    throw (scope.refused = new TenantError(
       'UNSUPPORTED_OPERATION',
       `A query of the PrismaClient itself (${what}) ran inside ${scope.label}: it would run on another connection, outside the scope. ` +
         'Inside withTenant, query through the transaction client you were given (tx.todo.findMany(), tx.$queryRaw…).',
-    )
+    ))
   }
 }
 
@@ -152,11 +156,12 @@ function wrapAdapter(inner: DriverAdapter, pool: PgPoolLike, options: PrismaPgOp
       const scope = scopes.getStore()
       if (scope === undefined || scope.state === 'closed') return inner.startTransaction(isolationLevel)
       if (scope.state === 'open') {
-        // A transaction started inside the scope (`tx.$transaction([...])`, or the root client's
-        // `$transaction`): Prisma would run it on another connection, unscoped. It runs inside
-        // the scope's transaction instead, as a savepoint.
-        if (scope.transaction === undefined) throw new Error('pg-tenants: an open Prisma scope has no transaction')
-        return scope.transaction.nested()
+        // A batch `tx.$transaction([...])` inside the scope: Prisma would run it on another
+        // connection, unscoped. It runs inside the scope's transaction instead, as a savepoint.
+        // Anything else (the root client's `$transaction`) is refused.
+        const batch = scope.batches.shift()
+        if (batch === undefined || scope.transaction === undefined) refuseInScope('a $transaction')
+        return scope.transaction!.nested()
       }
       scope.state = 'open'
       try {

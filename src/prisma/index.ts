@@ -213,7 +213,7 @@ export class PrismaManager<C extends PrismaLike> extends TenantManager<PrismaTx<
   async #run<R>(request: ScopeRequest, fn: (tx: PrismaTx<C>) => Promise<R>, options: { timeout?: number; maxWait?: number }, tenant?: TenantId): Promise<R> {
     const engine = this.#engine
     const label = request.kind === 'admin' ? 'withAdmin' : `withTenant(${JSON.stringify(String(request.id))})`
-    const scope: PrismaScope = { engine, request, role: engine.scopeRole(request), label, state: 'pending' }
+    const scope: PrismaScope = { engine, request, role: engine.scopeRole(request), label, state: 'pending', batches: [] }
     try {
       const prisma = this.#prisma as unknown as Interactive
       return await scopes.run(scope, () =>
@@ -321,7 +321,21 @@ function scopeHandle<Tx extends object>(tx: Tx, scope: PrismaScope, tenant?: Ten
       if (scope.state === 'closed') {
         throw new TenantError('SESSION_CLOSED', `This transaction client belongs to ${scope.label}, which has ended: use it only inside the callback.`)
       }
-      return Reflect.get(target, property)
+      const value: unknown = Reflect.get(target, property)
+      if (property !== '$transaction' || typeof value !== 'function') return value
+      return (arg: unknown, ...rest: unknown[]) => {
+        if (!Array.isArray(arg)) return (value as (...a: unknown[]) => unknown).call(target, arg, ...rest)
+        // A batch: Prisma starts a transaction for it, which the adapter runs inside the scope
+        // when it finds this token (a batch of one query may run without one: the token is
+        // taken back when the batch settles).
+        const token = {}
+        scope.batches.push(token)
+        const drop = () => {
+          const at = scope.batches.indexOf(token)
+          if (at >= 0) scope.batches.splice(at, 1)
+        }
+        return Promise.resolve((value as (...a: unknown[]) => unknown).call(target, arg, ...rest)).finally(drop)
+      }
     },
     has: (target, property) => (property === 'tenant' && tenant !== undefined) || Reflect.has(target, property),
   })
