@@ -26,6 +26,7 @@ import { dirname, join, relative, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import ts from 'typescript'
 
+import { generatePrismaClient } from './prisma-generate.js'
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 
 /** The package's public entry points, by import path. */
@@ -36,6 +37,7 @@ const ENTRY_POINTS: Readonly<Record<string, string>> = {
   'pg-tenants/pglite': 'src/pglite/index.ts',
   'pg-tenants/postgres-js': 'src/postgres-js/index.ts',
   'pg-tenants/kysely': 'src/kysely/index.ts',
+  'pg-tenants/prisma': 'src/prisma/index.ts',
   'pg-tenants/testing': 'src/testing/index.ts',
   'pg-tenants/adapter': 'src/adapter.ts',
 }
@@ -200,6 +202,7 @@ function missingExamples(program: ts.Program, entryFiles: readonly string[]): st
 }
 
 function main(): void {
+  generatePrismaClient() // the docs' Prisma examples import the tests' generated client
   const keep = process.argv.includes('--keep')
   const started = performance.now()
   const skipped = { jsdoc: { count: 0 }, markdown: { count: 0 } }
@@ -227,7 +230,8 @@ function main(): void {
     let path = join(folder, named ?? `line-${block.line}.ts`)
     if (files.has(path)) path = join(folder, `line-${block.line}.ts`)
     files.set(path, block)
-    writeFileSync(path, block.lines.join('\n') + '\n')
+    // The Prisma client of the docs is the tests' client, generated from the same model.
+    writeFileSync(path, block.lines.join('\n').replaceAll("'./generated/prisma/client.js'", `'${join(root, 'test/prisma/generated/client.js')}'`) + '\n')
   }
 
   const entryFiles = Object.values(ENTRY_POINTS).map((file) => join(root, file))

@@ -25,6 +25,7 @@ const ENTRIES = [
   { subpath: 'pg-tenants/pglite', source: '../src/pglite/index.js', dist: 'dist/pglite/index' },
   { subpath: 'pg-tenants/postgres-js', source: '../src/postgres-js/index.js', dist: 'dist/postgres-js/index' },
   { subpath: 'pg-tenants/kysely', source: '../src/kysely/index.js', dist: 'dist/kysely/index' },
+  { subpath: 'pg-tenants/prisma', source: '../src/prisma/index.js', dist: 'dist/prisma/index' },
   { subpath: 'pg-tenants/testing', source: '../src/testing/index.js', dist: 'dist/testing/index' },
   { subpath: 'pg-tenants/adapter', source: '../src/adapter.js', dist: 'dist/adapter' },
 ] as const
@@ -65,6 +66,7 @@ const RUNTIME_PEERS: Readonly<Record<string, readonly string[]>> = {
   'dist/pglite/index': [],
   'dist/postgres-js/index': [],
   'dist/kysely/index': ['kysely'],
+  'dist/prisma/index': ['@prisma/adapter-pg'],
   'dist/testing/index': [],
   'dist/adapter': [],
 }

@@ -117,6 +117,8 @@ function tsBlocks(page: string): TsBlock[] {
   return out
 }
 
+const PRISMA_CLIENT = "'./generated/prisma/client.js'"
+
 /** The package's import paths, as the source entry files (as the typecheck of the examples maps them). */
 const ENTRY_POINTS: Readonly<Record<string, string>> = {
   'pg-tenants': 'src/index.ts',
@@ -125,17 +127,22 @@ const ENTRY_POINTS: Readonly<Record<string, string>> = {
   'pg-tenants/pglite': 'src/pglite/index.ts',
   'pg-tenants/postgres-js': 'src/postgres-js/index.ts',
   'pg-tenants/kysely': 'src/kysely/index.ts',
+  'pg-tenants/prisma': 'src/prisma/index.ts',
   'pg-tenants/testing': 'src/testing/index.ts',
   'pg-tenants/adapter': 'src/adapter.ts',
 }
 
-/** `code` with its 'pg-tenants…' import specifiers turned into file URLs of the source entry files. */
+/** `code` with its 'pg-tenants…' import specifiers turned into file URLs of the source entry files,
+ * and the Prisma client of the docs (`./generated/prisma/client.js`) into the tests' client,
+ * generated from the same model (test/prisma/schema.prisma). */
 function withSourceImports(code: string): string {
-  return code.replace(/(['"])(pg-tenants(?:\/[\w-]+)?)\1/g, (match, quote: string, specifier: string) => {
-    const file = ENTRY_POINTS[specifier]
-    if (file === undefined) throw new Error(`unknown import path ${specifier}`)
-    return `${quote}${pathToFileURL(join(ROOT, file)).href}${quote}`
-  })
+  return code
+    .replaceAll(PRISMA_CLIENT, `'${pathToFileURL(join(ROOT, 'test/prisma/generated/client.ts')).href}'`)
+    .replace(/(['"])(pg-tenants(?:\/[\w-]+)?)\1/g, (match, quote: string, specifier: string) => {
+      const file = ENTRY_POINTS[specifier]
+      if (file === undefined) throw new Error(`unknown import path ${specifier}`)
+      return `${quote}${pathToFileURL(join(ROOT, file)).href}${quote}`
+    })
 }
 
 /** Runs a TypeScript file with tsx, without DATABASE_URL (so that examples run on embedded PGlite)

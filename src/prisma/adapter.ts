@@ -20,7 +20,17 @@ import { TenantError } from '../core/errors.js'
 import { guardedClient } from '../core/guard.js'
 import type { PgPoolLike } from '../drivers/node-postgres.js'
 
-/** The options `@prisma/adapter-pg` takes beside its pool (`schema`, `statementNameGenerator`, …). */
+/**
+ * The options `@prisma/adapter-pg` takes beside its pool (`schema`, `statementNameGenerator`, …),
+ * as {@link tenantAdapter} passes them on.
+ *
+ * @example
+ * ```ts
+ * import type { PrismaPgOptions } from 'pg-tenants/prisma'
+ *
+ * export const options: PrismaPgOptions = { schema: 'app' } // the schema of the generated queries
+ * ```
+ */
 export type PrismaPgOptions = NonNullable<ConstructorParameters<typeof PrismaPg>[1]>
 
 /** What `@prisma/adapter-pg`'s adapter answers to (Prisma's `SqlDriverAdapter`), as far as pg-tenants uses it. */

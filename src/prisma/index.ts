@@ -58,10 +58,10 @@ interface Interactive {
  *
  * @example
  * ```ts
- * import type { PrismaLike, PrismaTx } from 'pg-tenants/prisma'
+ * import type { PrismaTx } from 'pg-tenants/prisma'
+ * import type { PrismaClient } from './generated/prisma/client.js'
  *
- * declare const prisma: PrismaLike
- * export type Tx = PrismaTx<typeof prisma>
+ * export const titles = async (tx: PrismaTx<PrismaClient>) => (await tx.item.findMany()).map((i) => i.title)
  * ```
  */
 export type PrismaTx<C> = C extends { $transaction<R>(fn: (tx: infer T) => Promise<R>, options?: infer _O): Promise<R> } ? T & object : never
@@ -96,9 +96,10 @@ const SESSION_TIMEOUT_MS = 2_147_483_647
  *
  * @example
  * ```ts
- * import type { PrismaLike, PrismaManager } from 'pg-tenants/prisma'
+ * import type { PrismaManager } from 'pg-tenants/prisma'
+ * import type { PrismaClient } from './generated/prisma/client.js'
  *
- * declare const manager: PrismaManager<PrismaLike>
+ * declare const manager: PrismaManager<PrismaClient>
  * export const tenants = () => manager.listTenants()
  * ```
  */
@@ -128,13 +129,14 @@ export class PrismaManager<C extends PrismaLike> extends TenantManager<PrismaTx<
    *
    * @example
    * ```ts
-   * import type { PrismaLike, PrismaManager } from 'pg-tenants/prisma'
+   * import type { PrismaManager } from 'pg-tenants/prisma'
+   * import type { PrismaClient } from './generated/prisma/client.js'
    *
-   * declare const manager: PrismaManager<PrismaLike>
+   * declare const manager: PrismaManager<PrismaClient>
    *
-   * const rows = await manager.withTenant('acme', async (tx) => {
-   *   const db = tx as unknown as { $queryRaw(q: TemplateStringsArray): Promise<unknown[]> }
-   *   return db.$queryRaw`SELECT title FROM todos` // only acme's rows
+   * const mine = await manager.withTenant('acme', async (tx) => {
+   *   await tx.item.create({ data: { tenant: tx.tenant, title: 'ship' } })
+   *   return tx.item.findMany() // only acme's rows
    * })
    * ```
    */
@@ -153,14 +155,12 @@ export class PrismaManager<C extends PrismaLike> extends TenantManager<PrismaTx<
    *
    * @example
    * ```ts
-   * import type { PrismaLike, PrismaManager } from 'pg-tenants/prisma'
+   * import type { PrismaManager } from 'pg-tenants/prisma'
+   * import type { PrismaClient } from './generated/prisma/client.js'
    *
-   * declare const manager: PrismaManager<PrismaLike>
+   * declare const manager: PrismaManager<PrismaClient>
    *
-   * await manager.withAdmin(async (tx) => {
-   *   const db = tx as unknown as { $executeRaw(q: TemplateStringsArray): Promise<number> }
-   *   await db.$executeRaw`DELETE FROM todos WHERE title = 'spam'` // every tenant's
-   * })
+   * await manager.withAdmin((tx) => tx.item.deleteMany({ where: { title: 'spam' } })) // every tenant's
    * ```
    */
   override async withAdmin<R>(
@@ -178,12 +178,13 @@ export class PrismaManager<C extends PrismaLike> extends TenantManager<PrismaTx<
    *
    * @example
    * ```ts
-   * import type { PrismaLike, PrismaManager } from 'pg-tenants/prisma'
+   * import type { PrismaManager } from 'pg-tenants/prisma'
+   * import type { PrismaClient } from './generated/prisma/client.js'
    *
-   * declare const manager: PrismaManager<PrismaLike>
+   * declare const manager: PrismaManager<PrismaClient>
    *
    * await using session = await manager.newTenantSession('acme')
-   * await (session as unknown as { $executeRaw(q: TemplateStringsArray): Promise<number> }).$executeRaw`INSERT INTO todos (title, tenant) VALUES ('x', 'acme')`
+   * await session.item.create({ data: { tenant: session.tenant, title: 'kept' } })
    * await session.commit()
    * ```
    */
@@ -197,11 +198,13 @@ export class PrismaManager<C extends PrismaLike> extends TenantManager<PrismaTx<
    *
    * @example
    * ```ts
-   * import type { PrismaLike, PrismaManager } from 'pg-tenants/prisma'
+   * import type { PrismaManager } from 'pg-tenants/prisma'
+   * import type { PrismaClient } from './generated/prisma/client.js'
    *
-   * declare const manager: PrismaManager<PrismaLike>
+   * declare const manager: PrismaManager<PrismaClient>
    *
    * await using session = await manager.newSession({ accessMode: 'read only' })
+   * console.log(await session.item.count()) // every tenant's
    * ```
    */
   override async newSession(options: TransactionOptions = {}): Promise<PrismaTx<C> & SessionControl> {
@@ -368,14 +371,13 @@ function prismaOptions(timeout: number | undefined, maxWait: number | undefined)
  * @example
  * ```ts
  * import pg from 'pg'
- * import { fromPrisma, tenantAdapter, type PrismaLike } from 'pg-tenants/prisma'
- *
- * declare const PrismaClient: new (options: { adapter: unknown }) => PrismaLike // your generated client
+ * import { fromPrisma, tenantAdapter } from 'pg-tenants/prisma'
+ * import { PrismaClient } from './generated/prisma/client.js' // your generated client
  *
  * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL })
  * const adapter = tenantAdapter(pool)
  * const prisma = new PrismaClient({ adapter })
- * export const manager = fromPrisma(prisma, adapter, { tables: [{ name: 'todos', type: 'text' }] })
+ * export const manager = fromPrisma(prisma, adapter, { tables: [{ name: 'items', type: 'text' }] })
  * ```
  */
 export function fromPrisma<C extends PrismaLike>(prisma: C, adapter: TenantPrismaAdapter, options: SqlManagerOptions = {}): PrismaManager<C> {
