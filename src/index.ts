@@ -6,6 +6,7 @@
  * @module pg-tenants
  */
 export { InvalidTenantId, isRlsViolation, sqlState, TenantAlreadyExists, TenantError, TenantNotFound, type TenantErrorCode } from './core/errors.js'
+export { currentTenant, runWithTenant, tryCurrentTenant } from './core/tenant-context.js'
 export { MAX_TENANT_ID_BYTES, type TenantColumnType, type TenantId } from './core/tenant-id.js'
 export { SETTING_KEY, type ResolvedOptions, type SharedAccess, type SharedTable, type Strategy, type TenantOptions } from './core/options.js'
 export { POLICY_NAMES } from './core/policy.js'

@@ -33,6 +33,7 @@ export type TenantErrorCode =
   | 'NESTED_SCOPE'
   | 'TENANT_HAS_OBJECTS'
   | 'UNSUPPORTED_OPERATION'
+  | 'NO_TENANT_CONTEXT'
 
 /**
  * Base class of every error thrown by pg-tenants.

@@ -15,6 +15,7 @@ import { TenantEngine, type EngineSession, type EngineSettings, type ScopeReques
 import { TenantError } from './errors.js'
 import type { TableSpec } from './migration.js'
 import { resolveOptions, type ResolvedOptions, type TenantOptions } from './options.js'
+import { currentTenant } from './tenant-context.js'
 import type { TenantColumnInfo, TenantColumnType, TenantId } from './tenant-id.js'
 import type { TransactionOptions } from './transaction.js'
 
@@ -137,7 +138,7 @@ export function columnsOf(tables: readonly TableSpec[]): TenantColumnInfo[] {
  * const manager = new TenantManager({ engine, tables: [], client: pool, bind: guardedClient })
  * ```
  */
-export interface ManagerParts<Tx extends object> {
+export interface ManagerParts<Tx extends object, Scoped = unknown> {
   /** The engine the manager runs its units of work on. */
   readonly engine: TenantEngine
   /** The tenant tables it knows (what `check()` checks; none: discovered). */
@@ -147,6 +148,35 @@ export interface ManagerParts<Tx extends object> {
   /** The object a scope's callback (and a session) queries with, over the pinned connection.
    * Call `conn.assertUsable()` before every call into `conn.native` (the guard does). */
   bind(conn: Connection, scopeRole: string): Tx
+  /** Builds the handle of `manager.scoped()` over the ambient tenant's scopes (none: `scoped()`
+   * throws `UNSUPPORTED_OPERATION`). */
+  scoped?(ambient: AmbientScopes<Tx>): Scoped
+}
+
+/**
+ * What an adapter builds `manager.scoped()`'s handle on: scopes for the ambient tenant
+ * ({@link currentTenant} when called, `NO_TENANT_CONTEXT` before any connection is taken without
+ * one), with the scope options `scoped(options)` was given.
+ *
+ * @example
+ * ```ts
+ * import { guardedClient, type AmbientScopes } from 'pg-tenants/adapter'
+ *
+ * // A query function whose every call is its own short transaction for the ambient tenant.
+ * export const queryOf = (ambient: AmbientScopes<object>) => (text: string) => ambient.statement((conn, role) => guardedClient(conn, role).query(text))
+ * ```
+ */
+export interface AmbientScopes<Tx extends object> {
+  /** The engine the scopes run on. */
+  readonly engine: TenantEngine
+  /** The scope request for the ambient tenant, now. Throws `NO_TENANT_CONTEXT`. */
+  request(): ScopeRequest
+  /** Runs `fn` (one statement) in its own scope for the ambient tenant, on the scope's pinned
+   * connection; guard every call into `conn.native` (see {@link guardedClient}). */
+  statement<R>(fn: (conn: Connection, scopeRole: string) => Promise<R>): Promise<R>
+  /** One scoped transaction for the ambient tenant, `fn` given the stack's `tx` (as
+   * `withTenant`). `options` override the transaction modes of `scoped(options)`. */
+  transaction<R>(fn: (tx: Tx & TenantScoped) => Promise<R>, options?: TransactionOptions): Promise<R>
 }
 
 /**
@@ -168,11 +198,11 @@ export interface ManagerParts<Tx extends object> {
  * }
  * ```
  */
-export class TenantManager<Tx extends object, Queries extends object = Tx> {
-  readonly #parts: ManagerParts<Tx>
+export class TenantManager<Tx extends object, Queries extends object = Tx, Scoped = unknown> {
+  readonly #parts: ManagerParts<Tx, Scoped>
 
   /** For adapters: build the manager over its parts (see {@link ManagerParts}). */
-  constructor(parts: ManagerParts<Tx>) {
+  constructor(parts: ManagerParts<Tx, Scoped>) {
     this.#parts = parts
     attachEngine(this, parts.engine)
   }
@@ -342,6 +372,115 @@ export class TenantManager<Tx extends object, Queries extends object = Tx> {
   }
 
   /**
+   * A handle used like this stack's own database (`query` on pg and PGlite, a postgres.js `sql`,
+   * a Kysely instance, a Drizzle database) whose every statement runs as its own short
+   * transaction scoped to the ambient tenant ({@link currentTenant} when the statement runs: see
+   * `runWithTenant`). No connection is held between statements; with no tenant in context a
+   * statement throws `NO_TENANT_CONTEXT` and nothing is sent. `transaction(fn)` on the handle runs
+   * `fn` in one scoped transaction, as `withTenant`. `options` apply to every statement's scope
+   * (`createIfMissing`, the transaction modes). See docs/request-context.md.
+   *
+   * @example
+   * ```ts
+   * import { runWithTenant } from 'pg-tenants'
+   * import type { PostgresManager } from 'pg-tenants/pg'
+   *
+   * declare const manager: PostgresManager
+   * const db = manager.scoped({ createIfMissing: false })
+   *
+   * await runWithTenant('acme', async () => {
+   *   const { rows } = await db.query('SELECT title FROM todos') // one short transaction, acme's rows only
+   *   await db.transaction(async (tx) => {
+   *     await tx.query('INSERT INTO todos (tenant, title) VALUES ($1, $2)', [tx.tenant, 'ship'])
+   *   })
+   *   return rows
+   * })
+   * ```
+   */
+  scoped(options: TenantScopeOptions = {}): Scoped {
+    const parts = this.#parts
+    if (parts.scoped === undefined) throw new TenantError('UNSUPPORTED_OPERATION', "This adapter's manager has no scoped() handle: use withTenant(id, fn).")
+    tenantRequest('', options) // refuses a misspelt option now, not at the first statement
+    const { engine } = this.#parts
+    const request = () => tenantRequest(currentTenant(), options)
+    return parts.scoped({
+      engine,
+      request,
+      async statement(fn) {
+        const r = request()
+        return engine.run(r, (conn) => fn(conn, engine.scopeRole(r)))
+      },
+      transaction: async (fn, modes) =>
+        this.withTenant(currentTenant(), fn, modes === undefined ? options : { ...options, ...definedOf(transactionOf(modes)) }),
+    })
+  }
+
+  /**
+   * Runs `fn` once per tenant ({@link listTenants}), each in its own tenant scope (as
+   * `withTenant`, never creating a tenant deleted meanwhile: it fails with `TenantNotFound`), at
+   * most `concurrency` at a time (default 4). One tenant's failure does not stop the others: the
+   * result lists which succeeded, with `fn`'s value, and which failed, with the error, in tenant
+   * order. `onProgress(done, total)` is called after each tenant; if it throws, no further tenant
+   * starts and the call rejects with its error once the running ones have finished.
+   *
+   * @example
+   * ```ts
+   * import type { PostgresManager } from 'pg-tenants/pg'
+   *
+   * declare const manager: PostgresManager
+   *
+   * const result = await manager.forEachTenant((tx) => tx.query("UPDATE todos SET title = trim(title) WHERE title <> trim(title)"), {
+   *   concurrency: 2,
+   *   onProgress: (done, total) => console.log(`${done}/${total}`),
+   * })
+   * for (const { tenant, error } of result.failed) console.error(tenant, error)
+   * ```
+   */
+  async forEachTenant<R>(
+    fn: (tx: Tx & TenantScoped<string>, tenant: string) => Promise<R>,
+    options: ForEachTenantOptions = {},
+  ): Promise<ForEachTenantResult<R>> {
+    const { concurrency = 4, onProgress, ...modes } = options
+    if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 1000) {
+      throw new TenantError('INVALID_OPTIONS', `concurrency must be a whole number from 1 to 1000, got ${JSON.stringify(concurrency)}.`)
+    }
+    if (onProgress !== undefined && typeof onProgress !== 'function')
+      throw new TenantError('INVALID_OPTIONS', 'onProgress must be a function (done, total) => void.')
+    if (typeof fn !== 'function') throw new TenantError('INVALID_OPTIONS', 'forEachTenant(fn) needs a function (tx, tenant) => Promise.')
+    const scope: TenantScopeOptions = { ...transactionOf(modes), createIfMissing: false }
+    const tenants = [...(await this.listTenants())].sort()
+    const outcomes: ({ ok: true; value: R } | { ok: false; error: unknown })[] = []
+    let next = 0
+    let done = 0
+    let stopped: { error: unknown } | undefined
+    const worker = async () => {
+      while (stopped === undefined && next < tenants.length) {
+        const i = next++
+        const tenant = tenants[i] as string
+        try {
+          outcomes[i] = { ok: true, value: await this.withTenant(tenant, (tx) => fn(tx, tenant), scope) }
+        } catch (error) {
+          outcomes[i] = { ok: false, error }
+        }
+        try {
+          onProgress?.(++done, tenants.length)
+        } catch (error) {
+          stopped ??= { error }
+        }
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(concurrency, tenants.length) }, worker))
+    if (stopped) throw stopped.error
+    const result: ForEachTenantResult<R> = { ok: [], failed: [] }
+    outcomes.forEach((o, i) => {
+      const tenant = tenants[i] as string
+      if (o.ok) result.ok.push({ tenant, value: o.value })
+      else result.failed.push({ tenant, error: o.error })
+    })
+    return result
+  }
+
+  /**
    * Opens an unrestricted session, like {@link newTenantSession} without a tenant: as the admin
    * role, which a policy allows every row.
    *
@@ -381,6 +520,42 @@ export class TenantManager<Tx extends object, Queries extends object = Tx> {
 }
 
 /**
+ * Options of {@link TenantManager.forEachTenant}: how many tenants at a time, a progress
+ * callback, and the transaction modes of each tenant's scope.
+ *
+ * @example
+ * ```ts
+ * import type { ForEachTenantOptions } from 'pg-tenants/adapter'
+ *
+ * export const options: ForEachTenantOptions = { concurrency: 2, isolationLevel: 'repeatable read', onProgress: (done, total) => console.log(done, total) }
+ * ```
+ */
+export interface ForEachTenantOptions extends TransactionOptions {
+  /** How many tenants run at a time, each on its own connection (default 4, from 1 to 1000). */
+  concurrency?: number
+  /** Called after each tenant, succeeded or failed, with how many are done and how many there are. */
+  onProgress?: (done: number, total: number) => void
+}
+
+/**
+ * What {@link TenantManager.forEachTenant} returns: the tenants whose `fn` resolved, with its
+ * value, and those that failed, with the error; each in tenant order.
+ *
+ * @example
+ * ```ts
+ * import type { ForEachTenantResult } from 'pg-tenants/adapter'
+ *
+ * export const summary = (r: ForEachTenantResult<unknown>) => `${r.ok.length} ok, ${r.failed.length} failed: ${r.failed.map((f) => f.tenant).join(', ')}`
+ * ```
+ */
+export interface ForEachTenantResult<R> {
+  /** The tenants whose `fn` resolved, and what it returned. */
+  readonly ok: { readonly tenant: string; readonly value: R }[]
+  /** The tenants whose scope or `fn` failed, and why (the tenant's work was rolled back). */
+  readonly failed: { readonly tenant: string; readonly error: unknown }[]
+}
+
+/**
  * Options of the SQL-level adapters (`fromPg`, `fromPglite`, `fromPostgresJs`, `fromKysely`):
  * the {@link TenantOptions} shared with the migration, the engine's settings, and the tenant
  * `tables`.
@@ -410,16 +585,17 @@ export interface SqlManagerOptions extends TenantOptions, EngineSettings {
  * const manager = sqlManager(nodePostgresDriver(pool), pool, { tables: [{ name: 'todos', type: 'text' }] }, guardedClient)
  * ```
  */
-export function sqlManager<Tx extends object>(
+export function sqlManager<Tx extends object, Scoped = unknown>(
   driver: Driver,
   client: unknown,
   options: SqlManagerOptions,
   bind: (conn: Connection, scopeRole: string) => Tx,
-): TenantManager<Tx> {
+  scoped?: (ambient: AmbientScopes<Tx>) => Scoped,
+): TenantManager<Tx, Tx, Scoped> {
   const { tables = [], knownTenantTtlMs, ...tenantOptions } = options ?? {}
   const specs = tableSpecs(tables, resolveOptions(tenantOptions).schema)
   const engine = new TenantEngine(driver, tenantOptions, columnsOf(specs), knownTenantTtlMs === undefined ? {} : { knownTenantTtlMs })
-  return new TenantManager({ engine, tables: specs, client, bind })
+  return new TenantManager({ engine, tables: specs, client, bind, ...(scoped ? { scoped } : {}) })
 }
 
 /** @internal The scope handle `target` with its `tenant` property (for adapters that build their own handles). */
@@ -447,4 +623,9 @@ export function transactionOf(options: TransactionOptions): TransactionOptions {
     )
   }
   return { isolationLevel, accessMode, deferrable }
+}
+
+/** The options that are set (so that `undefined` does not override a default when merged). */
+function definedOf<O extends object>(options: O): Partial<O> {
+  return Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined)) as Partial<O>
 }

@@ -14,6 +14,7 @@ import type { TenantId } from '../core/tenant-id.js'
 import { driverFor } from '../drivers/detect.js'
 import { bindTransaction, clientOf, type AnyPgDatabase, type DrizzleQueries, type DrizzleTransaction } from './bind.js'
 import { scopedClient } from './client.js'
+import { scopedDatabase } from './scoped.js'
 import { markConflict, readMark, specOf } from './mark.js'
 
 export type { SessionControl } from '../core/manager.js'
@@ -145,11 +146,17 @@ export type AnyPostgresManager = PostgresManager<AnyPgDatabase>
  * const mine = await manager.withTenant('acme', (tx) => tx.select().from(todos))
  * ```
  */
-export class PostgresManager<TDb extends AnyPgDatabase> extends TenantManager<DrizzleTransaction<TDb>, DrizzleQueries<TDb>> {
+export class PostgresManager<TDb extends AnyPgDatabase> extends TenantManager<DrizzleTransaction<TDb>, DrizzleQueries<TDb>, TDb> {
   readonly #db: TDb
 
   private constructor(db: TDb, engine: TenantEngine, tables: readonly TableSpec[]) {
-    super({ engine, tables, client: clientOf(db), bind: (conn, scopeRole) => bindTransaction(db, scopedClient(conn, scopeRole)) })
+    super({
+      engine,
+      tables,
+      client: clientOf(db),
+      bind: (conn, scopeRole) => bindTransaction(db, scopedClient(conn, scopeRole)),
+      scoped: (ambient) => scopedDatabase(db, ambient),
+    })
     this.#db = db
   }
 

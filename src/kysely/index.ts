@@ -13,11 +13,12 @@ import { isPgPool, nodePostgresDriver, type PgPoolLike } from '../drivers/node-p
 import { isPglite, pgliteDriver, type PgliteLike } from '../drivers/pglite.js'
 import { isPostgresJs, postgresJsDriver, type PostgresJsLike } from '../drivers/postgres-js.js'
 import { nativeRun, postgresJsRun, scopedConnection, type ScopedRun } from './connection.js'
+import { scopedKysely } from './scoped.js'
 import { scopeTransaction } from './transaction.js'
 import type { Connection } from '../core/driver.js'
 
 export { PGliteDialect, type PGliteDialectConfig } from './pglite-dialect.js'
-export type { SessionControl, SqlManagerOptions, TenantTable } from '../core/manager.js'
+export type { ForEachTenantOptions, ForEachTenantResult, SessionControl, SqlManagerOptions, TenantTable } from '../core/manager.js'
 export type { TenantScopeOptions } from '../core/engine.js'
 export type { TransactionOptions } from '../core/transaction.js'
 export { leaveSuperuser, type LeaveSuperuserOptions } from '../drivers/leave-superuser.js'
@@ -40,7 +41,7 @@ export { leaveSuperuser, type LeaveSuperuserOptions } from '../drivers/leave-sup
  * }
  * ```
  */
-export type PostgresManager<DB> = TenantManager<Transaction<DB>>
+export type PostgresManager<DB> = TenantManager<Transaction<DB>, Transaction<DB>, Kysely<DB>>
 
 /**
  * A session of a {@link PostgresManager}: a Kysely `Transaction<DB>` plus `commit()`,
@@ -137,7 +138,13 @@ export function fromKysely<DB>(db: Kysely<DB>, client: KyselyClient, options: Sq
     )
   }
   const { driver, run } = stackOf(client)
-  return sqlManager(driver, client, options, (conn, scopeRole) => scopeTransaction(db, scopedConnection(run(conn, scopeRole))))
+  return sqlManager(
+    driver,
+    client,
+    options,
+    (conn, scopeRole) => scopeTransaction(db, scopedConnection(run(conn, scopeRole))),
+    (ambient) => scopedKysely(db, ambient, run),
+  )
 }
 
 /** A Kysely instance (not a transaction), by shape: a second copy of kysely has other classes. */

@@ -8,9 +8,10 @@
 import { TenantError } from '../core/errors.js'
 import { guardedClient } from '../core/guard.js'
 import { sqlManager, type SessionControl, type SqlManagerOptions, type TenantManager } from '../core/manager.js'
+import { scopedClientHandle, type ScopedTransaction } from '../core/scoped-client.js'
 import { isPgPool, nodePostgresDriver, type PgPoolLike } from '../drivers/node-postgres.js'
 
-export type { SessionControl, SqlManagerOptions, TenantTable } from '../core/manager.js'
+export type { ForEachTenantOptions, ForEachTenantResult, SessionControl, SqlManagerOptions, TenantTable } from '../core/manager.js'
 export type { TenantScopeOptions } from '../core/engine.js'
 export type { TransactionOptions } from '../core/transaction.js'
 
@@ -54,6 +55,24 @@ export interface PgQueries {
 }
 
 /**
+ * What `manager.scoped()` returns: `PgQueries` whose every call is one short transaction scoped to
+ * the ambient tenant (`runWithTenant`; none: `NO_TENANT_CONTEXT`, nothing sent), holding no
+ * connection between calls, and `transaction(fn, options?)` for several statements in one scoped
+ * transaction (`fn` gets the scope's `tx`, as `withTenant`).
+ *
+ * @example
+ * ```ts
+ * import { runWithTenant } from 'pg-tenants'
+ * import type { PgScoped } from 'pg-tenants/pg'
+ *
+ * declare const db: PgScoped // manager.scoped()
+ *
+ * const titles = await runWithTenant('acme', async () => (await db.query<{ title: string }>('SELECT title FROM todos')).rows)
+ * ```
+ */
+export interface PgScoped extends PgQueries, ScopedTransaction<PgQueries> {}
+
+/**
  * A manager over a node-postgres pool: what {@link fromPg} returns.
  *
  * @example
@@ -66,7 +85,7 @@ export interface PgQueries {
  * }
  * ```
  */
-export type PostgresManager = TenantManager<PgQueries>
+export type PostgresManager = TenantManager<PgQueries, PgQueries, PgScoped>
 
 /**
  * A session of a {@link PostgresManager}: `query` plus `commit()`, `rollback()`, `close()`.
@@ -110,5 +129,11 @@ export function fromPg(pool: PgPoolLike, options: SqlManagerOptions = {}): Postg
       'fromPg needs a node-postgres Pool (new pg.Pool(...)): a single pg.Client cannot be pinned per unit of work. For PGlite use pg-tenants/pglite.',
     )
   }
-  return sqlManager(nodePostgresDriver(pool), pool, options, (conn, role) => guardedClient(conn, role) as unknown as PgQueries)
+  return sqlManager(
+    nodePostgresDriver(pool),
+    pool,
+    options,
+    (conn, role) => guardedClient(conn, role) as unknown as PgQueries,
+    (ambient) => scopedClientHandle(ambient, ['query']) as PgScoped,
+  )
 }

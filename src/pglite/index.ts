@@ -7,9 +7,10 @@
 import { TenantError } from '../core/errors.js'
 import { guardedClient } from '../core/guard.js'
 import { sqlManager, type SessionControl, type SqlManagerOptions, type TenantManager } from '../core/manager.js'
+import { scopedClientHandle, type ScopedTransaction } from '../core/scoped-client.js'
 import { isPglite, pgliteDriver, type PgliteLike } from '../drivers/pglite.js'
 
-export type { SessionControl, SqlManagerOptions, TenantTable } from '../core/manager.js'
+export type { ForEachTenantOptions, ForEachTenantResult, SessionControl, SqlManagerOptions, TenantTable } from '../core/manager.js'
 export type { TenantScopeOptions } from '../core/engine.js'
 export type { TransactionOptions } from '../core/transaction.js'
 export { leaveSuperuser, type LeaveSuperuserOptions } from '../drivers/leave-superuser.js'
@@ -53,6 +54,24 @@ export interface PgliteQueries {
 }
 
 /**
+ * What `manager.scoped()` returns: `PgliteQueries` whose every call is one short transaction scoped to
+ * the ambient tenant (`runWithTenant`; none: `NO_TENANT_CONTEXT`, nothing sent), holding no
+ * connection between calls, and `transaction(fn, options?)` for several statements in one scoped
+ * transaction (`fn` gets the scope's `tx`, as `withTenant`).
+ *
+ * @example
+ * ```ts
+ * import { runWithTenant } from 'pg-tenants'
+ * import type { PgliteScoped } from 'pg-tenants/pglite'
+ *
+ * declare const db: PgliteScoped // manager.scoped()
+ *
+ * await runWithTenant('acme', () => db.exec("UPDATE todos SET title = upper(title); DELETE FROM todos WHERE title = ''"))
+ * ```
+ */
+export interface PgliteScoped extends PgliteQueries, ScopedTransaction<PgliteQueries> {}
+
+/**
  * A manager over one PGlite instance: what {@link fromPglite} returns.
  *
  * @example
@@ -65,7 +84,7 @@ export interface PgliteQueries {
  * }
  * ```
  */
-export type PostgresManager = TenantManager<PgliteQueries>
+export type PostgresManager = TenantManager<PgliteQueries, PgliteQueries, PgliteScoped>
 
 /**
  * A session of a {@link PostgresManager}: `query` and `exec` plus `commit()`, `rollback()`,
@@ -102,5 +121,11 @@ export function fromPglite(db: PgliteLike, options: SqlManagerOptions = {}): Pos
   if (!isPglite(db)) {
     throw new TenantError('UNSUPPORTED_CLIENT', 'fromPglite needs a PGlite instance (new PGlite() or await PGlite.create()). For a pg.Pool use pg-tenants/pg.')
   }
-  return sqlManager(pgliteDriver(db), db, options, (conn, role) => guardedClient(conn, role) as unknown as PgliteQueries)
+  return sqlManager(
+    pgliteDriver(db),
+    db,
+    options,
+    (conn, role) => guardedClient(conn, role) as unknown as PgliteQueries,
+    (ambient) => scopedClientHandle(ambient, ['query', 'exec']) as PgliteScoped,
+  )
 }

@@ -7,11 +7,13 @@
  */
 import type { ISql } from 'postgres'
 import { TenantError } from '../core/errors.js'
-import { sqlManager, type SessionControl, type SqlManagerOptions, type TenantManager } from '../core/manager.js'
+import { sqlManager, type SessionControl, type SqlManagerOptions, type TenantManager, type TenantScoped } from '../core/manager.js'
+import type { TransactionOptions } from '../core/transaction.js'
 import { isPostgresJs, postgresJsDriver, type PostgresJsLike } from '../drivers/postgres-js.js'
+import { perStatementSql } from './per-statement.js'
 import { scopedSql } from './scoped-sql.js'
 
-export type { SessionControl, SqlManagerOptions, TenantTable } from '../core/manager.js'
+export type { ForEachTenantOptions, ForEachTenantResult, SessionControl, SqlManagerOptions, TenantTable } from '../core/manager.js'
 export type { TenantScopeOptions } from '../core/engine.js'
 export type { TransactionOptions } from '../core/transaction.js'
 
@@ -72,6 +74,40 @@ export interface PostgresJsQueries extends ISql {
 }
 
 /**
+ * What `manager.scoped()` returns: a postgres.js `sql` to use as the app's database, whose every
+ * query (a tagged template, `unsafe`) runs, when awaited, as one short transaction scoped to the
+ * ambient tenant of that moment (`runWithTenant`; none: `NO_TENANT_CONTEXT`, nothing sent),
+ * holding no connection between queries. Fragments made with it nest as usual; helpers (`db(row)`,
+ * `json`, `array`, `typed`) are postgres.js' own. `begin(fn)` (or `transaction(fn, options)`) runs
+ * `fn` in one scoped transaction with the scope's `tx`. What needs a connection beyond one
+ * statement (`cursor`, `forEach`, `describe`, COPY streams, `reserve`, `listen`, `subscribe`,
+ * `notify`, `file`, `savepoint`) throws `UNSUPPORTED_OPERATION`: use it inside `begin`.
+ *
+ * @example
+ * ```ts
+ * import { runWithTenant } from 'pg-tenants'
+ * import type { PostgresJsScoped } from 'pg-tenants/postgres-js'
+ *
+ * declare const db: PostgresJsScoped // manager.scoped()
+ *
+ * await runWithTenant('acme', async () => {
+ *   const open = db`done = false`
+ *   const rows = await db<{ title: string }[]>`select title from todos where ${open}`
+ *   await db.begin(async (tx) => {
+ *     await tx`insert into todos ${tx({ tenant: String(tx.tenant), title: "ship" })}`
+ *   })
+ *   return rows
+ * })
+ * ```
+ */
+export interface PostgresJsScoped extends ISql {
+  /** Runs `fn` in one transaction scoped to the ambient tenant; `tx` is the scope's `sql`. */
+  begin<R>(fn: (tx: PostgresJsQueries & TenantScoped) => Promise<R>): Promise<R>
+  /** As {@link begin}, with the scope's transaction modes. */
+  transaction<R>(fn: (tx: PostgresJsQueries & TenantScoped) => Promise<R>, options?: TransactionOptions): Promise<R>
+}
+
+/**
  * A manager over a postgres.js `sql`: what {@link fromPostgresJs} returns.
  *
  * @example
@@ -84,7 +120,7 @@ export interface PostgresJsQueries extends ISql {
  * }
  * ```
  */
-export type PostgresManager = TenantManager<PostgresJsQueries>
+export type PostgresManager = TenantManager<PostgresJsQueries, PostgresJsQueries, PostgresJsScoped>
 
 /**
  * A session of a {@link PostgresManager}: the scope's `sql` plus `commit()`, `rollback()`,
@@ -132,5 +168,11 @@ export function fromPostgresJs(sql: PostgresJsLike, options: SqlManagerOptions =
         'transaction cannot be pinned per unit of work. For a pg.Pool use pg-tenants/pg, for PGlite pg-tenants/pglite.',
     )
   }
-  return sqlManager(postgresJsDriver(sql), sql, options, (conn, role) => scopedSql(conn, role) as PostgresJsQueries)
+  return sqlManager(
+    postgresJsDriver(sql),
+    sql,
+    options,
+    (conn, role) => scopedSql(conn, role) as PostgresJsQueries,
+    (ambient) => perStatementSql(ambient, sql) as PostgresJsScoped,
+  )
 }

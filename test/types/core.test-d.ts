@@ -59,6 +59,7 @@ type DocumentedErrorCode =
   | 'NESTED_SCOPE'
   | 'TENANT_HAS_OBJECTS'
   | 'UNSUPPORTED_OPERATION'
+  | 'NO_TENANT_CONTEXT'
 
 const todosSpec: TableSpec = { schema: 'public', name: 'todos', column: 'tenant', type: 'text' }
 
@@ -102,6 +103,7 @@ describe('errors', () => {
       case 'NESTED_SCOPE':
       case 'TENANT_HAS_OBJECTS':
       case 'UNSUPPORTED_OPERATION':
+      case 'NO_TENANT_CONTEXT':
         break
       default:
         expectTypeOf(code).toBeNever()
