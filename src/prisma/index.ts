@@ -44,6 +44,7 @@ export type { TransactionOptions } from '../core/transaction.js'
  * ```
  */
 export interface PrismaLike {
+  /** Prisma's `$transaction` (pg-tenants calls its interactive form). */
   $transaction(...args: never[]): PromiseLike<unknown>
 }
 
@@ -64,7 +65,12 @@ interface Interactive {
  * export const titles = async (tx: PrismaTx<PrismaClient>) => (await tx.item.findMany()).map((i) => i.title)
  * ```
  */
-export type PrismaTx<C> = C extends { $transaction<R>(fn: (tx: infer T) => Promise<R>, options?: infer _O): Promise<R> } ? T & object : never
+export type PrismaTx<C> = C extends {
+  /** The interactive form of Prisma's `$transaction`, whose callback gets the transaction client. */
+  $transaction<R>(fn: (tx: infer T) => Promise<R>, options?: infer _O): Promise<R>
+}
+  ? T & object
+  : never
 
 /**
  * The options of a Prisma scope: pg-tenants' ({@link TenantScopeOptions}: `createIfMissing`,

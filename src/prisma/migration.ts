@@ -23,6 +23,7 @@ import { tableSpecs, type TenantTable } from '../core/manager.js'
  * ```
  */
 export interface PrismaMigrationOptions extends TenantOptions {
+  /** The tenant tables, by their SQL names (`@@map`): `{ name, type, column?, schema? }`. */
   readonly tables: readonly TenantTable[]
   /** The folder's name after the timestamp; letters, digits and `_`. Default `pg_tenants`. */
   readonly name?: string
