@@ -70,7 +70,7 @@ function lazyOf(stack: Stack, db: unknown, text: string): PromiseLike<unknown> |
 }
 
 /** The stacks whose manager has scoped() (this part of issue 12). */
-const SCOPED = ['drizzle', 'pg', 'pglite', 'kysely-pg', 'kysely-pglite', 'kysely-postgres-js', 'postgres-js', 'drizzle-postgres-js']
+const SCOPED = ['drizzle', 'pg', 'pglite', 'kysely-pg', 'kysely-pglite', 'kysely-postgres-js', 'postgres-js', 'drizzle-postgres-js', 'prisma']
 
 const rowsOf = (result: unknown): Row[] => (Array.isArray(result) ? (result as Row[]) : (result as { rows: Row[] }).rows)
 

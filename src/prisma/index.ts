@@ -26,6 +26,7 @@ import type { TenantId } from '../core/tenant-id.js'
 import type { TransactionOptions } from '../core/transaction.js'
 import { nodePostgresDriver } from '../drivers/node-postgres.js'
 import { poolOf, scopes, type PrismaScope, type TenantPrismaAdapter } from './adapter.js'
+import { scopedPrisma } from './scoped.js'
 
 export { tenantAdapter, type PrismaPgOptions, type TenantPrismaAdapter } from './adapter.js'
 export { prismaMigration, type PrismaMigration, type PrismaMigrationOptions } from './migration.js'
@@ -92,6 +93,35 @@ export interface PrismaScopeOptions extends TenantScopeOptions {
   readonly maxWait?: number
 }
 
+/**
+ * What `manager.scoped()` returns on Prisma: the client's model API and raw queries
+ * (`$queryRaw`, `$executeRaw`, …), each call one short interactive transaction scoped to the
+ * ambient tenant (`runWithTenant`), and `$transaction(fn)` (or `transaction(fn)`) for one scoped
+ * transaction. No connection is held between calls; with no tenant in context a call throws
+ * `NO_TENANT_CONTEXT` before anything is sent.
+ *
+ * @example
+ * ```ts
+ * import { runWithTenant } from 'pg-tenants'
+ * import type { PrismaManager } from 'pg-tenants/prisma'
+ * import type { PrismaClient } from './generated/prisma/client.js'
+ *
+ * declare const manager: PrismaManager<PrismaClient>
+ * const db = manager.scoped()
+ *
+ * await runWithTenant('acme', async () => {
+ *   await db.item.create({ data: { tenant: 'acme', title: 'ship' } }) // one short scoped transaction
+ *   return db.item.findMany() // another: acme's rows only
+ * })
+ * ```
+ */
+export type PrismaScoped<C> = Omit<PrismaTx<C>, '$transaction'> & {
+  /** One scoped transaction for the ambient tenant, `fn` given Prisma's transaction client. */
+  $transaction<R>(fn: (tx: PrismaTx<C> & TenantScoped) => Promise<R>, options?: TransactionOptions): Promise<R>
+  /** The same as `$transaction(fn)`, as on every stack's scoped handle. */
+  transaction<R>(fn: (tx: PrismaTx<C> & TenantScoped) => Promise<R>, options?: TransactionOptions): Promise<R>
+}
+
 /** The longest `timeout` Prisma's timer takes (a session waits for its commit that long). */
 const SESSION_TIMEOUT_MS = 2_147_483_647
 
@@ -109,7 +139,7 @@ const SESSION_TIMEOUT_MS = 2_147_483_647
  * export const tenants = () => manager.listTenants()
  * ```
  */
-export class PrismaManager<C extends PrismaLike> extends TenantManager<PrismaTx<C>> {
+export class PrismaManager<C extends PrismaLike> extends TenantManager<PrismaTx<C>, PrismaTx<C>, PrismaScoped<C>> {
   readonly #prisma: C
   readonly #engine: TenantEngine
 
@@ -121,6 +151,7 @@ export class PrismaManager<C extends PrismaLike> extends TenantManager<PrismaTx<
       bind: () => {
         throw new Error('pg-tenants: Prisma scopes are opened by Prisma')
       },
+      scoped: (ambient) => scopedPrisma(prisma, ambient) as PrismaScoped<C>,
     })
     this.#prisma = prisma
     this.#engine = engine
