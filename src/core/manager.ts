@@ -520,7 +520,7 @@ export class TenantManager<Tx extends object, Queries extends object = Tx, Scope
 }
 
 /**
- * Options of {@link TenantManager.forEachTenant}: how many tenants at a time, a progress
+ * Options of `manager.forEachTenant`: how many tenants at a time, a progress
  * callback, and the transaction modes of each tenant's scope.
  *
  * @example
@@ -538,7 +538,7 @@ export interface ForEachTenantOptions extends TransactionOptions {
 }
 
 /**
- * What {@link TenantManager.forEachTenant} returns: the tenants whose `fn` resolved, with its
+ * What `manager.forEachTenant` returns: the tenants whose `fn` resolved, with its
  * value, and those that failed, with the error; each in tenant order.
  *
  * @example
@@ -550,9 +550,19 @@ export interface ForEachTenantOptions extends TransactionOptions {
  */
 export interface ForEachTenantResult<R> {
   /** The tenants whose `fn` resolved, and what it returned. */
-  readonly ok: { readonly tenant: string; readonly value: R }[]
+  readonly ok: {
+    /** The tenant, as text. */
+    readonly tenant: string
+    /** What `fn` returned for it. */
+    readonly value: R
+  }[]
   /** The tenants whose scope or `fn` failed, and why (the tenant's work was rolled back). */
-  readonly failed: { readonly tenant: string; readonly error: unknown }[]
+  readonly failed: {
+    /** The tenant, as text. */
+    readonly tenant: string
+    /** What its scope or `fn` threw. */
+    readonly error: unknown
+  }[]
 }
 
 /**

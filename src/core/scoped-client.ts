@@ -12,6 +12,8 @@ import type { TransactionOptions } from './transaction.js'
 
 /** What a per-statement handle adds besides the client's methods. */
 export interface ScopedTransaction<Tx> {
+  /** Runs `fn` in one transaction scoped to the ambient tenant (`fn` gets the scope's `tx`, as
+   * `withTenant`); `options` override the transaction modes of `scoped(options)`. */
   transaction<R>(fn: (tx: Tx & TenantScoped) => Promise<R>, options?: TransactionOptions): Promise<R>
 }
 
