@@ -76,6 +76,7 @@ async function createWorld(target: Target, strategy: Strategy, max = 4): Promise
  * one round trip). */
 async function counted<T>(fn: () => Promise<T>): Promise<{ value: T; sent: string[] }> {
   const sent: string[] = []
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- put back as it was, and called with its client as `this`
   const original = pg.Client.prototype.query
   pg.Client.prototype.query = function (this: pg.Client, ...args: unknown[]) {
     const first = args[0]
