@@ -167,6 +167,11 @@ for (const factory of servers) {
             tx.item.count(),
             tx.$queryRaw<{ pid: number; r: string }[]>`SELECT pg_backend_pid() AS pid, current_user::text AS r`,
           ])
+          // A batch of one query, and one Prisma compacts into one query, run without a
+          // transaction of their own: inside the scope too.
+          const [one] = await tx.$transaction([tx.item.count()])
+          const compacted = await tx.$transaction([tx.item.findUnique({ where: { id: created.id } }), tx.item.findUnique({ where: { id: -1 } })])
+          expect([one, compacted.map((i) => i?.title ?? null)]).toEqual([1, ['b1', null]])
           // The root client's batch is refused: Prisma would run it on another connection, unscoped.
           const root = await rejection(w.prisma.$transaction([w.prisma.item.count(), w.prisma.item.count()]))
           const rootOfOne = await rejection(w.prisma.$transaction([w.prisma.item.count()]))

@@ -146,15 +146,29 @@ function refuseInScope(what: string): void {
   }
 }
 
+/**
+ * The scope's transaction when a batch `tx.$transaction([...])` of the scope is under way: Prisma
+ * runs a batch of one query, or of several it compacts into one (`findUnique`s of one model),
+ * with no transaction of its own, through the root adapter.
+ */
+function batchOfScope(): ScopeTransaction | undefined {
+  const scope = scopes.getStore()
+  return scope?.state === 'open' && scope.batches.length > 0 ? scope.transaction : undefined
+}
+
 function wrapAdapter(inner: DriverAdapter, pool: PgPoolLike, options: PrismaPgOptions | undefined): DriverAdapter {
   return {
     provider: inner.provider,
     adapterName: inner.adapterName,
     queryRaw: (query) => {
+      const batch = batchOfScope()
+      if (batch !== undefined) return batch.alone((t) => t.queryRaw(query))
       refuseInScope('a query')
       return inner.queryRaw(query)
     },
     executeRaw: (query) => {
+      const batch = batchOfScope()
+      if (batch !== undefined) return batch.alone((t) => t.executeRaw(query))
       refuseInScope('a statement')
       return inner.executeRaw(query)
     },
@@ -335,6 +349,21 @@ export class ScopeTransaction {
       this.#nested = undefined
       release()
     })
+  }
+
+  /** `fn` on a savepoint of this transaction, released when it resolves and rolled back to when
+   * it throws: a query of a batch that Prisma runs without a transaction, undone alone. */
+  async alone<T>(fn: (nested: NestedTransaction) => Promise<T>): Promise<T> {
+    const nested = await this.nested()
+    let value: T
+    try {
+      value = await fn(nested)
+    } catch (error) {
+      await nested.rollback()
+      throw error
+    }
+    await nested.commit()
+    return value
   }
 
   async #waitNested(): Promise<void> {
