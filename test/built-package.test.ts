@@ -66,7 +66,8 @@ const RUNTIME_PEERS: Readonly<Record<string, readonly string[]>> = {
   'dist/pglite/index': [],
   'dist/postgres-js/index': [],
   'dist/kysely/index': ['kysely'],
-  'dist/prisma/index': ['@prisma/adapter-pg'],
+  // Each Prisma adapter package is loaded when Prisma first connects, so that either stack's users install only theirs.
+  'dist/prisma/index': [],
   'dist/testing/index': [],
   'dist/adapter': [],
 }
@@ -94,6 +95,7 @@ const TYPE_PEERS: Readonly<Record<string, readonly string[]>> = {
   ...RUNTIME_PEERS,
   'dist/postgres-js/index': ['postgres'],
   'dist/testing/index': ['drizzle-orm'],
+  'dist/prisma/index': ['@prisma/adapter-pg'],
 }
 
 describe.runIf(built)('each entry point loads only its own stack', () => {

@@ -1,6 +1,6 @@
 /**
- * The Prisma driver adapter of pg-tenants: `@prisma/adapter-pg` over the app's pool, with one
- * change. When Prisma starts an interactive transaction for a pg-tenants scope
+ * The Prisma driver adapter of pg-tenants: `@prisma/adapter-pg` over the app's pool (or
+ * `pglite-prisma-adapter` over a PGlite instance), with one change. When Prisma starts an interactive transaction for a pg-tenants scope
  * (`manager.withTenant`), the transaction is the scope: its BEGIN carries the scoping (one
  * message with the isolation level and the tenant setting or role), its queries go through the
  * scope guard on the pinned connection, and its COMMIT resets the connection before the pool gets
@@ -14,11 +14,13 @@
  * @module
  */
 import { AsyncLocalStorage } from 'node:async_hooks'
-import { PrismaPg } from '@prisma/adapter-pg'
+import type { PrismaPg } from '@prisma/adapter-pg'
+import type { Driver } from '../core/driver.js'
 import type { TenantEngine, ScopeRequest } from '../core/engine.js'
 import { TenantError } from '../core/errors.js'
-import { guardedClient } from '../core/guard.js'
-import type { PgPoolLike } from '../drivers/node-postgres.js'
+import { guardedClient, type GuardedClient } from '../core/guard.js'
+import { isPgPool, nodePostgresDriver, type PgPoolLike } from '../drivers/node-postgres.js'
+import { isPglite, pgliteDriver, type PgliteLike } from '../drivers/pglite.js'
 
 /**
  * The options `@prisma/adapter-pg` takes beside its pool (`schema`, `statementNameGenerator`, …),
@@ -44,9 +46,76 @@ interface Queryable {
 interface DriverAdapter extends Queryable {
   startTransaction(isolationLevel?: string): Promise<unknown>
   executeScript(script: string): Promise<void>
-  getConnectionInfo(): unknown
+  getConnectionInfo?(): unknown
   dispose(): Promise<void>
-  underlyingDriver(): unknown
+  underlyingDriver?(): unknown
+}
+
+/** A Prisma driver adapter factory, as `@prisma/adapter-pg` and `pglite-prisma-adapter` export them. */
+interface Factory {
+  readonly provider: string
+  readonly adapterName: string
+  connect(): Promise<unknown>
+  connectToShadowDb(): Promise<unknown>
+}
+
+/**
+ * The stack under a {@link tenantAdapter}: its Prisma adapter (loaded when first connected, so
+ * that each stack's users install only its package), the engine's driver, and the stack's own
+ * queryable over a scope's guarded client (its value mapping and errors).
+ */
+interface Stack {
+  readonly adapterName: string
+  readonly client: PgPoolLike | PgliteLike
+  readonly driver: Driver
+  factory(): Promise<Factory>
+  scoped(guarded: GuardedClient): Promise<Queryable>
+}
+
+function pgStack(pool: PgPoolLike, options: PrismaPgOptions | undefined): Stack {
+  let module: Promise<typeof import('@prisma/adapter-pg')> | undefined
+  const load = () => (module ??= import('@prisma/adapter-pg'))
+  return {
+    adapterName: '@prisma/adapter-pg',
+    client: pool,
+    driver: nodePostgresDriver(pool),
+    factory: async () => new (await load()).PrismaPg(pool as never, options),
+    async scoped(guarded) {
+      // @prisma/adapter-pg's own queryable over the pinned connection: a pool in all but `query`,
+      // which is the scope guard's.
+      const facade: object = Object.create(pool, {
+        query: { value: guarded.query },
+        connect: { value: () => Promise.reject(new Error('pg-tenants: a scope has one connection')) },
+        on: { value: () => facade },
+        removeListener: { value: () => facade },
+      }) as object
+      const queryable = (await new (await load()).PrismaPg(facade, options).connect()) as unknown as DriverAdapter
+      if (queryable.underlyingDriver?.() !== facade) {
+        throw new TenantError(
+          'UNSUPPORTED_CLIENT',
+          "@prisma/adapter-pg did not take the scope's connection: this version of it is not supported by pg-tenants.",
+        )
+      }
+      return queryable
+    },
+  }
+}
+
+function pgliteStack(db: PgliteLike): Stack {
+  let module: Promise<typeof import('pglite-prisma-adapter')> | undefined
+  const load = () => (module ??= import('pglite-prisma-adapter'))
+  return {
+    adapterName: 'pglite-prisma-adapter',
+    client: db,
+    driver: pgliteDriver(db),
+    factory: async () => new (await load()).PrismaPGlite(db as never),
+    async scoped(guarded) {
+      // pglite-prisma-adapter's own queryable over the scope's PGlite transaction (its `query` and
+      // `exec`, the scope guard's).
+      const facade = { query: guarded.query, exec: guarded.exec }
+      return await new (await load()).PrismaPGlite(facade as never).connect()
+    },
+  }
 }
 
 /**
@@ -79,7 +148,8 @@ export const scopes = new AsyncLocalStorage<PrismaScope>()
 
 /**
  * The driver adapter factory to build the `PrismaClient` with: what {@link tenantAdapter}
- * returns. It is `@prisma/adapter-pg`'s `PrismaPg` as far as Prisma can tell.
+ * returns. Prisma sees `@prisma/adapter-pg` (or `pglite-prisma-adapter`); its `connect()` is typed
+ * opaquely, so that pg-tenants' declarations need no Prisma package.
  *
  * @example
  * ```ts
@@ -88,13 +158,23 @@ export const scopes = new AsyncLocalStorage<PrismaScope>()
  * export const name = (adapter: TenantPrismaAdapter): string => adapter.adapterName // '@prisma/adapter-pg'
  * ```
  */
-export type TenantPrismaAdapter = Pick<PrismaPg, 'provider' | 'adapterName' | 'connect' | 'connectToShadowDb'>
+export interface TenantPrismaAdapter {
+  /** Always `postgres`. */
+  readonly provider: 'postgres'
+  /** The adapter underneath: `@prisma/adapter-pg` or `pglite-prisma-adapter`. */
+  readonly adapterName: string
+  /** Prisma's `connect()`: the driver adapter Prisma queries through. */
+  connect(): Promise<never>
+  /** Prisma's `connectToShadowDb()`, for `prisma migrate`: the plain adapter, no scopes. */
+  connectToShadowDb(): Promise<never>
+}
 
 /**
- * `@prisma/adapter-pg` over `pool`, made able to carry pg-tenants scopes: give it to
- * `new PrismaClient({ adapter })` and to {@link fromPrisma}. Outside scopes it behaves exactly
- * like `new PrismaPg(pool, options)`. Throws `UNSUPPORTED_CLIENT` for anything but a
- * node-postgres `Pool`.
+ * `@prisma/adapter-pg` over a node-postgres `pool` (or `pglite-prisma-adapter` over a PGlite
+ * instance), made able to carry pg-tenants scopes: give it to `new PrismaClient({ adapter })` and
+ * to {@link fromPrisma}. Outside scopes it behaves exactly like `new PrismaPg(pool, options)`
+ * (`new PrismaPGlite(db)`). Install the adapter package of your client. Throws
+ * `UNSUPPORTED_CLIENT` for anything but a `pg.Pool` or a PGlite instance.
  *
  * @example
  * ```ts
@@ -106,33 +186,35 @@ export type TenantPrismaAdapter = Pick<PrismaPg, 'provider' | 'adapterName' | 'c
  * // const prisma = new PrismaClient({ adapter })
  * ```
  */
-export function tenantAdapter(pool: PgPoolLike, options?: PrismaPgOptions): TenantPrismaAdapter {
-  const base = new PrismaPg(pool as never, options)
-  const factory: TenantPrismaAdapter = {
-    provider: base.provider,
-    adapterName: base.adapterName,
-    connect: async () => {
-      const inner = (await base.connect()) as unknown as DriverAdapter
-      if (inner.underlyingDriver() !== pool) {
-        throw new TenantError(
-          'UNSUPPORTED_CLIENT',
-          '@prisma/adapter-pg did not take the pool pg-tenants was given (its pg module is another copy than the pool\'s): install one "pg" for both.',
-        )
-      }
-      return wrapAdapter(inner, pool, options) as unknown as Awaited<ReturnType<PrismaPg['connect']>>
-    },
-    // `prisma migrate` talks to a shadow database with the plain adapter: no scopes there.
-    connectToShadowDb: () => base.connectToShadowDb(),
+export function tenantAdapter(client: PgPoolLike | PgliteLike, options?: PrismaPgOptions): TenantPrismaAdapter {
+  let stack: Stack
+  if (isPgPool(client)) stack = pgStack(client, options)
+  else if (isPglite(client)) {
+    if (options !== undefined) throw new TenantError('INVALID_OPTIONS', "The options are @prisma/adapter-pg's: pglite-prisma-adapter takes none.")
+    stack = pgliteStack(client)
+  } else {
+    throw new TenantError(
+      'UNSUPPORTED_CLIENT',
+      'tenantAdapter needs a node-postgres Pool (new pg.Pool(...), for @prisma/adapter-pg) or a PGlite instance (for pglite-prisma-adapter).',
+    )
   }
-  POOLS.set(factory, pool)
-  return factory
+  let base: Promise<Factory> | undefined
+  const factory = () => (base ??= stack.factory())
+  const adapter: TenantPrismaAdapter = {
+    provider: 'postgres',
+    adapterName: stack.adapterName,
+    connect: async () => wrapAdapter((await (await factory()).connect()) as DriverAdapter, stack) as never,
+    connectToShadowDb: async () => (await factory()).connectToShadowDb() as Promise<never>,
+  }
+  STACKS.set(adapter, stack)
+  return adapter
 }
 
-const POOLS = new WeakMap<object, PgPoolLike>()
+const STACKS = new WeakMap<object, Stack>()
 
-/** @internal The pool behind what {@link tenantAdapter} returned; undefined for anything else. */
-export function poolOf(adapter: unknown): PgPoolLike | undefined {
-  return typeof adapter === 'object' && adapter !== null ? POOLS.get(adapter) : undefined
+/** @internal The client and engine driver behind what {@link tenantAdapter} returned; undefined for anything else. */
+export function stackOf(adapter: unknown): Pick<Stack, 'client' | 'driver'> | undefined {
+  return typeof adapter === 'object' && adapter !== null ? STACKS.get(adapter) : undefined
 }
 
 function refuseInScope(what: string): void {
@@ -156,7 +238,7 @@ function batchOfScope(): ScopeTransaction | undefined {
   return scope?.state === 'open' && scope.batches.length > 0 ? scope.transaction : undefined
 }
 
-function wrapAdapter(inner: DriverAdapter, pool: PgPoolLike, options: PrismaPgOptions | undefined): DriverAdapter {
+function wrapAdapter(inner: DriverAdapter, stack: Stack): DriverAdapter {
   return {
     provider: inner.provider,
     adapterName: inner.adapterName,
@@ -189,7 +271,7 @@ function wrapAdapter(inner: DriverAdapter, pool: PgPoolLike, options: PrismaPgOp
       }
       scope.state = 'open'
       try {
-        const transaction = await openScope(scope, pool, inner, options)
+        const transaction = await openScope(scope, stack, inner)
         scope.transaction = transaction
         return transaction
       } catch (error) {
@@ -198,9 +280,9 @@ function wrapAdapter(inner: DriverAdapter, pool: PgPoolLike, options: PrismaPgOp
         throw error
       }
     },
-    getConnectionInfo: () => inner.getConnectionInfo(),
+    ...(inner.getConnectionInfo === undefined ? {} : { getConnectionInfo: () => inner.getConnectionInfo?.() }),
     dispose: () => inner.dispose(),
-    underlyingDriver: () => inner.underlyingDriver(),
+    ...(inner.underlyingDriver === undefined ? {} : { underlyingDriver: () => inner.underlyingDriver?.() }),
   }
 }
 
@@ -214,7 +296,7 @@ const SAVEPOINT = /^[A-Za-z_][A-Za-z0-9_]*$/
  * check of the other adapters), and hands Prisma a transaction over it that ends the unit of work
  * when Prisma commits or rolls back.
  */
-async function openScope(scope: PrismaScope, pool: PgPoolLike, inner: DriverAdapter, options: PrismaPgOptions | undefined): Promise<ScopeTransaction> {
+async function openScope(scope: PrismaScope, stack: Stack, inner: DriverAdapter): Promise<ScopeTransaction> {
   let end!: (how: 'commit' | 'rollback') => void
   const ended = new Promise<'commit' | 'rollback'>((resolve) => (end = resolve))
   let opened!: (transaction: ScopeTransaction) => void
@@ -222,24 +304,14 @@ async function openScope(scope: PrismaScope, pool: PgPoolLike, inner: DriverAdap
   const done = scope.engine.run(scope.request, async (conn) => {
     const guarded = guardedClient(conn, scope.role)
     let failure: unknown
-    // @prisma/adapter-pg's own queryable (its argument and result mapping, its errors) over the
-    // pinned connection: a pool in all but `query`, which is the scope guard's.
-    const facade = Object.create(pool, {
-      query: {
-        value: (...args: unknown[]) =>
-          guarded.query(...args).catch((error: unknown) => {
-            failure = error
-            throw error
-          }),
-      },
-      connect: { value: () => Promise.reject(new Error('pg-tenants: a scope has one connection')) },
-      on: { value: () => facade },
-      removeListener: { value: () => facade },
-    }) as object
-    const queryable = (await new PrismaPg(facade, options).connect()) as unknown as DriverAdapter
-    if (queryable.underlyingDriver() !== facade) {
-      throw new TenantError('UNSUPPORTED_CLIENT', "@prisma/adapter-pg did not take the scope's connection: this version of it is not supported by pg-tenants.")
-    }
+    const queryable = await stack.scoped({
+      ...guarded,
+      query: (...args: unknown[]) =>
+        guarded.query(...args).catch((error: unknown) => {
+          failure = error
+          throw error
+        }),
+    })
     opened(
       new ScopeTransaction(
         inner,

@@ -24,8 +24,7 @@ import {
 import { resolveOptions } from '../core/options.js'
 import type { TenantId } from '../core/tenant-id.js'
 import type { TransactionOptions } from '../core/transaction.js'
-import { nodePostgresDriver } from '../drivers/node-postgres.js'
-import { poolOf, scopes, type PrismaScope, type TenantPrismaAdapter } from './adapter.js'
+import { scopes, stackOf, type PrismaScope, type TenantPrismaAdapter } from './adapter.js'
 import { scopedPrisma } from './scoped.js'
 
 export { tenantAdapter, type PrismaPgOptions, type TenantPrismaAdapter } from './adapter.js'
@@ -418,11 +417,11 @@ function prismaOptions(timeout: number | undefined, maxWait: number | undefined)
  * ```
  */
 export function fromPrisma<C extends PrismaLike>(prisma: C, adapter: TenantPrismaAdapter, options: SqlManagerOptions = {}): PrismaManager<C> {
-  const pool = poolOf(adapter)
-  if (pool === undefined) {
+  const stack = stackOf(adapter)
+  if (stack === undefined) {
     throw new TenantError(
       'UNSUPPORTED_CLIENT',
-      'fromPrisma needs the adapter the PrismaClient was built with, made by tenantAdapter(pool) from pg-tenants/prisma (a plain PrismaPg cannot carry scopes).',
+      'fromPrisma needs the adapter the PrismaClient was built with, made by tenantAdapter(pool) from pg-tenants/prisma (a plain PrismaPg or PrismaPGlite cannot carry scopes).',
     )
   }
   if (typeof (prisma as { $transaction?: unknown } | null)?.$transaction !== 'function') {
@@ -430,6 +429,6 @@ export function fromPrisma<C extends PrismaLike>(prisma: C, adapter: TenantPrism
   }
   const { tables = [], knownTenantTtlMs, ...tenantOptions } = options ?? {}
   const specs = tableSpecs(tables, resolveOptions(tenantOptions).schema)
-  const engine = new TenantEngine(nodePostgresDriver(pool), tenantOptions, columnsOf(specs), knownTenantTtlMs === undefined ? {} : { knownTenantTtlMs })
-  return new PrismaManager(prisma, engine, { tables: specs, client: pool })
+  const engine = new TenantEngine(stack.driver, tenantOptions, columnsOf(specs), knownTenantTtlMs === undefined ? {} : { knownTenantTtlMs })
+  return new PrismaManager(prisma, engine, { tables: specs, client: stack.client })
 }

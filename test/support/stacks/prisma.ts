@@ -1,6 +1,6 @@
-/** The Prisma stack: `fromPrisma(prisma, tenantAdapter(pool))` over the login's pool, queried with
- * `$queryRawUnsafe` (the body's SQL names its tables with their schema). */
-import type pg from 'pg'
+/** The Prisma stack: `fromPrisma(prisma, tenantAdapter(client))` over the login's pool
+ * (@prisma/adapter-pg) or PGlite instance (pglite-prisma-adapter), queried with `$queryRawUnsafe`
+ * (the body's SQL names its tables with their schema). */
 import { fromPrisma, tenantAdapter } from '../../../src/prisma/index.js'
 import { PrismaClient } from '../../prisma/generated/client.js'
 import type { Row } from '../targets.js'
@@ -8,11 +8,10 @@ import type { Stack } from './types.js'
 
 export const prismaStack: Stack = {
   name: 'prisma',
-  supports: (target) => target !== 'pglite',
+  supports: () => true,
   async open(login, options, tables, settings = {}) {
     const { max: _max, ...engine } = settings
-    const pool = login.client as pg.Pool
-    const adapter = tenantAdapter(pool)
+    const adapter = tenantAdapter(login.client)
     const prisma = new PrismaClient({ adapter })
     return {
       manager: fromPrisma(prisma, adapter, { ...options, ...engine, tables }),
