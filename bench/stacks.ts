@@ -1,7 +1,7 @@
 /**
  * Scope overhead per stack: one row per way users reach pg-tenants (fromPg, fromPglite,
  * fromPostgresJs, fromDrizzle on postgres.js, fromKysely on node-postgres, postgres.js and
- * PGlite), both strategies, measured in one run. bench/scope-overhead.ts measures Drizzle on
+ * PGlite, fromPrisma on Prisma 7's @prisma/adapter-pg), both strategies, measured in one run. bench/scope-overhead.ts measures Drizzle on
  * node-postgres and PGlite in depth; this one compares every stack with its own plain
  * transaction, the same way:
  *
@@ -10,13 +10,21 @@
  *    transaction doing the same select costs (node-postgres: `pool.connect()`, `BEGIN`, select,
  *    `COMMIT`, `release()`; postgres.js: `sql.begin(tx => …)`; Kysely:
  *    `db.transaction().execute(trx => …)`; Drizzle: `db.transaction(tx => …)`; PGlite:
- *    `db.transaction(tx => …)`). On PGlite, where no network is crossed, the calls into the WASM
- *    backend are counted instead, and a scope costs exactly 2 more (the scoping and the session
+ *    `db.transaction(tx => …)`; Prisma: `prisma.$transaction(async tx => …)` on a client built
+ *    with a plain `PrismaPg` over a pool of one of its own). On PGlite, where no network is
+ *    crossed, the calls into the WASM backend are counted instead, and a scope costs exactly 2 more (the scoping and the session
  *    reset, docs/benchmarks.md).
  * 2. Throughput, interleaved in 10 ms blocks on the same connection (bench/interleave.ts), as
  *    medians of per-cycle ratios: "scoping alone" (withTenant on `items_plain` ÷ the plain
  *    transaction on `items_plain`) and "with RLS" (withTenant on `items`, FORCE RLS ÷ the same
  *    plain transaction), for 1 and for 10 selects per transaction. Target 0.85 with RLS.
+ * 3. Prisma only: the pattern peers publish (a client extension running every model call as
+ *    `$transaction([set_config, query])`) in the same interleaved run, in a row of its own: its
+ *    round trips (4 for one query) and its ratios against the same plain transaction, and a
+ *    one-off trace of it inside a user's `$transaction(async tx => …)` (its query commits apart,
+ *    on a second connection). Prisma's selects are the model API's `findUnique`; its
+ *    `items_plain` is a copy named `items` in `pgt_stacks_prisma` (a model names one table):
+ *    bench/stacks/prisma-stack.ts.
  *
  * Every phase first checks, inside a scope, that current_user is the tenant role and that the
  * scope reads only that tenant's rows; and that the plain transaction runs as the non-superuser
@@ -26,11 +34,14 @@
  *   npm run bench                              # both benchmarks; this one takes about 2.5 min
  *   npx tsx bench/stacks.ts                    # this one alone
  *   BENCH_STACKS=pg,pglite npx tsx bench/stacks.ts       # some stacks (writes no file)
+ *   BENCH_STACKS=prisma npx tsx bench/stacks.ts          # Prisma alone (needs the tests' client:
+ *                                                        # npx tsx scripts/prisma-generate.ts)
  *   BENCH_STRATEGIES=role BENCH_ROUNDS=15 BENCH_ROUND_MS=300 npx tsx bench/stacks.ts
  *   BENCH_KEEP=1 …                             # keep the schema and roles afterwards
  *
  * Needs DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test) as a superuser, to create
- * the owner login `pgt_stacks_owner` and its schema `pgt_stacks` (removed at the end). Writes
+ * the owner login `pgt_stacks_owner` and its schemas `pgt_stacks` and `pgt_stacks_prisma`
+ * (removed at the end). Writes
  * bench/STACKS.md only on a full run (every stack, both strategies). Exit code 1 when round
  * trips differ, a scope did not apply, or a connection was replaced; a ratio below target is
  * reported, not failed (it depends on the machine).
@@ -43,6 +54,7 @@ import { measure, type StackResult } from './stacks/measure.js'
 import { kyselyPgliteStack, migratePglite, openPglite, pgliteStack, type Embedded } from './stacks/pglite-stacks.js'
 import { report, writeStacks } from './stacks/report.js'
 import { drizzlePostgresJsStack, kyselyPostgresJsStack, postgresJsStack } from './stacks/postgres-js-stacks.js'
+import { prismaStack } from './stacks/prisma-stack.js'
 import { kyselyPgStack, pgStack } from './stacks/server-stacks.js'
 import { migrateServer, OWNER_URL, setUpServer, tearDownServer } from './stacks/setup.js'
 import type { BenchStack } from './stacks/stack.js'
@@ -54,6 +66,7 @@ const SERVER: Partial<Record<StackName, (url: string, strategy: Strategy) => Pro
   'drizzle on postgres-js': drizzlePostgresJsStack,
   'kysely-pg': kyselyPgStack,
   'kysely-postgres-js': kyselyPostgresJsStack,
+  prisma: prismaStack,
 }
 /** The stacks on PGlite, all on one instance. */
 const EMBEDDED: Partial<Record<StackName, (pglite: Embedded, strategy: Strategy) => Promise<BenchStack>>> = {

@@ -13,7 +13,7 @@ function intEnv(name: string, fallback: number): number {
 }
 
 /** Every stack, in the order of the table. */
-export const STACK_NAMES = ['pg', 'pglite', 'postgres-js', 'drizzle on postgres-js', 'kysely-pg', 'kysely-postgres-js', 'kysely-pglite'] as const
+export const STACK_NAMES = ['pg', 'pglite', 'postgres-js', 'drizzle on postgres-js', 'kysely-pg', 'kysely-postgres-js', 'kysely-pglite', 'prisma'] as const
 export type StackName = (typeof STACK_NAMES)[number]
 
 export const ROUNDS = intEnv('BENCH_ROUNDS', 9)

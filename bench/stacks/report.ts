@@ -10,7 +10,7 @@ import { fmt, pad, rangeText, ratioText } from '../scope-overhead/format.js'
 import type { RoundTrips } from '../scope-overhead/round-trips.js'
 import type { Ratio } from '../scope-overhead/result.js'
 import * as c from './config.js'
-import { tpsOf, type StackResult } from './measure.js'
+import { tpsOf, type PatternResult, type StackResult } from './measure.js'
 
 /** The installed version of a package, or `?`. */
 export function versionOf(pkg: string): string {
@@ -30,7 +30,9 @@ export interface RunInfo {
 
 /** The machine and the run, in one paragraph. */
 function environment({ pgVersion, seconds, loadAtStart }: RunInfo): string {
-  const versions = ['pg', 'postgres', 'kysely', 'kysely-postgres-js', 'drizzle-orm'].map((p) => `${p} ${versionOf(p)}`).join(', ')
+  const versions = ['pg', 'postgres', 'kysely', 'kysely-postgres-js', 'drizzle-orm', '@prisma/client', '@prisma/adapter-pg']
+    .map((p) => `${p} ${versionOf(p)}`)
+    .join(', ')
   return (
     `PostgreSQL ${pgVersion} on loopback, PGlite ${versionOf('@electric-sql/pglite')} in-memory; Node ${process.version}, ${versions}; ` +
     `${process.platform}/${process.arch}, ${cpus()[0]?.model.trim() ?? '?'}, ${availableParallelism()} CPUs, ${(totalmem() / 2 ** 30).toFixed(0)} GiB. ` +
@@ -60,7 +62,7 @@ const HEADER = [
   'µs added, 1',
   `µs added, ${c.STMTS}`,
 ]
-const WIDTHS = [22, 8, 21, 16, 10, 18, 24, 18, 24, 11, 11]
+const WIDTHS = [25, 8, 21, 16, 10, 18, 24, 18, 24, 11, 11]
 
 function rowOf(r: StackResult): string[] {
   return [
@@ -78,6 +80,35 @@ function rowOf(r: StackResult): string[] {
   ]
 }
 
+/** The row of a pattern measured beside a stack's scope: its round trips `vs` the plain transaction's. */
+function patternRowOf(r: StackResult, p: PatternResult): string[] {
+  return [
+    p.label,
+    r.strategy,
+    `${trips(p.roundTrips.xrls)} vs ${trips(r.roundTrips.plain)}`,
+    `${trips(p.roundTrips.xrls10)} vs ${trips(r.roundTrips.plain10)}`,
+    fmt(tpsOf(r, 'plain')),
+    ratioCell(p.ratios.alone),
+    ratioCell(p.ratios.rls),
+    ratioCell(p.ratios.alone10),
+    ratioCell(p.ratios.rls10),
+    `${p.addedUs.alone.toFixed(0)} / ${p.addedUs.rls.toFixed(0)}`,
+    `${p.addedUs.alone10.toFixed(0)} / ${p.addedUs.rls10.toFixed(0)}`,
+  ]
+}
+
+/** What the pattern's row says, in a line per strategy. */
+function patternVerdict(r: StackResult, p: PatternResult): string[] {
+  const t = (x: RoundTrips) => trips(x)
+  return [
+    `- ${p.label} (${r.strategy}), in the same run: ${t(p.roundTrips.xrls)} round trips for one query vs ${t(r.roundTrips.plain)} ` +
+      `(withTenant ${t(r.roundTrips.rls)}), ${t(p.roundTrips.xrls10)} vs ${t(r.roundTrips.plain10)} for ${c.STMTS} (a transaction each); ` +
+      `with RLS ${p.ratios.rls.ratio.toFixed(2)} at 1 select (withTenant ${r.ratios.rls.ratio.toFixed(2)}), ` +
+      `${p.ratios.rls10.ratio.toFixed(2)} at ${c.STMTS} (withTenant ${r.ratios.rls10.ratio.toFixed(2)}).`,
+    ...(p.note === undefined ? [] : [`  Inside \`$transaction(async tx => tx.item.findUnique(…))\`, on a pool of two: ${p.note}.`]),
+  ]
+}
+
 /** What the columns mean, under the table. */
 const EXPLANATION = [
   `Each ratio is withTenant throughput ÷ the stack's own plain transaction with as many selects, on one connection,`,
@@ -88,10 +119,18 @@ const EXPLANATION = [
   'included). `plain tx/s` is the plain transaction with 1 select. "µs added" is what withTenant adds to a transaction, scoping alone /',
   `with RLS (median per-cycle difference of the mean times): unlike a ratio, it does not depend on how fast the stack's own`,
   `transaction is. Target: ${c.TARGET} with RLS, reported, not failed.`,
+  "prisma: each select is the model API's `tx.item.findUnique({ where: { id }, select: { id: true, tenant: true } })` (the tests' generated client,",
+  'PrismaPg\'s `schema` option naming the table\'s schema); "scoping alone" and the plain transaction read `pgt_stacks_prisma.items`, a copy of',
+  "`items_plain` (same rows, indexes and constraint), because a model names one table. Its plain transaction is Prisma's own",
+  '`prisma.$transaction(async tx => …)` on a client built with a plain `PrismaPg` over a pool of its own (so 2 connections in that phase).',
+  '"prisma, extension pattern" is the client extension peers publish (prisma/prisma-client-extensions, row-level-security), made per unit of',
+  'work: every model call becomes `` $transaction([$executeRaw`SELECT set_config(…)`, query(args)]) `` on that plain client, the statement also',
+  "setting the role our policies bind (`set_config('role', …)`, same round trip); its 10 selects are 10 such transactions. Its ratios are",
+  "against the same plain transaction, its rows checked like every phase's.",
 ]
 
 export function report(results: readonly StackResult[], run: RunInfo): { text: string; markdown: string } {
-  const rows = results.map(rowOf)
+  const rows = results.flatMap((r) => [rowOf(r), ...(r.pattern ? [patternRowOf(r, r.pattern)] : [])])
   const lines = [
     HEADER.map((h, i) => pad(h, WIDTHS[i]!)).join(' '),
     WIDTHS.map((w) => '-'.repeat(w)).join(' '),
@@ -108,6 +147,7 @@ export function report(results: readonly StackResult[], run: RunInfo): { text: s
       ? '- round trips: every scope costs what the plain transaction costs (PGlite: 2 calls more, as documented); every scope ran as its tenant role and saw only its rows.'
       : '',
     ...problems.map((p) => `- ${p}`),
+    ...results.flatMap((r) => (r.pattern ? patternVerdict(r, r.pattern) : [])),
     below.length === 0 ? `- with RLS: every ratio ≥ ${c.TARGET}.` : `- with RLS below ${c.TARGET} (reported, not failed): ${below.join('; ')}.`,
   ].filter(Boolean)
   const env = environment(run)

@@ -35,7 +35,25 @@ export interface BenchStack {
   plain(keys: readonly number[]): Promise<Row[]>
   /** current_user and every row of `items`, in a scope of `tenant`, or in a plain transaction. */
   probe(tenant: string | undefined): Promise<Seen>
+  /** The physical connections the stack opens (default 1: the scope and the plain transaction
+   * share it); a stack whose baseline has a pool of its own opens 2. */
+  readonly connections?: number
+  /** A pattern peers publish for the same stack, measured beside the scope in the same run. */
+  readonly pattern?: PatternStack
   close(): Promise<void>
+}
+
+/** Another way to scope a unit of work to a tenant (a peer's published pattern): measured like
+ * `scoped`, against the same plain transaction, and reported in a row of its own. */
+export interface PatternStack {
+  /** The row's name in the table. */
+  readonly label: string
+  /** The pattern's unit of work of `tenant`: one select per key on `table`. */
+  scoped(tenant: string, table: Table, keys: readonly number[]): Promise<Row[]>
+  /** current_user and every row of `items`, as the pattern scoped to `tenant` sees them. */
+  probe(tenant: string): Promise<Seen>
+  /** A one-off observation, printed under the table. */
+  note?(): Promise<string>
 }
 
 /** A stack's parts, over its own transaction handle `H`. */
