@@ -129,10 +129,8 @@ export interface PrismaScope {
   readonly role: string
   readonly label: string
   state: 'pending' | 'open' | 'closed'
-  /** One entry per batch `tx.$transaction([...])` of the scope's handle still to start: the
-   * adapter runs such a batch inside the scope (a root client's batch finds none, and is
-   * refused). */
-  readonly batches: object[]
+  /** The stack of the adapter `fromPrisma` was given: only that adapter opens the scope. */
+  readonly stack: object
   /** The scope's transaction, once claimed. */
   transaction?: ScopeTransaction
   /** pg-tenants' own error from opening or ending the scope: Prisma wraps what an adapter throws,
@@ -145,6 +143,10 @@ export interface PrismaScope {
 
 /** @internal The store `withTenant` runs `prisma.$transaction` in. */
 export const scopes = new AsyncLocalStorage<PrismaScope>()
+
+/** @internal The store a scope's handle runs a batch `tx.$transaction([...])` in: the batch runs
+ * inside that scope (the scope of the handle it was built on, whatever scope the caller is in). */
+export const batches = new AsyncLocalStorage<{ readonly scope: PrismaScope; started: boolean }>()
 
 /**
  * The driver adapter factory to build the `PrismaClient` with: what {@link tenantAdapter}
@@ -212,7 +214,7 @@ export function tenantAdapter(client: PgPoolLike | PgliteLike, options?: PrismaP
 
 const STACKS = new WeakMap<object, Stack>()
 
-/** @internal The client and engine driver behind what {@link tenantAdapter} returned; undefined for anything else. */
+/** @internal The stack (client, engine driver) behind what {@link tenantAdapter} returned; undefined for anything else. */
 export function stackOf(adapter: unknown): Pick<Stack, 'client' | 'driver'> | undefined {
   return typeof adapter === 'object' && adapter !== null ? STACKS.get(adapter) : undefined
 }
@@ -229,13 +231,13 @@ function refuseInScope(what: string): void {
 }
 
 /**
- * The scope's transaction when a batch `tx.$transaction([...])` of the scope is under way: Prisma
- * runs a batch of one query, or of several it compacts into one (`findUnique`s of one model),
+ * The scope's transaction when Prisma runs a batch `tx.$transaction([...])` of a scope's handle:
+ * a batch of one query, or of several it compacts into one (`findUnique`s of one model), runs
  * with no transaction of its own, through the root adapter.
  */
 function batchOfScope(): ScopeTransaction | undefined {
-  const scope = scopes.getStore()
-  return scope?.state === 'open' && scope.batches.length > 0 ? scope.transaction : undefined
+  const batch = batches.getStore()
+  return batch !== undefined && batch.scope.state === 'open' ? batch.scope.transaction : undefined
 }
 
 function wrapAdapter(inner: DriverAdapter, stack: Stack): DriverAdapter {
@@ -259,15 +261,22 @@ function wrapAdapter(inner: DriverAdapter, stack: Stack): DriverAdapter {
       return inner.executeScript(script)
     },
     startTransaction: async (isolationLevel) => {
+      // A batch `tx.$transaction([...])` of a scope's handle: Prisma would run it on another
+      // connection, unscoped. It runs inside the handle's scope instead, as a savepoint.
+      const batch = batches.getStore()
+      if (batch !== undefined && !batch.started && batch.scope.state === 'open' && batch.scope.transaction !== undefined) {
+        batch.started = true
+        return batch.scope.transaction.nested()
+      }
       const scope = scopes.getStore()
       if (scope === undefined || scope.state === 'closed') return inner.startTransaction(isolationLevel)
-      if (scope.state === 'open') {
-        // A batch `tx.$transaction([...])` inside the scope: Prisma would run it on another
-        // connection, unscoped. It runs inside the scope's transaction instead, as a savepoint.
-        // Anything else (the root client's `$transaction`) is refused.
-        const batch = scope.batches.shift()
-        if (batch === undefined || scope.transaction === undefined) refuseInScope('a $transaction')
-        return scope.transaction!.nested()
+      // Any other transaction started inside a scope (the root client's `$transaction`) is refused.
+      if (scope.state === 'open') refuseInScope('a $transaction')
+      if (scope.stack !== stack) {
+        throw (scope.error = new TenantError(
+          'UNSUPPORTED_CLIENT',
+          'This PrismaClient was built with another adapter than the one given to fromPrisma: pass fromPrisma the adapter of new PrismaClient({ adapter }).',
+        ))
       }
       scope.state = 'open'
       try {
@@ -314,6 +323,7 @@ async function openScope(scope: PrismaScope, stack: Stack, inner: DriverAdapter)
     })
     opened(
       new ScopeTransaction(
+        scope,
         inner,
         reporting(queryable, scope, () => failure),
         end,
@@ -362,31 +372,33 @@ export class ScopeTransaction {
   readonly options = { usePhantomQuery: true }
   readonly provider: string
   readonly adapterName: string
+  readonly #scope: PrismaScope
   readonly #queryable: Queryable
   readonly #end: (how: 'commit' | 'rollback') => void
   readonly #done: () => Promise<void>
-  /** While a nested transaction runs, this scope's own calls wait for it (they would otherwise
-   * fall inside its savepoint, and be undone with it). */
-  #nested: Promise<void> | undefined
+  /** The scope's connection, one user at a time: each call of the scope's own, or a nested
+   * transaction from before its SAVEPOINT to its end (a call of the scope's sent meanwhile would
+   * fall inside the savepoint, and be undone with it). */
+  readonly #lane = new Lane()
+  #openNested = 0
   #savepoints = 0
   #finished = false
 
-  constructor(inner: Queryable, queryable: Queryable, end: (how: 'commit' | 'rollback') => void, done: () => Promise<void>) {
+  constructor(scope: PrismaScope, inner: Queryable, queryable: Queryable, end: (how: 'commit' | 'rollback') => void, done: () => Promise<void>) {
     this.provider = inner.provider
     this.adapterName = inner.adapterName
+    this.#scope = scope
     this.#queryable = queryable
     this.#end = end
     this.#done = done
   }
 
-  async queryRaw(query: unknown): Promise<unknown> {
-    await this.#waitNested()
-    return this.#queryable.queryRaw(query)
+  queryRaw(query: unknown): Promise<unknown> {
+    return this.#lane.run(() => this.#queryable.queryRaw(query))
   }
 
-  async executeRaw(query: unknown): Promise<number> {
-    await this.#waitNested()
-    return this.#queryable.executeRaw(query)
+  executeRaw(query: unknown): Promise<number> {
+    return this.#lane.run(() => this.#queryable.executeRaw(query))
   }
 
   async commit(): Promise<void> {
@@ -410,15 +422,19 @@ export class ScopeTransaction {
   }
 
   /** A transaction inside this one, on the same connection: a savepoint that its commit releases
-   * and its rollback rolls back to. */
+   * and its rollback rolls back to. It holds the connection until it ends. */
   async nested(): Promise<NestedTransaction> {
-    await this.#waitNested()
+    const release = await this.#lane.acquire()
     const name = `pg_tenants_nested_${++this.#savepoints}`
-    await this.#queryable.executeRaw(savepointQuery('SAVEPOINT', name))
-    let release!: () => void
-    this.#nested = new Promise<void>((resolve) => (release = resolve))
+    try {
+      await this.#queryable.executeRaw(savepointQuery('SAVEPOINT', name))
+    } catch (error) {
+      release()
+      throw error
+    }
+    this.#openNested++
     return new NestedTransaction(this, this.#queryable, name, () => {
-      this.#nested = undefined
+      this.#openNested--
       release()
     })
   }
@@ -438,17 +454,48 @@ export class ScopeTransaction {
     return value
   }
 
-  async #waitNested(): Promise<void> {
-    while (this.#nested !== undefined) await this.#nested
-  }
-
   async #finish(how: 'commit' | 'rollback'): Promise<void> {
     if (this.#finished) return
     this.#finished = true
+    let refusal: TenantError | undefined
+    if (how === 'commit' && this.#openNested > 0) {
+      // Prisma commits when the callback returns; a batch still running would be committed by
+      // half (what it sent so far) and refused after.
+      refusal = new TenantError(
+        'UNSUPPORTED_OPERATION',
+        `A batch $transaction([...]) was still running when ${this.#scope.label} returned: await it inside the callback. Nothing was committed.`,
+      )
+      this.#scope.error ??= refusal
+      how = 'rollback'
+    }
     this.#end(how)
     await this.#done().catch((error: unknown) => {
       if (error !== ROLLBACK) throw error
     })
+    if (refusal !== undefined) throw refusal
+  }
+}
+
+/** A mutex: `run` one call at a time, or `acquire` the lane until the returned release. */
+class Lane {
+  #tail: Promise<void> = Promise.resolve()
+
+  async acquire(): Promise<() => void> {
+    let release!: () => void
+    const mine = new Promise<void>((resolve) => (release = resolve))
+    const before = this.#tail
+    this.#tail = before.then(() => mine)
+    await before
+    return release
+  }
+
+  async run<T>(call: () => Promise<T>): Promise<T> {
+    const release = await this.acquire()
+    try {
+      return await call()
+    } finally {
+      release()
+    }
   }
 }
 

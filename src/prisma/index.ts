@@ -24,7 +24,7 @@ import {
 import { resolveOptions } from '../core/options.js'
 import type { TenantId } from '../core/tenant-id.js'
 import type { TransactionOptions } from '../core/transaction.js'
-import { scopes, stackOf, type PrismaScope, type TenantPrismaAdapter } from './adapter.js'
+import { batches, scopes, stackOf, type PrismaScope, type TenantPrismaAdapter } from './adapter.js'
 import { scopedPrisma } from './scoped.js'
 
 export { tenantAdapter, type PrismaPgOptions, type TenantPrismaAdapter } from './adapter.js'
@@ -141,12 +141,14 @@ const SESSION_TIMEOUT_MS = 2_147_483_647
 export class PrismaManager<C extends PrismaLike> extends TenantManager<PrismaTx<C>, PrismaTx<C>, PrismaScoped<C>> {
   readonly #prisma: C
   readonly #engine: TenantEngine
+  readonly #stack: object
 
   /** Use {@link fromPrisma}. */
-  constructor(prisma: C, engine: TenantEngine, parts: { tables: ReturnType<typeof tableSpecs>; client: unknown }) {
+  constructor(prisma: C, engine: TenantEngine, parts: { tables: ReturnType<typeof tableSpecs>; client: unknown; stack: object }) {
     super({
       engine,
-      ...parts,
+      tables: parts.tables,
+      client: parts.client,
       bind: () => {
         throw new Error('pg-tenants: Prisma scopes are opened by Prisma')
       },
@@ -154,6 +156,7 @@ export class PrismaManager<C extends PrismaLike> extends TenantManager<PrismaTx<
     })
     this.#prisma = prisma
     this.#engine = engine
+    this.#stack = parts.stack
   }
 
   /**
@@ -252,7 +255,7 @@ export class PrismaManager<C extends PrismaLike> extends TenantManager<PrismaTx<
   async #run<R>(request: ScopeRequest, fn: (tx: PrismaTx<C>) => Promise<R>, options: { timeout?: number; maxWait?: number }, tenant?: TenantId): Promise<R> {
     const engine = this.#engine
     const label = request.kind === 'admin' ? 'withAdmin' : `withTenant(${JSON.stringify(String(request.id))})`
-    const scope: PrismaScope = { engine, request, role: engine.scopeRole(request), label, state: 'pending', batches: [] }
+    const scope: PrismaScope = { engine, request, role: engine.scopeRole(request), label, state: 'pending', stack: this.#stack }
     try {
       const prisma = this.#prisma as unknown as Interactive
       return await scopes.run(scope, () =>
@@ -363,17 +366,11 @@ function scopeHandle<Tx extends object>(tx: Tx, scope: PrismaScope, tenant?: Ten
       const value: unknown = Reflect.get(target, property)
       if (property !== '$transaction' || typeof value !== 'function') return value
       return (arg: unknown, ...rest: unknown[]) => {
-        if (!Array.isArray(arg)) return (value as (...a: unknown[]) => unknown).call(target, arg, ...rest)
-        // A batch: Prisma starts a transaction for it, which the adapter runs inside the scope
-        // when it finds this token (a batch of one query may run without one: the token is
-        // taken back when the batch settles).
-        const token = {}
-        scope.batches.push(token)
-        const drop = () => {
-          const at = scope.batches.indexOf(token)
-          if (at >= 0) scope.batches.splice(at, 1)
-        }
-        return Promise.resolve((value as (...a: unknown[]) => unknown).call(target, arg, ...rest)).finally(drop)
+        const call = () => (value as (...a: unknown[]) => unknown).call(target, arg, ...rest)
+        if (!Array.isArray(arg)) return call()
+        // A batch: Prisma starts a transaction for it (or, for one query, runs it alone), which
+        // the adapter runs inside this handle's scope when it finds this store.
+        return batches.run({ scope, started: false }, () => Promise.resolve(call()))
       }
     },
     has: (target, property) => (property === 'tenant' && tenant !== undefined) || Reflect.has(target, property),
@@ -430,5 +427,5 @@ export function fromPrisma<C extends PrismaLike>(prisma: C, adapter: TenantPrism
   const { tables = [], knownTenantTtlMs, ...tenantOptions } = options ?? {}
   const specs = tableSpecs(tables, resolveOptions(tenantOptions).schema)
   const engine = new TenantEngine(stack.driver, tenantOptions, columnsOf(specs), knownTenantTtlMs === undefined ? {} : { knownTenantTtlMs })
-  return new PrismaManager(prisma, engine, { tables: specs, client: stack.client })
+  return new PrismaManager(prisma, engine, { tables: specs, client: stack.client, stack })
 }
