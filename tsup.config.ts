@@ -16,6 +16,7 @@ export default defineConfig([
       'postgres-js/index': 'src/postgres-js/index.ts',
       'kysely/index': 'src/kysely/index.ts',
       'prisma/index': 'src/prisma/index.ts',
+      'hono/index': 'src/hono/index.ts',
       'testing/index': 'src/testing/index.ts',
     },
     format: ['esm', 'cjs'],

@@ -26,6 +26,7 @@ const ENTRIES = [
   { subpath: 'pg-tenants/postgres-js', source: '../src/postgres-js/index.js', dist: 'dist/postgres-js/index' },
   { subpath: 'pg-tenants/kysely', source: '../src/kysely/index.js', dist: 'dist/kysely/index' },
   { subpath: 'pg-tenants/prisma', source: '../src/prisma/index.js', dist: 'dist/prisma/index' },
+  { subpath: 'pg-tenants/hono', source: '../src/hono/index.js', dist: 'dist/hono/index' },
   { subpath: 'pg-tenants/testing', source: '../src/testing/index.js', dist: 'dist/testing/index' },
   { subpath: 'pg-tenants/adapter', source: '../src/adapter.js', dist: 'dist/adapter' },
 ] as const
@@ -68,6 +69,7 @@ const RUNTIME_PEERS: Readonly<Record<string, readonly string[]>> = {
   'dist/kysely/index': ['kysely'],
   // Each Prisma adapter package is loaded when Prisma first connects, so that either stack's users install only theirs.
   'dist/prisma/index': [],
+  'dist/hono/index': [],
   'dist/testing/index': [],
   'dist/adapter': [],
 }
@@ -96,6 +98,7 @@ const TYPE_PEERS: Readonly<Record<string, readonly string[]>> = {
   'dist/postgres-js/index': ['postgres'],
   'dist/testing/index': ['drizzle-orm'],
   'dist/prisma/index': ['@prisma/adapter-pg'],
+  'dist/hono/index': ['hono'],
 }
 
 describe.runIf(built)('each entry point loads only its own stack', () => {
