@@ -237,7 +237,9 @@ function refuseInScope(what: string): void {
  */
 function batchOfScope(): ScopeTransaction | undefined {
   const batch = batches.getStore()
-  return batch !== undefined && batch.scope.state === 'open' ? batch.scope.transaction : undefined
+  // Once the batch has its own transaction (which holds the scope's connection), its queries go
+  // through that transaction: a root query beside it is refused, not queued behind it.
+  return batch !== undefined && !batch.started && batch.scope.state === 'open' ? batch.scope.transaction : undefined
 }
 
 function wrapAdapter(inner: DriverAdapter, stack: Stack): DriverAdapter {
