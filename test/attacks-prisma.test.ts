@@ -10,70 +10,23 @@
  * with FORCE ROW LEVEL SECURITY, so that an isolation test can fail; the tests that hold carry a
  * control showing that their probe would see a leak.
  */
-import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { isRlsViolation, sqlState } from '../src/core/errors.js'
-import { buildMigration, type TableSpec } from '../src/core/migration.js'
-import { SETTING_KEY, type TenantOptions } from '../src/core/options.js'
-import { fromPrisma, tenantAdapter, type PrismaManager, type PrismaTx } from '../src/prisma/index.js'
+import { SETTING_KEY } from '../src/core/options.js'
+import { fromPrisma, tenantAdapter, type PrismaTx } from '../src/prisma/index.js'
 import { PrismaClient } from './prisma/generated/client.js'
 import { codeOf, rejection, sleep } from './support/errors.js'
-import { cleanupSql } from './support/fixture.js'
-import { targets, uniqueSuffix, type Target } from './support/targets.js'
+import { prismaWorld, type PrismaWorld } from './support/prisma-world.js'
+import { targets, type Target } from './support/targets.js'
 
 const node = targets().find((t) => t.name === 'node-postgres')
 const bouncer = targets().find((t) => t.name === 'pgbouncer')
 
 type Tx = PrismaTx<PrismaClient>
 
-interface World {
-  readonly schema: string
-  readonly options: TenantOptions
-  readonly tables: { schema: string; name: string; type: 'text' }[]
-  readonly prisma: PrismaClient
-  readonly adapter: ReturnType<typeof tenantAdapter>
-  readonly manager: PrismaManager<PrismaClient>
-  readonly pool: pg.Pool
-  readonly owner: string
-  titles(tenant: string): Promise<string[]>
-  cleanup(): Promise<void>
-}
+type World = PrismaWorld
 
-async function createWorld(target: Target, max = 4): Promise<World> {
-  const suffix = uniqueSuffix()
-  const schema = `pga_${suffix}`
-  const owner = `pga_owner_${suffix}`
-  const options: TenantOptions = { schema, rolePrefix: `pga_t${suffix}_`, tenantRole: `pga_rls_${suffix}`, adminRole: `pga_admin_${suffix}` }
-  await target.superExec(`CREATE ROLE "${owner}" LOGIN CREATEROLE; CREATE SCHEMA "${schema}" AUTHORIZATION "${owner}";`)
-  const login = await target.login(owner, { max })
-  const spec: TableSpec = { schema, name: 'items', column: 'tenant', type: 'text' }
-  await login.exec(`CREATE TABLE "${schema}".items (id serial PRIMARY KEY, tenant text NOT NULL, title text NOT NULL);`)
-  await login.exec(buildMigration([spec], options).up)
-  const pool = login.client as pg.Pool
-  const adapter = tenantAdapter(pool, { schema })
-  const prisma = new PrismaClient({ adapter })
-  const tables = [{ schema, name: 'items', type: 'text' as const }]
-  const manager = fromPrisma(prisma, adapter, { ...options, tables })
-  return {
-    schema,
-    options,
-    tables,
-    prisma,
-    adapter,
-    manager,
-    pool,
-    owner,
-    titles: async (tenant) =>
-      (await manager.withAdmin((tx) => tx.item.findMany({ where: { tenant }, select: { title: true }, orderBy: { id: 'asc' } }))).map((i) => i.title),
-    async cleanup() {
-      try {
-        await prisma.$disconnect()
-      } finally {
-        await target.superExec(cleanupSql(schema, options, owner))
-      }
-    },
-  }
-}
+const createWorld = (target: Target, max = 4) => prismaWorld(target, { max, prefix: 'pga' })
 
 /** Resolves to what `promise` resolved to, or to `refused <code>` (the error's first code). */
 const outcome = <T>(promise: PromiseLike<T>): Promise<T | string> =>

@@ -16,61 +16,19 @@ import { PrismaPg } from '@prisma/adapter-pg'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { isRlsViolation, sqlState, TenantError } from '../src/core/errors.js'
-import { buildMigration, type TableSpec } from '../src/core/migration.js'
 import type { Strategy, TenantOptions } from '../src/core/options.js'
-import { fromPrisma, prismaMigration, tenantAdapter, type PrismaManager } from '../src/prisma/index.js'
+import { fromPrisma, prismaMigration, tenantAdapter } from '../src/prisma/index.js'
 import { PrismaClient } from './prisma/generated/client.js'
 import { codeOf, rejection, sleep } from './support/errors.js'
 import { cleanupSql } from './support/fixture.js'
-import { targets, uniqueSuffix, type Login, type Target } from './support/targets.js'
+import { prismaWorld, type PrismaWorld } from './support/prisma-world.js'
+import { targets, uniqueSuffix, type Target } from './support/targets.js'
 
 const servers = targets().filter((t) => t.name !== 'pglite')
 
-interface World {
-  readonly schema: string
-  readonly options: TenantOptions
-  readonly spec: TableSpec
-  readonly login: Login
-  readonly prisma: PrismaClient
-  readonly manager: PrismaManager<PrismaClient>
-  readonly pool: pg.Pool
-  tenantRole(id: string): string
-  cleanup(): Promise<void>
-}
+type World = PrismaWorld
 
-async function createWorld(target: Target, strategy: Strategy, max = 4): Promise<World> {
-  const suffix = uniqueSuffix()
-  const schema = `pgp_${suffix}`
-  const owner = `pgp_owner_${suffix}`
-  const options: TenantOptions = { schema, strategy, rolePrefix: `pgp_t${suffix}_`, tenantRole: `pgp_rls_${suffix}`, adminRole: `pgp_admin_${suffix}` }
-  await target.superExec(`CREATE ROLE "${owner}" LOGIN CREATEROLE; CREATE SCHEMA "${schema}" AUTHORIZATION "${owner}";`)
-  const login = await target.login(owner, { max })
-  const spec: TableSpec = { schema, name: 'items', column: 'tenant', type: 'text' }
-  await login.exec(`CREATE TABLE "${schema}".items (id serial PRIMARY KEY, tenant text NOT NULL, title text NOT NULL);`)
-  await login.exec(buildMigration([spec], options).up)
-  const pool = login.client as pg.Pool
-  // PrismaPg's `schema`: the generated queries name this test's schema.
-  const adapter = tenantAdapter(pool, { schema })
-  const prisma = new PrismaClient({ adapter })
-  const manager = fromPrisma(prisma, adapter, { ...options, tables: [{ schema, name: 'items', type: 'text' }] })
-  return {
-    schema,
-    options,
-    spec,
-    login,
-    prisma,
-    manager,
-    pool,
-    tenantRole: (id) => (strategy === 'role' ? `${options.rolePrefix}${id}` : options.tenantRole!),
-    async cleanup() {
-      try {
-        await prisma.$disconnect()
-      } finally {
-        await target.superExec(cleanupSql(schema, options, owner))
-      }
-    },
-  }
-}
+const createWorld = (target: Target, strategy: Strategy, max = 4) => prismaWorld(target, { strategy, max })
 
 /** Statements a pool's clients send while `fn` runs (each `client.query` call is one message and
  * one round trip). */

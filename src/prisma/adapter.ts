@@ -365,12 +365,30 @@ function reporting(queryable: Queryable, scope: PrismaScope, failure: () => unkn
   }
 }
 
+/** What Prisma's nested interactive transactions call on a transaction: savepoints, sent with
+ * the transaction's own `executeRaw`. */
+abstract class Savepoints {
+  abstract executeRaw(query: unknown): Promise<number>
+
+  async createSavepoint(name: string): Promise<void> {
+    await this.executeRaw(savepointQuery('SAVEPOINT', name))
+  }
+
+  async rollbackToSavepoint(name: string): Promise<void> {
+    await this.executeRaw(savepointQuery('ROLLBACK TO SAVEPOINT', name))
+  }
+
+  async releaseSavepoint(name: string): Promise<void> {
+    await this.executeRaw(savepointQuery('RELEASE SAVEPOINT', name))
+  }
+}
+
 /**
  * The scope's transaction as Prisma sees it. `usePhantomQuery: true` tells Prisma that `commit()`
  * and `rollback()` send COMMIT and ROLLBACK themselves (here: the engine's closing messages, which
  * also reset the connection).
  */
-export class ScopeTransaction {
+export class ScopeTransaction extends Savepoints {
   readonly options = { usePhantomQuery: true }
   readonly provider: string
   readonly adapterName: string
@@ -387,6 +405,7 @@ export class ScopeTransaction {
   #finished = false
 
   constructor(scope: PrismaScope, inner: Queryable, queryable: Queryable, end: (how: 'commit' | 'rollback') => void, done: () => Promise<void>) {
+    super()
     this.provider = inner.provider
     this.adapterName = inner.adapterName
     this.#scope = scope
@@ -409,18 +428,6 @@ export class ScopeTransaction {
 
   async rollback(): Promise<void> {
     await this.#finish('rollback')
-  }
-
-  async createSavepoint(name: string): Promise<void> {
-    await this.executeRaw(savepointQuery('SAVEPOINT', name))
-  }
-
-  async rollbackToSavepoint(name: string): Promise<void> {
-    await this.executeRaw(savepointQuery('ROLLBACK TO SAVEPOINT', name))
-  }
-
-  async releaseSavepoint(name: string): Promise<void> {
-    await this.executeRaw(savepointQuery('RELEASE SAVEPOINT', name))
   }
 
   /** A transaction inside this one, on the same connection: a savepoint that its commit releases
@@ -502,7 +509,7 @@ class Lane {
 }
 
 /** A transaction Prisma started inside a scope: a savepoint of the scope's transaction. */
-class NestedTransaction {
+class NestedTransaction extends Savepoints {
   readonly options = { usePhantomQuery: true }
   readonly provider: string
   readonly adapterName: string
@@ -512,6 +519,7 @@ class NestedTransaction {
   #finished = false
 
   constructor(outer: ScopeTransaction, queryable: Queryable, name: string, done: () => void) {
+    super()
     this.provider = outer.provider
     this.adapterName = outer.adapterName
     this.#queryable = queryable
@@ -535,18 +543,6 @@ class NestedTransaction {
 
   async rollback(): Promise<void> {
     await this.#finish(['ROLLBACK TO SAVEPOINT', 'RELEASE SAVEPOINT'])
-  }
-
-  async createSavepoint(name: string): Promise<void> {
-    await this.executeRaw(savepointQuery('SAVEPOINT', name))
-  }
-
-  async rollbackToSavepoint(name: string): Promise<void> {
-    await this.executeRaw(savepointQuery('ROLLBACK TO SAVEPOINT', name))
-  }
-
-  async releaseSavepoint(name: string): Promise<void> {
-    await this.executeRaw(savepointQuery('RELEASE SAVEPOINT', name))
   }
 
   #usable(): void {
