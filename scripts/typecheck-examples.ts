@@ -38,7 +38,10 @@ const ENTRY_POINTS: Readonly<Record<string, string>> = {
   'pg-tenants/postgres-js': 'src/postgres-js/index.ts',
   'pg-tenants/kysely': 'src/kysely/index.ts',
   'pg-tenants/prisma': 'src/prisma/index.ts',
+  'pg-tenants/express': 'src/express/index.ts',
+  'pg-tenants/fastify': 'src/fastify/index.ts',
   'pg-tenants/hono': 'src/hono/index.ts',
+  'pg-tenants/next': 'src/next/index.ts',
   'pg-tenants/testing': 'src/testing/index.ts',
   'pg-tenants/adapter': 'src/adapter.ts',
 }
@@ -165,7 +168,11 @@ function compilerOptions(dir: string): ts.CompilerOptions {
     moduleDetection: ts.ModuleDetectionKind.Force, // every block a module, imports or not
     typeRoots: [join(root, 'node_modules', '@types')],
     baseUrl: dir,
-    paths: Object.fromEntries(Object.entries(ENTRY_POINTS).map(([name, file]) => [name, [join(root, file)]])),
+    paths: {
+      ...Object.fromEntries(Object.entries(ENTRY_POINTS).map(([name, file]) => [name, [join(root, file)]])),
+      // A Next.js app resolves 'next/server' as a bundler does; under NodeNext it needs '.js'.
+      'next/server': [join(root, 'node_modules', 'next', 'server.d.ts')],
+    },
   }
 }
 

@@ -26,7 +26,10 @@ const ENTRIES = [
   { subpath: 'pg-tenants/postgres-js', source: '../src/postgres-js/index.js', dist: 'dist/postgres-js/index' },
   { subpath: 'pg-tenants/kysely', source: '../src/kysely/index.js', dist: 'dist/kysely/index' },
   { subpath: 'pg-tenants/prisma', source: '../src/prisma/index.js', dist: 'dist/prisma/index' },
+  { subpath: 'pg-tenants/express', source: '../src/express/index.js', dist: 'dist/express/index' },
+  { subpath: 'pg-tenants/fastify', source: '../src/fastify/index.js', dist: 'dist/fastify/index' },
   { subpath: 'pg-tenants/hono', source: '../src/hono/index.js', dist: 'dist/hono/index' },
+  { subpath: 'pg-tenants/next', source: '../src/next/index.js', dist: 'dist/next/index' },
   { subpath: 'pg-tenants/testing', source: '../src/testing/index.js', dist: 'dist/testing/index' },
   { subpath: 'pg-tenants/adapter', source: '../src/adapter.js', dist: 'dist/adapter' },
 ] as const
@@ -69,7 +72,10 @@ const RUNTIME_PEERS: Readonly<Record<string, readonly string[]>> = {
   'dist/kysely/index': ['kysely'],
   // Each Prisma adapter package is loaded when Prisma first connects, so that either stack's users install only theirs.
   'dist/prisma/index': [],
+  'dist/express/index': [],
+  'dist/fastify/index': [],
   'dist/hono/index': [],
+  'dist/next/index': [],
   'dist/testing/index': [],
   'dist/adapter': [],
 }
@@ -98,6 +104,8 @@ const TYPE_PEERS: Readonly<Record<string, readonly string[]>> = {
   'dist/postgres-js/index': ['postgres'],
   'dist/testing/index': ['drizzle-orm'],
   'dist/prisma/index': ['@prisma/adapter-pg'],
+  'dist/express/index': ['express'],
+  'dist/fastify/index': ['fastify'],
   'dist/hono/index': ['hono'],
 }
 

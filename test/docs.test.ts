@@ -128,7 +128,10 @@ const ENTRY_POINTS: Readonly<Record<string, string>> = {
   'pg-tenants/postgres-js': 'src/postgres-js/index.ts',
   'pg-tenants/kysely': 'src/kysely/index.ts',
   'pg-tenants/prisma': 'src/prisma/index.ts',
+  'pg-tenants/express': 'src/express/index.ts',
+  'pg-tenants/fastify': 'src/fastify/index.ts',
   'pg-tenants/hono': 'src/hono/index.ts',
+  'pg-tenants/next': 'src/next/index.ts',
   'pg-tenants/testing': 'src/testing/index.ts',
   'pg-tenants/adapter': 'src/adapter.ts',
 }
