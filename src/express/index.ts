@@ -76,17 +76,19 @@ export function tenantMiddleware(options: TenantMiddlewareOptions): RequestHandl
   const gate = tenantGate(options, 'tenantMiddleware (pg-tenants/express)')
   const { onReject = sendRejection } = options
   return (req, res, next) => {
-    gate(req).then((outcome) => {
-      if (outcome.rejection) return onReject(outcome.rejection, req, res)
-      void runWithTenant(
-        outcome.tenant,
-        () =>
-          new Promise<void>((resolve) => {
-            whenResponseEnds(res, resolve)
-            next()
-          }),
-      )
-    }, next)
+    gate(req)
+      .then((outcome) => {
+        if (outcome.rejection) return onReject(outcome.rejection, req, res)
+        void runWithTenant(
+          outcome.tenant,
+          () =>
+            new Promise<void>((resolve) => {
+              whenResponseEnds(res, resolve)
+              next()
+            }),
+        )
+      })
+      .catch(next) // a failing resolve or onReject: Express' error path
   }
 }
 

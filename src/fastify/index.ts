@@ -75,7 +75,13 @@ export function tenantMiddleware(options: TenantMiddlewareOptions): FastifyPlugi
     fastify.addHook(hook, (request: FastifyRequest, reply: FastifyReply, done: (error?: Error) => void) => {
       gate(request).then(
         (outcome) => {
-          if (outcome.rejection) return void onReject(outcome.rejection, request, reply)
+          if (outcome.rejection) {
+            try {
+              return void onReject(outcome.rejection, request, reply)
+            } catch (error) {
+              return done(error as Error)
+            }
+          }
           void runWithTenant(
             outcome.tenant,
             () =>
