@@ -94,13 +94,21 @@ const CLIENT_MESSAGES: Readonly<Record<string, string>> = {
 
 /**
  * The status pg-tenants errors thrown by a handler are answered with: `INVALID_TENANT_ID` 400,
- * `TENANT_NOT_FOUND` 404. Anything else (`NO_TENANT_CONTEXT` too: a handler's code ran outside the
- * request's context, a server bug) is left to the framework's error path, which logs it.
+ * `TENANT_NOT_FOUND` 404, found on the error or along its `cause` chain (Drizzle wraps what a
+ * statement throws in its own query error). Anything else (`NO_TENANT_CONTEXT` too: a handler's
+ * code ran outside the request's context, a server bug) is left to the framework's error path,
+ * which logs it.
  */
 export function rejectionOf(error: unknown): TenantRejection | undefined {
-  if (!(error instanceof TenantError)) return undefined
-  if (error.code === 'INVALID_TENANT_ID') return { status: 400, error }
-  if (error.code === 'TENANT_NOT_FOUND') return { status: 404, error }
+  let current: unknown = error
+  for (let depth = 0; depth < 8 && typeof current === 'object' && current !== null; depth++) {
+    if (current instanceof TenantError) {
+      if (current.code === 'INVALID_TENANT_ID') return { status: 400, error: current }
+      if (current.code === 'TENANT_NOT_FOUND') return { status: 404, error: current }
+      return undefined
+    }
+    current = (current as { cause?: unknown }).cause
+  }
   return undefined
 }
 
