@@ -69,6 +69,40 @@ describe('the CLI on a PGlite data directory', () => {
     expect(await app(async (manager) => [...(await manager.listTenants())])).toEqual(['acme'])
   })
 
+  it('runs SQL once per tenant, each in its own scope (tenants run): one tenant failing does not stop the others', async () => {
+    expect((await cli(['tenants', 'create', 'beta', 'gamma', '--url', './pgdata', '--as', 'app'])).code).toBe(0)
+    // Each run sees its own tenant: the row it writes carries the scope's tenant setting.
+    expect(
+      await cli(['tenants', 'run', '--sql', "INSERT INTO todos (tenant) VALUES (current_setting('pg_tenants.tenant'))", '--url', './pgdata', '--as', 'app']),
+    ).toEqual({
+      code: 0,
+      out: 'ok acme INSERT 1\nok beta INSERT 1\nok gamma INSERT 1\n',
+      err: '',
+    })
+    // A write for another tenant is refused by row-level security, for that tenant only.
+    const planted = await cli([
+      'tenants',
+      'run',
+      '--sql',
+      "INSERT INTO todos (tenant) VALUES ('acme')",
+      '--concurrency',
+      '2',
+      '--url',
+      './pgdata',
+      '--as',
+      'app',
+    ])
+    expect(planted.code).toBe(1)
+    expect(planted.out).toMatch(/^ok acme INSERT 1\nfailed beta: .*row-level security.*\nfailed gamma: .*row-level security.*\n$/)
+    const counts = await app(async (manager) => {
+      const n = (t: string) => manager.withTenant(t, (tx) => tx.execute(sql`SELECT count(*)::int AS n, bool_and(tenant = ${t}) AS own FROM todos`))
+      return Object.fromEntries(await Promise.all(['acme', 'beta', 'gamma'].map(async (t) => [t, (await n(t)).rows[0]] as const)))
+    })
+    expect(counts).toEqual({ acme: { n: 3, own: true }, beta: { n: 1, own: true }, gamma: { n: 1, own: true } })
+    expectUsageError(await cli(['tenants', 'run', '--url', './pgdata', '--as', 'app']), /needs the SQL/)
+    expectUsageError(await cli(['tenants', 'run', '--sql', 'SELECT 1', '--concurrency', '0', '--url', './pgdata', '--as', 'app']), /--concurrency/)
+  })
+
   it("checks the directory as the app role: ok (notices only); as PGlite's superuser it fails", async () => {
     const run = await cli(['check', '--url', './pgdata', '--as', 'app', '--schema', 'schema.ts'])
     expect(run.err).toBe('')

@@ -97,6 +97,8 @@ describe('cli shell', () => {
     expectUsageError(await cli(['tenants', 'list', 'acme']), /takes no tenant id/)
     expectUsageError(await cli(['tenants', 'create', 'a', '--json']), /--json is a flag of `tenants list`/)
     expectUsageError(await cli(['tenants', 'delete', 'a', '--if-not-exists']), /--if-not-exists is a flag of `tenants create`/)
+    expectUsageError(await cli(['tenants', 'list', '--sql', 'SELECT 1']), /--sql is a flag of `tenants run`/)
+    expectUsageError(await cli(['tenants', 'run', 'acme', '--sql', 'SELECT 1']), /takes no tenant id/)
     expectUsageError(await cli(['tenants', 'create', '-5']), /Unknown option '-5'.*after '--'/)
   })
 

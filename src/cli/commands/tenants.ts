@@ -1,12 +1,14 @@
 /**
- * `pg-tenants tenants list | create <id>… | delete <id>…`: tenant management from the shell, with
- * the core engine over node-postgres (no ORM needed), so it does exactly what the app's
- * `PostgresManager.listTenants / createTenant / deleteTenant` do with the same options.
+ * `pg-tenants tenants list | create <id>… | delete <id>… | run`: tenant management from the
+ * shell, with the core engine over node-postgres (no ORM needed), so it does exactly what the
+ * app's `listTenants / createTenant / deleteTenant / forEachTenant` do with the same options.
  *
  * @module
  */
 import { InvalidTenantId, TenantAlreadyExists, TenantError, TenantNotFound, sqlState } from '../../core/errors.js'
 import { TenantEngine } from '../../core/engine.js'
+import { guardedClient, type GuardedClient } from '../../core/guard.js'
+import { TenantManager } from '../../core/manager.js'
 import { qualified } from '../../core/quote.js'
 import { tenantIdText, type TenantColumnInfo, type TenantColumnType } from '../../core/tenant-id.js'
 import { driverFor } from '../../drivers/detect.js'
@@ -16,6 +18,8 @@ import { DATABASE_FLAGS, DATABASE_HELP, openDatabase, type CliDatabase } from '.
 import { EXIT, Interrupted, oneLine, progressFor, styleFor, UsageError, type Io } from '../io.js'
 import { loadSchemaTables, schemaOptions, schemaSpecs } from '../schema.js'
 import { resolveOptions, type ResolvedOptions, type TenantOptions } from '../../core/options.js'
+import { readFile } from 'node:fs/promises'
+import { resolve as resolvePath } from 'node:path'
 
 const FLAGS = {
   ...DATABASE_FLAGS,
@@ -25,6 +29,9 @@ const FLAGS = {
   json: { type: 'boolean' },
   'if-not-exists': { type: 'boolean' },
   'if-exists': { type: 'boolean' },
+  sql: { type: 'string' },
+  file: { type: 'string' },
+  concurrency: { type: 'string' },
 } as const
 
 const ID_TYPES: readonly TenantColumnType[] = ['text', 'integer', 'bigint', 'uuid']
@@ -33,10 +40,15 @@ const HELP = `Usage:
   pg-tenants tenants list [--json] [flags]
   pg-tenants tenants create <id>... [--if-not-exists] [flags]
   pg-tenants tenants delete <id>... [--if-exists] [flags]
+  pg-tenants tenants run --sql <sql> | --file <file.sql> [--concurrency 4] [flags]
 
 Lists, creates or deletes tenants as the app's PostgresManager does (listTenants, createTenant,
 deleteTenant): a row in the tenant registry (setting strategy) or a NOLOGIN role
 <role-prefix><id> (role strategy). delete removes that row or role, never the tenant's data.
+run executes the SQL once per tenant, each in its own tenant scope (as the app's forEachTenant):
+for a backfill or a data fix that must go on past one tenant's failure. Row-level security
+restricts each run to its tenant; a tenant deleted meanwhile fails (it is not re-created).
+
 Run the pg-tenants migration on the database first (with drizzle-kit: pg-tenants generate, then
 drizzle-kit migrate; otherwise the SQL of pg-tenants sql).
 
@@ -59,6 +71,11 @@ ${DATABASE_HELP}
   --if-not-exists             create: skip a tenant that exists instead of failing
   --if-exists                 delete: skip a tenant that does not exist instead of failing
   --id-type <type>            the app's tenant column: text (default), integer, bigint or uuid
+  --sql <sql>                 run: the SQL to run in each tenant's scope (several statements
+                              allowed, no parameters; current_setting and the tenant role
+                              apply as in the app's scopes)
+  --file <file.sql>           run: the same, read from a file
+  --concurrency <n>           run: tenants at a time, 1 to 64 (default 4)
   -h, --help                  this help
 
 ${tenantOptionHelp(false)}
@@ -68,11 +85,14 @@ Output:
   JSON string; --json is always exact), and the count on stderr when it is a terminal.
   create and delete print one line per tenant ("created acme", "skipped acme (already
   exists)"); on a terminal, a progress bar for 20 ids or more and a summary, on stderr.
+  run prints one line per tenant on stdout ("ok acme UPDATE 3", "failed globex: <error>"), in
+  tenant order, with a progress bar and a summary on stderr when it is a terminal.
 
 Exit codes:
   0    done (skipped tenants included)
   1    a tenant already existed (create) or did not exist (delete): the other ids were still
-       done; or the database refused a statement: the ids after it were not attempted
+       done; or the database refused a statement: the ids after it were not attempted; or run
+       failed for one tenant or more (the others were still run)
   2    bad input, nothing written: unknown subcommand or flag, a bad tenant id, an unknown
        strategy, a URL that does not connect, no tenant registry / tenant role for these options
   130  interrupted (Ctrl-C): the tenants done before it stay done
@@ -83,6 +103,7 @@ Examples:
   pg-tenants tenants list --json
   pg-tenants tenants delete acme --if-exists --strategy role --role-prefix crm_t_
   pg-tenants tenants create acme --schema ./src/db/schema.ts --admin-role crm_admin
+  pg-tenants tenants run --sql "UPDATE todos SET title = trim(title) WHERE title <> trim(title)"
   pg-tenants tenants create acme --url ./pgdata --as app      (a PGlite data directory; stop the app first)
   xargs pg-tenants tenants create --if-not-exists < tenant-ids.txt`
 
@@ -95,10 +116,11 @@ export const tenantsCommand: Command = {
   async run(argv, io) {
     const { values, positionals } = parseFlags('tenants', argv, FLAGS, true)
     const [action, ...ids] = positionals
-    if (action !== 'list' && action !== 'create' && action !== 'delete') {
+    if (action !== 'list' && action !== 'create' && action !== 'delete' && action !== 'run') {
       const what = action === undefined ? 'Missing subcommand' : `Unknown subcommand ${JSON.stringify(action)}`
-      throw new UsageError(`${what}: use \`pg-tenants tenants list\`, \`create <id>…\` or \`delete <id>…\`.`)
+      throw new UsageError(`${what}: use \`pg-tenants tenants list\`, \`create <id>…\`, \`delete <id>…\` or \`run --sql <sql>\`.`)
     }
+    if (action === 'run') return runSql(values, ids, io)
     checkCombination(action, ids, values)
     // Ids are checked by the engine's own rules (a bad one is exit 2) before a connection is made.
     const { options, columns } = await tenancyOf(values, io)
@@ -115,6 +137,81 @@ export const tenantsCommand: Command = {
   },
 }
 
+/** `tenants run`: the SQL in each tenant's scope, with `forEachTenant`. */
+async function runSql(values: Values, ids: readonly string[], io: Io): Promise<number> {
+  if (ids.length > 0) throw new UsageError(`\`tenants run\` takes no tenant id (got ${JSON.stringify(ids[0])}): it runs for every tenant.`)
+  for (const flag of ['json', 'if-not-exists', 'if-exists'] as const) {
+    if (values[flag] === true) throw new UsageError(`--${flag} is not a flag of \`tenants run\`.`)
+  }
+  if ((values.sql === undefined) === (values.file === undefined))
+    throw new UsageError('`tenants run` needs the SQL: --sql "<sql>" or --file <file.sql>, one of them.')
+  const sql =
+    values.sql ??
+    (await readFile(resolvePath(io.cwd, values.file!), 'utf8').catch((error: unknown) => {
+      throw new UsageError(`Cannot read --file ${JSON.stringify(values.file)}: ${error instanceof Error ? error.message : String(error)}.`)
+    }))
+  if (sql.trim() === '') throw new UsageError('The SQL of `tenants run` is empty.')
+  const concurrency = values.concurrency === undefined ? 4 : Number(values.concurrency)
+  if (!Number.isInteger(concurrency) || concurrency < 1 || concurrency > 64) {
+    throw new UsageError(`--concurrency ${JSON.stringify(values.concurrency)}: a whole number from 1 to 64.`)
+  }
+  const { options, columns } = await tenancyOf(values, io)
+  const db = await openDatabase(values, io)
+  try {
+    const engine = new TenantEngine(driverFor(db.client), options, columns)
+    await checkSetup(db, engine)
+    const manager = new TenantManager<GuardedClient>({ engine, tables: [], client: db.client, bind: (conn, role) => guardedClient(conn, role) })
+    const progress = progressFor(io, 2)
+    const out = styleFor(io.stdout, io.env)
+    const err = styleFor(io.stderr, io.env)
+    let result
+    try {
+      result = await manager.forEachTenant((tx) => (tx.exec ?? tx.query)(sql), {
+        concurrency,
+        onProgress: (done, total) => {
+          if (io.signal?.aborted) throw new Interrupted(`Interrupted: ran for ${done} of ${count(total, 'tenant')}; the others were not started.`)
+          progress.update(done, total, '')
+        },
+      })
+    } finally {
+      progress.end()
+    }
+    const lines = [
+      ...result.ok.map(({ tenant, value }) => ({ tenant, line: `${out.green('ok')} ${shown(tenant)} ${summary(value)}`.trimEnd(), stream: io.stdout })),
+      ...result.failed.map(({ tenant, error }) => ({
+        tenant,
+        line: `${err.red('failed')} ${shown(tenant)}: ${oneLine(error instanceof Error ? error.message : String(error))}`,
+        stream: io.stdout,
+      })),
+    ].sort((a, b) => (a.tenant < b.tenant ? -1 : a.tenant > b.tenant ? 1 : 0))
+    for (const { line, stream } of lines) stream.write(line + '\n')
+    if (io.stderr.isTTY === true) {
+      const parts = [`ran for ${count(result.ok.length, 'tenant')}`]
+      if (result.failed.length > 0) parts.push(err.red(`${result.failed.length} failed`))
+      io.stderr.write(err.dim(parts.join(', ')) + '\n')
+    }
+    return result.failed.length > 0 ? EXIT.failure : EXIT.ok
+  } finally {
+    await db.end().catch(() => undefined)
+  }
+}
+
+/** What a run answered, as `UPDATE 3`: the last statement's command tag and row count. */
+function summary(value: unknown): string {
+  const results = (Array.isArray(value) ? value : [value]) as ({ command?: unknown; rowCount?: unknown; affectedRows?: unknown; rows?: unknown[] } | null)[]
+  const last = results.at(-1)
+  if (last === undefined || last === null) return ''
+  const n =
+    typeof last.rowCount === 'number'
+      ? last.rowCount
+      : typeof last.affectedRows === 'number'
+        ? last.affectedRows
+        : Array.isArray(last.rows)
+          ? last.rows.length
+          : undefined
+  return [typeof last.command === 'string' ? last.command : '', n === undefined ? '' : String(n)].filter(Boolean).join(' ')
+}
+
 function checkCombination(action: 'list' | 'create' | 'delete', ids: string[], values: Values): void {
   const misplaced = (
     [
@@ -126,6 +223,8 @@ function checkCombination(action: 'list' | 'create' | 'delete', ids: string[], v
   if (misplaced) {
     throw new UsageError(`--${misplaced[0]} is a flag of \`tenants ${misplaced[1]}\`, not of \`tenants ${action}\`.`)
   }
+  const runFlag = (['sql', 'file', 'concurrency'] as const).find((flag) => values[flag] !== undefined)
+  if (runFlag !== undefined) throw new UsageError(`--${runFlag} is a flag of \`tenants run\`, not of \`tenants ${action}\`.`)
   if (action === 'list' && ids.length > 0) {
     throw new UsageError(`\`tenants list\` takes no tenant id (got ${JSON.stringify(ids[0])}): use --json to filter with jq.`)
   }
