@@ -144,10 +144,6 @@ export interface PrismaScope {
 /** @internal The store `withTenant` runs `prisma.$transaction` in. */
 export const scopes = new AsyncLocalStorage<PrismaScope>()
 
-/** @internal The store a scope's handle runs a batch `tx.$transaction([...])` in: the batch runs
- * inside that scope (the scope of the handle it was built on, whatever scope the caller is in). */
-export const batches = new AsyncLocalStorage<{ readonly scope: PrismaScope; started: boolean }>()
-
 /**
  * The driver adapter factory to build the `PrismaClient` with: what {@link tenantAdapter}
  * returns. Prisma sees `@prisma/adapter-pg` (or `pglite-prisma-adapter`); its `connect()` is typed
@@ -230,31 +226,15 @@ function refuseInScope(what: string): void {
   }
 }
 
-/**
- * The scope's transaction when Prisma runs a batch `tx.$transaction([...])` of a scope's handle:
- * a batch of one query, or of several it compacts into one (`findUnique`s of one model), runs
- * with no transaction of its own, through the root adapter.
- */
-function batchOfScope(): ScopeTransaction | undefined {
-  const batch = batches.getStore()
-  // Once the batch has its own transaction (which holds the scope's connection), its queries go
-  // through that transaction: a root query beside it is refused, not queued behind it.
-  return batch !== undefined && !batch.started && batch.scope.state === 'open' ? batch.scope.transaction : undefined
-}
-
 function wrapAdapter(inner: DriverAdapter, stack: Stack): DriverAdapter {
   return {
     provider: inner.provider,
     adapterName: inner.adapterName,
     queryRaw: (query) => {
-      const batch = batchOfScope()
-      if (batch !== undefined) return batch.alone((t) => t.queryRaw(query))
       refuseInScope('a query')
       return inner.queryRaw(query)
     },
     executeRaw: (query) => {
-      const batch = batchOfScope()
-      if (batch !== undefined) return batch.alone((t) => t.executeRaw(query))
       refuseInScope('a statement')
       return inner.executeRaw(query)
     },
@@ -263,16 +243,10 @@ function wrapAdapter(inner: DriverAdapter, stack: Stack): DriverAdapter {
       return inner.executeScript(script)
     },
     startTransaction: async (isolationLevel) => {
-      // A batch `tx.$transaction([...])` of a scope's handle: Prisma would run it on another
-      // connection, unscoped. It runs inside the handle's scope instead, as a savepoint.
-      const batch = batches.getStore()
-      if (batch !== undefined && !batch.started && batch.scope.state === 'open' && batch.scope.transaction !== undefined) {
-        batch.started = true
-        return batch.scope.transaction.nested()
-      }
       const scope = scopes.getStore()
       if (scope === undefined || scope.state === 'closed') return inner.startTransaction(isolationLevel)
-      // Any other transaction started inside a scope (the root client's `$transaction`) is refused.
+      // A transaction started inside a scope (the root client's `$transaction`, a batch): Prisma
+      // would run it on another connection, unscoped. Refused.
       if (scope.state === 'open') refuseInScope('a $transaction')
       if (scope.stack !== stack) {
         throw (scope.error = new TenantError(
@@ -325,7 +299,6 @@ async function openScope(scope: PrismaScope, stack: Stack, inner: DriverAdapter)
     })
     opened(
       new ScopeTransaction(
-        scope,
         inner,
         reporting(queryable, scope, () => failure),
         end,
@@ -365,10 +338,46 @@ function reporting(queryable: Queryable, scope: PrismaScope, failure: () => unkn
   }
 }
 
-/** What Prisma's nested interactive transactions call on a transaction: savepoints, sent with
- * the transaction's own `executeRaw`. */
-abstract class Savepoints {
-  abstract executeRaw(query: unknown): Promise<number>
+/**
+ * The scope's transaction as Prisma sees it. `usePhantomQuery: true` tells Prisma that `commit()`
+ * and `rollback()` send COMMIT and ROLLBACK themselves (here: the engine's closing messages, which
+ * also reset the connection).
+ */
+export class ScopeTransaction {
+  readonly options = { usePhantomQuery: true }
+  readonly provider: string
+  readonly adapterName: string
+  readonly #queryable: Queryable
+  readonly #end: (how: 'commit' | 'rollback') => void
+  readonly #done: () => Promise<void>
+  #finished = false
+
+  constructor(inner: Queryable, queryable: Queryable, end: (how: 'commit' | 'rollback') => void, done: () => Promise<void>) {
+    this.provider = inner.provider
+    this.adapterName = inner.adapterName
+    this.#queryable = queryable
+    this.#end = end
+    this.#done = done
+  }
+
+  queryRaw(query: unknown): Promise<unknown> {
+    return this.#queryable.queryRaw(query)
+  }
+
+  executeRaw(query: unknown): Promise<number> {
+    return this.#queryable.executeRaw(query)
+  }
+
+  async commit(): Promise<void> {
+    await this.#finish('commit')
+  }
+
+  async rollback(): Promise<void> {
+    await this.#finish('rollback')
+  }
+
+  // Prisma 7's nested interactive transactions (`tx.$transaction(async (inner) => …)`): savepoints
+  // of the scope's transaction.
 
   async createSavepoint(name: string): Promise<void> {
     await this.executeRaw(savepointQuery('SAVEPOINT', name))
@@ -381,182 +390,14 @@ abstract class Savepoints {
   async releaseSavepoint(name: string): Promise<void> {
     await this.executeRaw(savepointQuery('RELEASE SAVEPOINT', name))
   }
-}
-
-/**
- * The scope's transaction as Prisma sees it. `usePhantomQuery: true` tells Prisma that `commit()`
- * and `rollback()` send COMMIT and ROLLBACK themselves (here: the engine's closing messages, which
- * also reset the connection).
- */
-export class ScopeTransaction extends Savepoints {
-  readonly options = { usePhantomQuery: true }
-  readonly provider: string
-  readonly adapterName: string
-  readonly #scope: PrismaScope
-  readonly #queryable: Queryable
-  readonly #end: (how: 'commit' | 'rollback') => void
-  readonly #done: () => Promise<void>
-  /** The scope's connection, one user at a time: each call of the scope's own, or a nested
-   * transaction from before its SAVEPOINT to its end (a call of the scope's sent meanwhile would
-   * fall inside the savepoint, and be undone with it). */
-  readonly #lane = new Lane()
-  #openNested = 0
-  #savepoints = 0
-  #finished = false
-
-  constructor(scope: PrismaScope, inner: Queryable, queryable: Queryable, end: (how: 'commit' | 'rollback') => void, done: () => Promise<void>) {
-    super()
-    this.provider = inner.provider
-    this.adapterName = inner.adapterName
-    this.#scope = scope
-    this.#queryable = queryable
-    this.#end = end
-    this.#done = done
-  }
-
-  queryRaw(query: unknown): Promise<unknown> {
-    return this.#lane.run(() => this.#queryable.queryRaw(query))
-  }
-
-  executeRaw(query: unknown): Promise<number> {
-    return this.#lane.run(() => this.#queryable.executeRaw(query))
-  }
-
-  async commit(): Promise<void> {
-    await this.#finish('commit')
-  }
-
-  async rollback(): Promise<void> {
-    await this.#finish('rollback')
-  }
-
-  /** A transaction inside this one, on the same connection: a savepoint that its commit releases
-   * and its rollback rolls back to. It holds the connection until it ends. */
-  async nested(): Promise<NestedTransaction> {
-    const release = await this.#lane.acquire()
-    const name = `pg_tenants_nested_${++this.#savepoints}`
-    try {
-      await this.#queryable.executeRaw(savepointQuery('SAVEPOINT', name))
-    } catch (error) {
-      release()
-      throw error
-    }
-    this.#openNested++
-    return new NestedTransaction(this, this.#queryable, name, () => {
-      this.#openNested--
-      release()
-    })
-  }
-
-  /** `fn` on a savepoint of this transaction, released when it resolves and rolled back to when
-   * it throws: a query of a batch that Prisma runs without a transaction, undone alone. */
-  async alone<T>(fn: (nested: NestedTransaction) => Promise<T>): Promise<T> {
-    const nested = await this.nested()
-    let value: T
-    try {
-      value = await fn(nested)
-    } catch (error) {
-      await nested.rollback()
-      throw error
-    }
-    await nested.commit()
-    return value
-  }
 
   async #finish(how: 'commit' | 'rollback'): Promise<void> {
     if (this.#finished) return
     this.#finished = true
-    let refusal: TenantError | undefined
-    if (how === 'commit' && this.#openNested > 0) {
-      // Prisma commits when the callback returns; a batch still running would be committed by
-      // half (what it sent so far) and refused after.
-      refusal = new TenantError(
-        'UNSUPPORTED_OPERATION',
-        `A batch $transaction([...]) was still running when ${this.#scope.label} returned: await it inside the callback. Nothing was committed.`,
-      )
-      this.#scope.error ??= refusal
-      how = 'rollback'
-    }
     this.#end(how)
     await this.#done().catch((error: unknown) => {
       if (error !== ROLLBACK) throw error
     })
-    if (refusal !== undefined) throw refusal
-  }
-}
-
-/** A mutex: `run` one call at a time, or `acquire` the lane until the returned release. */
-class Lane {
-  #tail: Promise<void> = Promise.resolve()
-
-  async acquire(): Promise<() => void> {
-    let release!: () => void
-    const mine = new Promise<void>((resolve) => (release = resolve))
-    const before = this.#tail
-    this.#tail = before.then(() => mine)
-    await before
-    return release
-  }
-
-  async run<T>(call: () => Promise<T>): Promise<T> {
-    const release = await this.acquire()
-    try {
-      return await call()
-    } finally {
-      release()
-    }
-  }
-}
-
-/** A transaction Prisma started inside a scope: a savepoint of the scope's transaction. */
-class NestedTransaction extends Savepoints {
-  readonly options = { usePhantomQuery: true }
-  readonly provider: string
-  readonly adapterName: string
-  readonly #queryable: Queryable
-  readonly #name: string
-  readonly #done: () => void
-  #finished = false
-
-  constructor(outer: ScopeTransaction, queryable: Queryable, name: string, done: () => void) {
-    super()
-    this.provider = outer.provider
-    this.adapterName = outer.adapterName
-    this.#queryable = queryable
-    this.#name = name
-    this.#done = done
-  }
-
-  queryRaw(query: unknown): Promise<unknown> {
-    this.#usable()
-    return this.#queryable.queryRaw(query)
-  }
-
-  executeRaw(query: unknown): Promise<number> {
-    this.#usable()
-    return this.#queryable.executeRaw(query)
-  }
-
-  async commit(): Promise<void> {
-    await this.#finish(['RELEASE SAVEPOINT'])
-  }
-
-  async rollback(): Promise<void> {
-    await this.#finish(['ROLLBACK TO SAVEPOINT', 'RELEASE SAVEPOINT'])
-  }
-
-  #usable(): void {
-    if (this.#finished) throw new TenantError('UNSUPPORTED_OPERATION', "This nested transaction has ended: query through the scope's transaction client.")
-  }
-
-  async #finish(steps: readonly string[]): Promise<void> {
-    if (this.#finished) return
-    this.#finished = true
-    try {
-      for (const step of steps) await this.#queryable.executeRaw(savepointQuery(step, this.#name))
-    } finally {
-      this.#done()
-    }
   }
 }
 

@@ -2,8 +2,9 @@
  * pg-tenants for Prisma 7 on `@prisma/adapter-pg`: build the `PrismaClient` with
  * {@link tenantAdapter}, then `fromPrisma(prisma, adapter)`. Each scope is ONE Prisma interactive
  * transaction whose BEGIN carries the scoping; its callback gets Prisma's transaction client,
- * restricted by row-level security, with nested `tx.$transaction(fn)` and batch
- * `tx.$transaction([...])` kept on the scope's connection (savepoints).
+ * restricted by row-level security, with nested `tx.$transaction(fn)` kept on the scope's
+ * connection (a savepoint); a batch `tx.$transaction([...])`, which Prisma would run outside the
+ * scope, is refused.
  *
  * @module pg-tenants/prisma
  */
@@ -24,7 +25,7 @@ import {
 import { resolveOptions } from '../core/options.js'
 import type { TenantId } from '../core/tenant-id.js'
 import type { TransactionOptions } from '../core/transaction.js'
-import { batches, scopes, stackOf, type PrismaScope, type TenantPrismaAdapter } from './adapter.js'
+import { scopes, stackOf, type PrismaScope, type TenantPrismaAdapter } from './adapter.js'
 import { scopedPrisma } from './scoped.js'
 
 export { tenantAdapter, type PrismaPgOptions, type TenantPrismaAdapter } from './adapter.js'
@@ -163,8 +164,9 @@ export class PrismaManager<C extends PrismaLike> extends TenantManager<PrismaTx<
    * Runs `fn` in one Prisma interactive transaction scoped to `tenant`: its BEGIN carries the
    * isolation level and the scoping in one message. Commits when `fn` resolves, rolls back when it
    * throws. Inside, query through `tx`: a query of the root client throws `UNSUPPORTED_OPERATION`
-   * (it would run on another connection, unscoped), and `tx.$transaction(fn)` or
-   * `tx.$transaction([...])` run on the scope's connection, as savepoints.
+   * (it would run on another connection, unscoped), `tx.$transaction(fn)` runs on the scope's
+   * connection as a savepoint, and a batch `tx.$transaction([...])` throws `UNSUPPORTED_OPERATION`
+   * (Prisma would run it outside the scope).
    *
    * @example
    * ```ts
@@ -366,11 +368,20 @@ function scopeHandle<Tx extends object>(tx: Tx, scope: PrismaScope, tenant?: Ten
       const value: unknown = Reflect.get(target, property)
       if (property !== '$transaction' || typeof value !== 'function') return value
       return (arg: unknown, ...rest: unknown[]) => {
-        const call = () => (value as (...a: unknown[]) => unknown).call(target, arg, ...rest)
-        if (!Array.isArray(arg)) return call()
-        // A batch: Prisma starts a transaction for it (or, for one query, runs it alone), which
-        // the adapter runs inside this handle's scope when it finds this store.
-        return batches.run({ scope, started: false }, () => Promise.resolve(call()))
+        if (Array.isArray(arg)) {
+          // A batch: Prisma would run it as a new transaction on another connection (unscoped,
+          // committed apart), or send it through the root client, whichever request of the same
+          // tick it is grouped with deciding the context it runs in. Refused before any query of
+          // it starts (its queries are lazy).
+          return Promise.reject(
+            new TenantError(
+              'UNSUPPORTED_OPERATION',
+              `A batch $transaction([...]) inside ${scope.label} would run outside the scope: await the queries one after another on tx, ` +
+                'or run them in tx.$transaction(async (inner) => …), a savepoint of the scope.',
+            ),
+          )
+        }
+        return (value as (...a: unknown[]) => unknown).call(target, arg, ...rest)
       }
     },
     has: (target, property) => (property === 'tenant' && tenant !== undefined) || Reflect.has(target, property),
