@@ -13,7 +13,7 @@
 import { asc, eq } from 'drizzle-orm'
 import { Hono, type Context } from 'hono'
 import type { ContentfulStatusCode } from 'hono/utils/http-status'
-import { currentTenant } from '../../src/index.js'
+import { currentTenant, TenantError } from '../../src/index.js'
 import { tenantMiddleware, type TenantRejection } from '../../src/hono/index.js'
 import type { PostgresManager } from '../../src/drizzle/index.js'
 import { tenantOf } from './auth.js'
@@ -76,9 +76,9 @@ export function createApp({ manager, key }: AppConfig): Hono {
   })
 
   // A tenant error a statement throws (a tenant never provisioned: TenantNotFound, wrapped by
-  // Drizzle in its query error) is answered by the middleware (404); the rest is a 500.
+  // Drizzle in its query error) is answered by the middleware (404): not logged. The rest is a 500.
   app.onError((error, c) => {
-    console.error(error)
+    if (!causes(error).some((e) => e instanceof TenantError)) console.error(error)
     return failure(c, 500, 'INTERNAL', 'Something went wrong.')
   })
   return app
@@ -116,4 +116,11 @@ async function todoInput(c: Context, creating: boolean): Promise<{ title?: strin
   if (creating && title === undefined) return 'title is required'
   if (!creating && title === undefined && done === undefined) return 'nothing to update: give title or done'
   return { ...(title !== undefined ? { title: title.trim() } : {}), ...(done !== undefined ? { done } : {}) }
+}
+
+/** `error` and its chain of causes. */
+function causes(error: unknown): unknown[] {
+  const chain: unknown[] = []
+  for (let e = error; e !== undefined && e !== null && chain.length < 8; e = (e as { cause?: unknown }).cause) chain.push(e)
+  return chain
 }
