@@ -28,7 +28,12 @@ export function scopedClientHandle<Tx extends object>(ambient: AmbientScopes<Tx>
   }
   for (const method of methods) {
     handle[method] = async (...args: unknown[]) => {
-      if (args.some((a) => typeof a === 'function' || typeof (a as { submit?: unknown } | null)?.submit === 'function')) {
+      // (node-postgres also takes a callback inside the query config: `{ text, callback }`.)
+      const hidden = (a: unknown) =>
+        typeof a === 'object' &&
+        a !== null &&
+        (typeof (a as { submit?: unknown }).submit === 'function' || typeof (a as { callback?: unknown }).callback === 'function')
+      if (args.some((a) => typeof a === 'function' || hidden(a))) {
         throw new TenantError(
           'UNSUPPORTED_OPERATION',
           `A scoped ${method}() runs one statement and ends its transaction when it returns: a callback or a cursor/stream would go on ` +

@@ -76,8 +76,12 @@ export function tenantMiddleware(options: TenantMiddlewareOptions): FastifyPlugi
       gate(request).then(
         (outcome) => {
           if (outcome.rejection) {
+            // An onReject that throws, or returns a promise that rejects, goes to Fastify's error
+            // path (a rejection left alone would leave the request hanging).
             try {
-              return void onReject(outcome.rejection, request, reply)
+              const answered = onReject(outcome.rejection, request, reply)
+              if (answered instanceof Promise) answered.catch((error: unknown) => done(error as Error))
+              return
             } catch (error) {
               return done(error as Error)
             }
