@@ -42,6 +42,11 @@ interface Server {
 
 async function listenOn(server: http.Server): Promise<Server> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return serverOf(server)
+}
+
+/** A listening server: its port, and a close that drops kept-alive sockets too. */
+function serverOf(server: http.Server): Server {
   return {
     port: (server.address() as AddressInfo).port,
     close: () =>
@@ -99,14 +104,7 @@ async function honoServer(): Promise<Server> {
   const server = await new Promise<http.Server>((resolve) => {
     const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => resolve(s as http.Server))
   })
-  return {
-    port: (server.address() as AddressInfo).port,
-    close: () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections()
-        server.close(() => resolve())
-      }),
-  }
+  return serverOf(server)
 }
 
 /** Writes `raw` on one socket and reads until `until(text)` or the socket ends. */

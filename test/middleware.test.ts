@@ -79,30 +79,26 @@ async function createWorld(): Promise<World> {
     const u = new URL(url)
     u.username = owner
     const pool = new pg.Pool({ connectionString: u.toString(), max: 4 })
-    const manager = fromPg(pool, managerOptions)
+    return worldOver(fromPg(pool, managerOptions), async () => {
+      await pool.end()
+      await cleanup()
+      await root.end()
+    })
+  }
+  const lite = await PGlite.create()
+  for (const sql of setup) await lite.exec(sql) // the session stays SET ROLE owner: not a superuser
+  return worldOver(fromPglite(lite, managerOptions), () => lite.close())
+
+  /** The world over a manager of either stack (each scope's `tx` has `query`). */
+  function worldOver(manager: ReturnType<typeof fromPg> | ReturnType<typeof fromPglite>, close: () => Promise<void>): World {
     return {
       manager,
       db: manager.scoped(),
       strict: manager.scoped({ createIfMissing: false }),
       items: `"${schema}".items`,
-      seed: (tenant, title) => manager.withTenant(tenant, (tx) => tx.query(insert, [tenant, title]).then(() => undefined)),
-      async close() {
-        await pool.end()
-        await cleanup()
-        await root.end()
-      },
+      seed: (tenant, title) => (manager as ReturnType<typeof fromPg>).withTenant(tenant, (tx) => tx.query(insert, [tenant, title]).then(() => undefined)),
+      close,
     }
-  }
-  const lite = await PGlite.create()
-  for (const sql of setup) await lite.exec(sql) // the session stays SET ROLE owner: not a superuser
-  const manager = fromPglite(lite, managerOptions)
-  return {
-    manager,
-    db: manager.scoped(),
-    strict: manager.scoped({ createIfMissing: false }),
-    items: `"${schema}".items`,
-    seed: (tenant, title) => manager.withTenant(tenant, (tx) => tx.query(insert, [tenant, title]).then(() => undefined)),
-    close: () => lite.close(),
   }
 }
 
