@@ -9,11 +9,11 @@ import { PGlite } from '@electric-sql/pglite'
 import { Kysely } from 'kysely'
 import { buildMigration } from '../../src/core/migration.js'
 import type { Strategy } from '../../src/core/options.js'
-import { fromKysely, PGliteDialect } from '../../src/kysely/index.js'
+import { PGliteDialect } from '../../src/kysely/index.js'
 import { fromPglite, type PgliteQueries } from '../../src/pglite/index.js'
 import { countPgliteCalls, type Counter } from '../scope-overhead/round-trips.js'
 import { optionsFor, OWNER, SCHEMA, TABLES_SQL, TENANT_TABLES, TENANTS } from './config.js'
-import { kyselyRaw, kyselySelect, type BenchDb } from './server-stacks.js'
+import { kyselyBenchStack, type BenchDb } from './server-stacks.js'
 import { benchStack, selectText, type BenchStack, type Row } from './stack.js'
 
 /** The instance every PGlite stack runs on, its calls counted. */
@@ -60,13 +60,6 @@ export async function pgliteStack({ db, counter }: Embedded, strategy: Strategy)
  * (PGlite's own transaction, through the dialect). */
 export async function kyselyPgliteStack({ db: pglite, counter }: Embedded, strategy: Strategy): Promise<BenchStack> {
   const db = new Kysely<BenchDb>({ dialect: new PGliteDialect({ pglite }) })
-  const manager = fromKysely(db, pglite, { ...optionsFor(strategy), tables: TENANT_TABLES })
-  return benchStack<Kysely<BenchDb>>({
-    counter,
-    scope: (tenant, fn) => manager.withTenant(tenant, fn),
-    transaction: (fn) => db.transaction().execute(fn),
-    select: kyselySelect,
-    raw: kyselyRaw,
-    close: async () => undefined, // db.destroy() would close the instance, the next phase's too
-  })
+  // db.destroy() would close the instance, the next phase's too.
+  return kyselyBenchStack(db, pglite, counter, strategy, async () => undefined)
 }

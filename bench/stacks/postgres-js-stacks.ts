@@ -16,11 +16,10 @@ import net from 'node:net'
 import postgres from 'postgres'
 import type { Strategy } from '../../src/core/options.js'
 import { fromDrizzle, withRls } from '../../src/drizzle/index.js'
-import { fromKysely } from '../../src/kysely/index.js'
 import { fromPostgresJs } from '../../src/postgres-js/index.js'
 import type { Counter } from '../scope-overhead/round-trips.js'
 import { optionsFor, SCHEMA, TENANT_TABLES } from './config.js'
-import { kyselyRaw, kyselySelect, type BenchDb } from './server-stacks.js'
+import { kyselyBenchStack, type BenchDb } from './server-stacks.js'
 import { benchStack, type BenchStack, type Row, type Table } from './stack.js'
 
 /** Calls `onReady` for every ReadyForQuery ('Z') among the server's messages (type, length, body). */
@@ -126,13 +125,5 @@ export async function kyselyPostgresJsStack(url: string, strategy: Strategy): Pr
   const counter = fresh()
   const sql = countingSql(url, counter)
   const db = new Kysely<BenchDb>({ dialect: new PostgresJSDialect({ postgres: sql }) })
-  const manager = fromKysely(db, sql, { ...optionsFor(strategy), tables: TENANT_TABLES })
-  return benchStack<Kysely<BenchDb>>({
-    counter,
-    scope: (tenant, fn) => manager.withTenant(tenant, fn),
-    transaction: (fn) => db.transaction().execute(fn),
-    select: kyselySelect,
-    raw: kyselyRaw,
-    close: () => db.destroy(), // ends the sql
-  })
+  return kyselyBenchStack(db, sql, counter, strategy, () => db.destroy()) // destroy ends the sql
 }

@@ -31,6 +31,26 @@ export const kyselySelect = (h: Kysely<BenchDb>, table: Table, id: number): Prom
 /** Rows of a statement without parameters, through Kysely. */
 export const kyselyRaw = async (h: Kysely<BenchDb>, text: string) => (await sql.raw<Record<string, unknown>>(text).execute(h)).rows
 
+/** A Kysely stack over `db` and its `client` (a pool, a postgres.js `sql`, PGlite): `fromKysely`
+ * scopes against Kysely's own `db.transaction().execute(trx => …)`, the same on every dialect. */
+export function kyselyBenchStack(
+  db: Kysely<BenchDb>,
+  client: Parameters<typeof fromKysely>[1],
+  counter: Counter,
+  strategy: Strategy,
+  close: () => Promise<void>,
+): BenchStack {
+  const manager = fromKysely(db, client, { ...optionsFor(strategy), tables: TENANT_TABLES })
+  return benchStack<Kysely<BenchDb>>({
+    counter,
+    scope: (tenant, fn) => manager.withTenant(tenant, fn),
+    transaction: (fn) => db.transaction().execute(fn),
+    select: kyselySelect,
+    raw: kyselyRaw,
+    close,
+  })
+}
+
 /**
  * `fromPg(pool)`; the baseline is node-postgres' own transaction, as its documentation writes
  * it: `pool.connect()`, `BEGIN`, the queries, `COMMIT` (or `ROLLBACK`), `release()`.
@@ -67,13 +87,5 @@ export async function kyselyPgStack(url: string, strategy: Strategy): Promise<Be
   const counter: Counter = { queries: 0, ready: 0, connects: 0 }
   const pool = countingPool(url, counter)
   const db = new Kysely<BenchDb>({ dialect: new PostgresDialect({ pool }) })
-  const manager = fromKysely(db, pool, { ...optionsFor(strategy), tables: TENANT_TABLES })
-  return benchStack<Kysely<BenchDb>>({
-    counter,
-    scope: (tenant, fn) => manager.withTenant(tenant, fn),
-    transaction: (fn) => db.transaction().execute(fn),
-    select: kyselySelect,
-    raw: kyselyRaw,
-    close: () => db.destroy(),
-  })
+  return kyselyBenchStack(db, pool, counter, strategy, () => db.destroy())
 }
