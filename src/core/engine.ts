@@ -498,7 +498,8 @@ export class TenantEngine {
     const selfGrant = (await this.#version(conn)) >= 160000 ? ' WITH INHERIT FALSE, SET TRUE' : ''
     const statements = [
       'BEGIN',
-      `CREATE ROLE ${role} NOLOGIN NOBYPASSRLS INHERIT`,
+      // On Citus the tenant role logs in to the workers (the coordinator connects as it).
+      `CREATE ROLE ${role} ${o.citus ? 'LOGIN' : 'NOLOGIN'} NOBYPASSRLS INHERIT`,
       `GRANT ${quoteIdent(o.tenantRole)} TO ${role}`,
       `GRANT ${role} TO CURRENT_USER${selfGrant}`,
       'COMMIT',

@@ -282,7 +282,9 @@ export function sqlComment(text: string): string {
 }
 
 function header(o: ResolvedOptions, direction: string): string {
-  return sqlComment(`pg-tenants ${direction}: strategy '${o.strategy}', tenant role ${quoteIdent(o.tenantRole)}, admin role ${quoteIdent(o.adminRole)}`)
+  return sqlComment(
+    `pg-tenants ${direction}: strategy '${o.strategy}'${o.citus ? ' on Citus' : ''}, tenant role ${quoteIdent(o.tenantRole)}, admin role ${quoteIdent(o.adminRole)}`,
+  )
 }
 
 /**
@@ -330,20 +332,32 @@ function roles(o: ResolvedOptions): string {
       USING ERRCODE = 'invalid_parameter_value', HINT = 'Pick another rolePrefix (--role-prefix), or run the migration as a login with another name.';
   END IF;`
       : ''
+  // Citus opens its connections to the workers as the current role, so there the roles must be
+  // able to log in (docs/scale-out.md says how to keep them from logging in anywhere else).
+  const login = o.citus ? 'LOGIN' : 'NOLOGIN'
+  const privilege = o.citus ? 'rolsuper OR rolbypassrls' : 'rolsuper OR rolbypassrls OR rolcanlogin'
+  const forbidden = o.citus ? 'SUPERUSER or BYPASSRLS' : 'SUPERUSER, BYPASSRLS or LOGIN'
+  const fix = o.citus ? 'NOSUPERUSER NOBYPASSRLS' : 'NOSUPERUSER NOBYPASSRLS NOLOGIN'
+  const relogin = o.citus
+    ? `
+    IF id IS NOT NULL THEN
+      EXECUTE format('ALTER ROLE %I LOGIN', r);
+    END IF;`
+    : ''
   return `DO $pg_tenants$
 DECLARE r text; id oid; used text; privileged boolean;
 BEGIN${prefixedLogin}
   FOREACH r IN ARRAY ARRAY[${names.map(quoteLiteral).join(', ')}] LOOP
-    SELECT oid, rolsuper OR rolbypassrls OR rolcanlogin INTO id, privileged FROM pg_roles WHERE rolname = r;
+    SELECT oid, ${privilege} INTO id, privileged FROM pg_roles WHERE rolname = r;
     IF id IS NULL THEN
-      EXECUTE format('CREATE ROLE %I NOLOGIN', r);
+      EXECUTE format('CREATE ROLE %I ${login}', r);
     ELSIF privileged THEN
       -- Row-level security never binds a superuser or BYPASSRLS role, and a LOGIN role can be
       -- connected to directly, past the application: never taken over, adoptRoles or not.
-      RAISE EXCEPTION 'pg-tenants: role "%" already exists and is SUPERUSER, BYPASSRLS or LOGIN, which a tenant or admin role must never be', r
+      RAISE EXCEPTION 'pg-tenants: role "%" already exists and is ${forbidden}, which a tenant or admin role must never be', r
         USING ERRCODE = 'object_in_use',
-          HINT = 'Give this database role names of its own (options tenantRole and adminRole; CLI --tenant-role and --admin-role), or, if the role is this app''s, ALTER ROLE … NOSUPERUSER NOBYPASSRLS NOLOGIN first.';${adopt}
-    END IF;
+          HINT = 'Give this database role names of its own (options tenantRole and adminRole; CLI --tenant-role and --admin-role), or, if the role is this app''s, ALTER ROLE … ${fix} first.';${adopt}
+    END IF;${relogin}
   END LOOP;
   IF current_setting('server_version_num')::int >= 160000 THEN
     EXECUTE ${quoteLiteral(`GRANT ${list} TO CURRENT_USER WITH INHERIT FALSE, SET TRUE`)};

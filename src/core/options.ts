@@ -102,6 +102,14 @@ export interface TenantOptions {
    * migration refuses, because roles belong to the whole server and a shared role lets one
    * database's login into another's tenants. */
   adoptRoles?: boolean
+  /** The tenant tables are distributed on Citus (docs/scale-out.md). Default false. The policies
+   * take a shape Citus keeps on every shard (no sub-select; PERMISSIVE only, each bound to the role
+   * it is for, since Citus re-creates RESTRICTIVE policies as PERMISSIVE), scopes also set
+   * `citus.propagate_set_commands` so the tenant reaches the workers, the registry check goes in a
+   * message of its own, and the tenant and admin roles are LOGIN roles (Citus connects to the
+   * workers as the current role). Use it on the manager, the migration and the CLI (`--citus`)
+   * alike. */
+  citus?: boolean
 }
 
 /**
@@ -134,6 +142,8 @@ export interface ResolvedOptions {
   readonly sharedTables: readonly SharedTable[]
   /** {@link TenantOptions.adoptRoles}, default false. */
   readonly adoptRoles: boolean
+  /** {@link TenantOptions.citus}, default false. */
+  readonly citus: boolean
   /** The transaction-local setting that carries the tenant id (`setting` strategy). */
   readonly settingKey: string
 }
@@ -176,6 +186,7 @@ export function resolveOptions(options: TenantOptions = {}): ResolvedOptions {
     registryTable = 'tenant_registry',
     sharedTables = {},
     adoptRoles = false,
+    citus = false,
   } = options
   if (strategy !== 'setting' && strategy !== 'role') {
     throw new TenantError('INVALID_OPTIONS', `Unknown strategy ${JSON.stringify(strategy)}: use 'setting' (default) or 'role'.`)
@@ -200,8 +211,11 @@ export function resolveOptions(options: TenantOptions = {}): ResolvedOptions {
   if (typeof adoptRoles !== 'boolean') {
     throw new TenantError('INVALID_OPTIONS', `Option adoptRoles must be true or false, got ${JSON.stringify(adoptRoles)}.`)
   }
+  if (typeof citus !== 'boolean') {
+    throw new TenantError('INVALID_OPTIONS', `Option citus must be true or false, got ${JSON.stringify(citus)}.`)
+  }
   const shared = resolveShared(sharedTables, schema)
-  return Object.freeze({ schema, strategy, rolePrefix, tenantRole, adminRole, registryTable, sharedTables: shared, adoptRoles, settingKey: SETTING_KEY })
+  return Object.freeze({ schema, strategy, rolePrefix, tenantRole, adminRole, registryTable, sharedTables: shared, adoptRoles, citus, settingKey: SETTING_KEY })
 }
 
 const ACCESS: readonly SharedAccess[] = ['read', 'write', 'none']

@@ -52,8 +52,11 @@ export function sqlType(type: TenantColumnType): string {
 export function currentTenantExpression(options: ResolvedOptions, type: TenantColumnType): string {
   const cast = sqlType(type)
   const tenantRole = quoteLiteral(options.tenantRole)
+  // Citus refuses sub-selects in policies on distributed tables; a plain CASE of STABLE functions
+  // is still evaluated once per index scan, so the tenant index serves it (docs/scale-out.md).
+  const wrap = (expression: string) => (options.citus ? `(${expression})` : `(SELECT ${expression})`)
   if (options.strategy === 'setting') {
-    return `(SELECT CASE WHEN current_user = ${tenantRole} THEN nullif(current_setting(${quoteLiteral(options.settingKey)}, true), '')::${cast} END)`
+    return wrap(`CASE WHEN current_user = ${tenantRole} THEN nullif(current_setting(${quoteLiteral(options.settingKey)}, true), '')::${cast} END`)
   }
   // current_user is a `name` (collation "C"): compared as-is with a text column it cannot use
   // the column's index, so the text is re-collated (DESIGN.md §3, "role mode trap").
@@ -62,7 +65,14 @@ export function currentTenantExpression(options: ResolvedOptions, type: TenantCo
   const suffix = `substr(current_user::text, ${start})`
   const typed = cast === 'text' ? `${suffix} COLLATE "default"` : `${suffix}::${cast}`
   // Not the login itself (current_user <> session_user): a login named with the prefix is no tenant.
-  return `(SELECT CASE WHEN starts_with(current_user::text, ${prefix}) AND current_user <> session_user AND pg_has_role(current_user, ${tenantRole}, 'MEMBER') THEN ${typed} END)`
+  // Except on Citus, whose workers are reached by logging in as the tenant role itself.
+  const notLogin = options.citus ? '' : ' AND current_user <> session_user'
+  return wrap(`CASE WHEN starts_with(current_user::text, ${prefix})${notLogin} AND pg_has_role(current_user, ${tenantRole}, 'MEMBER') THEN ${typed} END`)
+}
+
+/** True only for the admin role itself (`SET ROLE` in an admin scope), not for its members. */
+export function adminCondition(options: ResolvedOptions): string {
+  return `current_user = ${quoteLiteral(options.adminRole)}`
 }
 
 /** `"column" = <current tenant>` */
@@ -99,11 +109,16 @@ export function tenantPolicies(options: ResolvedOptions, column: string, type: T
   return Object.freeze([
     // The same condition in both, bound to our roles though this one is TO the tenant role: two
     // equal conditions are planned as one (measured: a plain one here cost 5–10% with RLS).
-    policy(POLICY_NAMES.isolation, false, options.tenantRole, cond),
+    // Citus re-creates every policy as PERMISSIVE on its shards, so there it is PERMISSIVE
+    // everywhere (what the shards hold is what `check` compares with), and no policy relies on it.
+    policy(POLICY_NAMES.isolation, options.citus, options.tenantRole, cond),
     // TO public, so that a migration tool can create this policy before the roles exist
     // (drizzle-kit emits it from the table definition); the condition names our roles itself.
     policy(POLICY_NAMES.access, true, 'public', cond),
-    policy(POLICY_NAMES.admin, true, options.adminRole, 'true'),
+    // The login is a member of the admin role: outside any scope, only the RESTRICTIVE isolation
+    // policy keeps it from every row. With no RESTRICTIVE policy (Citus), the admin policy binds
+    // its role itself, as the tenant condition does: true only inside an admin scope.
+    policy(POLICY_NAMES.admin, true, options.adminRole, options.citus ? adminCondition(options) : 'true'),
   ])
 }
 
