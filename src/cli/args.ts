@@ -22,6 +22,7 @@ export const TENANT_OPTION_FLAGS = {
   'registry-table': { type: 'string' },
   shared: { type: 'string', multiple: true },
   'adopt-roles': { type: 'boolean' },
+  citus: { type: 'boolean' },
 } as const satisfies Flags
 
 /** The help lines of {@link TENANT_OPTION_FLAGS}; `fromSchema` for the commands that read a
@@ -39,7 +40,9 @@ export function tenantOptionHelp(fromSchema: boolean): string {
                               none; table or schema.table; repeat it or separate with commas,
                               e.g. --shared plans=read,billing.rates=read
   --adopt-roles               take over tenant and admin roles that exist already and are used
-                              by another database (default: refuse)`
+                              by another database (default: refuse)
+  --citus                     the tenant tables are distributed on Citus: policies Citus keeps
+                              on its shards, LOGIN roles (docs/scale-out.md)`
 }
 
 /** {@link tenantOptionHelp} for the commands that read a schema file. */
@@ -99,6 +102,7 @@ export function tenantOptionsFrom(values: Partial<Record<keyof typeof TENANT_OPT
   const shared = values.shared
   if (Array.isArray(shared)) options.sharedTables = sharedTablesFrom(shared)
   if (values['adopt-roles'] === true) options.adoptRoles = true
+  if (values.citus === true) options.citus = true
   checkOptions(options)
   return options
 }

@@ -4,6 +4,7 @@
  * @module pg-tenants/drizzle
  */
 export { withRls, type WithRlsOptions } from './with-rls.js'
+export { tenantFilter } from './tenant-filter.js'
 export {
   fromDrizzle,
   PostgresManager,

@@ -39,7 +39,7 @@ const HEADER = '-- pg-tenants: '
 const HEADER_VERSION = 1
 
 /** What a pg-tenants migration records about itself, in its first line. Headers written before
- * `sharedTables` and `adoptRoles` existed lack them: read as none and false. */
+ * `sharedTables`, `adoptRoles` and `citus` existed lack them: read as none, false and false. */
 interface Header {
   readonly v: typeof HEADER_VERSION
   readonly options: Omit<ResolvedOptions, 'settingKey'>
@@ -242,7 +242,12 @@ async function lastHeader(out: string, journal: Journal): Promise<Previous | und
     ) {
       throw new UsageError(`${path} was written by another version of pg-tenants: upgrade pg-tenants.`)
     }
-    const options = { ...parsed.options, sharedTables: parsed.options.sharedTables ?? [], adoptRoles: parsed.options.adoptRoles ?? false }
+    const options = {
+      ...parsed.options,
+      sharedTables: parsed.options.sharedTables ?? [],
+      adoptRoles: parsed.options.adoptRoles ?? false,
+      citus: parsed.options.citus ?? false,
+    }
     found = { ...parsed, options, tag: entry.tag, index }
   }
   return found
