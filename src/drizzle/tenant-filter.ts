@@ -23,10 +23,11 @@ import { readMark } from './mark.js'
  * ```ts
  * import { and, eq } from 'drizzle-orm'
  * import { pgTable, serial, text } from 'drizzle-orm/pg-core'
+ * import type { NodePgDatabase } from 'drizzle-orm/node-postgres'
  * import { tenantFilter, withRls, type PostgresManager } from 'pg-tenants/drizzle'
  *
  * const todos = withRls(pgTable('todos', { id: serial('id').primaryKey(), title: text('title').notNull(), tenant: text('tenant').notNull() }))
- * declare const manager: PostgresManager
+ * declare const manager: PostgresManager<NodePgDatabase>
  *
  * const one = await manager.withTenant('acme', (tx) =>
  *   tx.select().from(todos).where(and(tenantFilter(todos, tx.tenant), eq(todos.id, 1))),
