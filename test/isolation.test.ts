@@ -55,12 +55,16 @@ class MemoryCache extends Cache {
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- loops over five table types
 type AnyTable = any
 
+/** The login kinds each strategy runs with, and Citus mode (its policy shape and scope message,
+ * which must hold on a plain server too: test/citus.test.ts runs them on Citus). */
+const MODES = [...LOGINS.map((loginKind) => ({ loginKind, citus: false })), { loginKind: 'owner' as const, citus: true }]
+
 describeTargets((target) => {
   for (const strategy of STRATEGIES) {
-    for (const loginKind of LOGINS) {
-      describe(`${strategy} strategy, ${loginKind} login`, () => {
+    for (const { loginKind, citus } of MODES) {
+      describe(`${strategy} strategy, ${loginKind} login${citus ? ', Citus mode' : ''}`, () => {
         let f: Fixture
-        useFixture(target, strategy, loginKind, (fixture) => (f = fixture))
+        useFixture(target, strategy, loginKind, (fixture) => (f = fixture), { citus })
 
         it('tests as the login it claims to', async () => {
           const [me] = await f.login.exec(

@@ -69,10 +69,10 @@ export interface Fixture {
  * tests (and handed to `set`), cleaned up after them, and its login under test is active before
  * each test.
  */
-export function useFixture(target: () => Target, strategy: Strategy, loginKind: LoginKind, set: (fixture: Fixture) => void): void {
+export function useFixture(target: () => Target, strategy: Strategy, loginKind: LoginKind, set: (fixture: Fixture) => void, extra: TenantOptions = {}): void {
   let fixture: Fixture | undefined
   beforeAll(async () => {
-    fixture = await createFixture(target(), strategy, loginKind)
+    fixture = await createFixture(target(), strategy, loginKind, extra)
     set(fixture)
   })
   afterAll(async () => {
@@ -83,7 +83,7 @@ export function useFixture(target: () => Target, strategy: Strategy, loginKind: 
   })
 }
 
-export async function createFixture(target: Target, strategy: Strategy, loginKind: LoginKind): Promise<Fixture> {
+export async function createFixture(target: Target, strategy: Strategy, loginKind: LoginKind, extra: TenantOptions = {}): Promise<Fixture> {
   const suffix = uniqueSuffix()
   const schema = `pgt_${suffix}`
   const owner = `pgt_owner_${suffix}`
@@ -93,6 +93,7 @@ export async function createFixture(target: Target, strategy: Strategy, loginKin
     rolePrefix: `pgt_t${suffix}_`,
     tenantRole: `pgt_rls_${suffix}`,
     adminRole: `pgt_admin_${suffix}`,
+    ...extra,
   }
   await target.superExec(`CREATE ROLE "${owner}" LOGIN CREATEROLE; CREATE SCHEMA "${schema}" AUTHORIZATION "${owner}";`)
   const ownerLogin = await target.login(owner)
