@@ -35,7 +35,15 @@ interface World {
   readonly strategy: Strategy
   readonly schema: string
   readonly login: string
-  readonly options: { strategy: Strategy; citus: true; schema: string; tenantRole: string; adminRole: string; rolePrefix: string }
+  readonly options: {
+    strategy: Strategy
+    citus: true
+    schema: string
+    tenantRole: string
+    adminRole: string
+    rolePrefix: string
+    sharedTables: Record<string, 'read'>
+  }
   readonly app: pg.Pool
   readonly manager: PostgresManager
   readonly items: string
@@ -71,7 +79,16 @@ async function makeWorld(url: string, strategy: Strategy): Promise<World> {
     await su.query(`CREATE ROLE ${login} LOGIN CREATEROLE`)
     await su.query(`CREATE SCHEMA ${schema} AUTHORIZATION ${login}`)
   })
-  const options = { strategy, citus: true as const, schema, tenantRole: `pgtc_rls_${id}`, adminRole: `pgtc_adm_${id}`, rolePrefix: `pgtc_t${id}_` }
+  const options = {
+    strategy,
+    citus: true as const,
+    schema,
+    tenantRole: `pgtc_rls_${id}`,
+    adminRole: `pgtc_adm_${id}`,
+    rolePrefix: `pgtc_t${id}_`,
+    // A reference table (a copy on every node) that every tenant reads.
+    sharedTables: { plans: 'read' as const },
+  }
   const items = `${schema}.items`
   const notes = `${schema}.notes`
   const specs: TableSpec[] = [
@@ -82,6 +99,9 @@ async function makeWorld(url: string, strategy: Strategy): Promise<World> {
     await c.query(`CREATE TABLE ${items} (tenant text NOT NULL, id bigserial, title text NOT NULL, PRIMARY KEY (tenant, id))`)
     await c.query(`CREATE TABLE ${notes} (tenant text NOT NULL, id bigserial, body text NOT NULL, PRIMARY KEY (tenant, id))`)
     await c.query(`SELECT create_distributed_table($1, 'tenant')`, [items])
+    await c.query(`CREATE TABLE ${schema}.plans (name text PRIMARY KEY, seats int NOT NULL)`)
+    await c.query(`INSERT INTO ${schema}.plans VALUES ('free', 1), ('team', 10)`)
+    await c.query(`SELECT create_reference_table($1)`, [`${schema}.plans`])
   })
   await applyOneByOne(as(url, login), migrationStatements(specs, options).up)
   await withClient(as(url, login), (c) => c.query(`SELECT create_distributed_table($1, 'tenant', colocate_with => $2)`, [notes, items]))
@@ -187,6 +207,21 @@ describe.skipIf(!citusUrl).each(['setting', 'role'] as const)(
         async (tx) => (await tx.query(`SELECT count(*)::int AS n FROM ${w().items} i JOIN ${w().notes} n USING (tenant)`)).rows,
       )
       expect(joined).toEqual([{ n: 20 }])
+    })
+
+    it('a shared reference table is read by every tenant, joined on the shards, and written by none', async () => {
+      const joined = await w().manager.withTenant(
+        'acme',
+        async (tx) =>
+          (
+            await tx.query(
+              `SELECT p.name, count(*)::int AS n FROM ${w().items} i JOIN ${w().schema}.plans p ON p.name = 'team' WHERE i.tenant = $1 GROUP BY 1`,
+              [tx.tenant],
+            )
+          ).rows,
+      )
+      expect(joined).toEqual([{ name: 'team', n: 20 }])
+      await expect(w().manager.withTenant('acme', (tx) => tx.query(`UPDATE ${w().schema}.plans SET seats = 0`))).rejects.toMatchObject({ code: '42501' })
     })
 
     it('own writes go through; writes for another tenant are rejected and change nothing', async () => {
