@@ -8,6 +8,7 @@
 import { TenantError } from '../core/errors.js'
 import { resolveOptions } from '../core/options.js'
 import { qualified, quoteIdent } from '../core/quote.js'
+import { checkCitus, loadCitus } from './citus.js'
 import { checkExposure } from './exposure.js'
 import { finding, MIGRATE, type Found } from './finding.js'
 import { checkPartitions, loadPartitions } from './partitions.js'
@@ -60,10 +61,12 @@ export async function checkDatabase(client: unknown, options: CheckOptions = {})
     if (o.strategy === 'setting') await checkRegistry(db, o.schema, o.registryTable, found)
     for (const table of tables) checkFlags(table, login, found)
     let done = 0
-    await checkPolicies(db, o, tables, login, found, (table) => progress(++done, tables.length, table.label))
+    const compared = await checkPolicies(db, o, tables, login, found, (table) => progress(++done, tables.length, table.label))
     await checkKeys(db, tables, login, found)
     const partitions = await loadPartitions(db, o, tables)
     await checkPartitions(db, o, partitions, login, found)
+    const citus = await loadCitus(db, [...tables, ...partitions])
+    await checkCitus(db, o, citus, [...tables, ...partitions], compared, login, found)
     await checkViews(db, [...tables, ...partitions], o.tenantRole, login, found)
     if (o.strategy === 'role') await checkTenantRoles(db, o, tables, login, found, progress)
     undeclared(tables, o.tenantRole, found)

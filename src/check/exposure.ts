@@ -44,8 +44,10 @@ const GRANTEES = `ARRAY(SELECT DISTINCT CASE WHEN a.grantee = 0 THEN 'PUBLIC' EL
  * One query over the relations the tenant role can reach (any privilege on the table or on a
  * column, directly, through a role it inherits from or through PUBLIC, in a schema it has USAGE
  * on), the declared shared tables and the registry. Left out: the tenant tables, their partitions
- * (partitions.ts) and the views over either (views.ts: with security_invoker they apply the
- * tenant tables' policies; without, they are reported there). Tables with `pg_tenants_*` policies
+ * (partitions.ts), the views over either (views.ts: with security_invoker they apply the
+ * tenant tables' policies; without, they are reported there) and the views of the citus extension
+ * (the names, owners and sizes of the distributed tables: catalog data, which Citus's functions
+ * give every role anyway, and no row of any tenant). Tables with `pg_tenants_*` policies
  * count as tenant tables even when the check was not given them (discovery in other schemas).
  */
 async function checkReach(db: CheckDb, o: ResolvedOptions, tables: readonly TenantTable[], login: Login, found: Found): Promise<void> {
@@ -84,6 +86,10 @@ async function checkReach(db: CheckDb, o: ResolvedOptions, tables: readonly Tena
        AND (d.access IS NOT NULL OR c.oid IN (SELECT oid FROM reg) OR (
          n.nspname <> 'information_schema' AND n.nspname NOT LIKE 'pg\\_%'
          AND c.oid NOT IN (SELECT oid FROM tenant) AND c.oid NOT IN (SELECT view FROM over)
+         -- the citus extension's views in public (citus_tables, citus_schemas): catalog data
+         AND NOT EXISTS (SELECT FROM pg_depend e JOIN pg_extension x ON x.oid = e.refobjid
+           WHERE e.classid = 'pg_class'::regclass AND e.objid = c.oid AND e.refclassid = 'pg_extension'::regclass
+             AND e.deptype = 'e' AND x.extname = 'citus')
          AND EXISTS (SELECT FROM via WHERE has_schema_privilege(via.oid, n.oid, 'USAGE')
            AND (has_any_column_privilege(via.oid, c.oid, 'SELECT, INSERT, UPDATE, REFERENCES') OR has_table_privilege(via.oid, c.oid, 'DELETE, TRUNCATE, TRIGGER')))))
      ORDER BY 1, 2`,

@@ -20,7 +20,7 @@ import type { Attempt, CheckDb, Row } from './session.js'
 import type { TenantTable } from './tables.js'
 
 /** A policy as PostgreSQL stores it, expressions deparsed. */
-interface PolicyShape {
+export interface PolicyShape {
   readonly name: string
   readonly permissive: boolean
   /** `*` (ALL), `r` (SELECT), `a` (INSERT), `w` (UPDATE), `d` (DELETE). */
@@ -31,7 +31,7 @@ interface PolicyShape {
   readonly check: string | null
 }
 
-interface LivePolicy extends PolicyShape {
+export interface LivePolicy extends PolicyShape {
   /** Applies to the tenant role (through PUBLIC or a role whose privileges it has). */
   readonly toTenant: boolean
   /** Roles other than the tenant and admin roles that have privileges on the table, do not
@@ -44,7 +44,8 @@ interface LivePolicy extends PolicyShape {
 const COMMANDS: Record<string, string> = { '*': 'ALL', r: 'SELECT', a: 'INSERT', w: 'UPDATE', d: 'DELETE' }
 const DML = `('SELECT', 'INSERT', 'UPDATE', 'DELETE')`
 
-/** Checks the policies of every table: a few round trips in all, whatever the number of tables. */
+/** Checks the policies of every table: a few round trips in all, whatever the number of tables.
+ * Returns the comparison of each table, by oid, for the checks of its copies (Citus shards). */
 export async function checkPolicies(
   db: CheckDb,
   o: ResolvedOptions,
@@ -52,7 +53,7 @@ export async function checkPolicies(
   login: Login,
   found: Found,
   progress: (table: TenantTable) => void,
-): Promise<void> {
+): Promise<Map<string, Compared>> {
   const comparable = tables.filter((t) => t.comparable)
   const results = await compareAll(db, o, comparable)
   let noTemp: string | undefined
@@ -83,7 +84,7 @@ export async function checkPolicies(
       continue
     }
     const isolationIntact = checkOurs(table, result.live, result.expected, fixes, login, found)
-    checkOthers(table, result.live, result.expected, isolationIntact, login, found)
+    checkOthers(o, table, result.live, result.expected, isolationIntact, login, found)
   }
   if (noTemp !== undefined) {
     found.push(
@@ -96,6 +97,7 @@ export async function checkPolicies(
       ),
     )
   }
+  return results
 }
 
 /** What keeps a table's pg-tenants policies from being what the migration generates. */
@@ -136,7 +138,9 @@ export async function policyGaps(db: CheckDb, o: ResolvedOptions, tables: readon
   return out
 }
 
-type Compared =
+/** A table's policies compared: the generated ones and the live ones, deparsed alike; or why
+ * they could not be, with the names of its policies. */
+export type Compared =
   | { readonly expected: Map<string, PolicyShape>; readonly live: LivePolicy[] }
   | { readonly error: string; readonly noTemp: boolean; readonly names: readonly string[] }
 
@@ -144,7 +148,7 @@ type Compared =
  * Compares the policies of `tables`: all of them at once, and, should that fail, table by table,
  * so that a failure is reported on the table it belongs to, with the database's own message.
  */
-async function compareAll(db: CheckDb, o: ResolvedOptions, tables: readonly TenantTable[]): Promise<Map<string, Compared>> {
+export async function compareAll(db: CheckDb, o: ResolvedOptions, tables: readonly TenantTable[]): Promise<Map<string, Compared>> {
   const out = new Map<string, Compared>()
   if (tables.length === 0) return out
   const numbered = tables.map((table, i) => ({ table, mirror: `pgt_check_mirror_${i + 1}` }))
@@ -298,7 +302,8 @@ function why(name: string): string {
   return ''
 }
 
-function differ(have: PolicyShape, want: PolicyShape): string[] {
+/** How `have` differs from `want`, one phrase per difference (none when they are the same). */
+export function differ(have: PolicyShape, want: PolicyShape): string[] {
   const out: string[] = []
   if (have.permissive !== want.permissive) out.push(`it is ${kind(have)}, expected ${kind(want)}`)
   if (have.cmd !== want.cmd) out.push(`FOR ${COMMANDS[have.cmd] ?? have.cmd}, expected FOR ${COMMANDS[want.cmd] ?? want.cmd}`)
@@ -326,8 +331,12 @@ function kind(p: PolicyShape): string {
  * not held by the RESTRICTIVE policy (the login on PostgreSQL 16+, a role granted SELECT, PUBLIC)
  * sees, through it, every tenant's rows it allows instead of none. A policy applies to the roles
  * that have the privileges of one of its roles (pg_has_role … 'USAGE'), as PostgreSQL decides.
+ * In Citus mode no policy is RESTRICTIVE (Citus re-creates every policy as PERMISSIVE on its
+ * shards), so nothing holds the tenant role to its tenant but the condition of each policy: any
+ * other permissive one that applies to it widens every tenant scope.
  */
 function checkOthers(
+  o: ResolvedOptions,
   table: TenantTable,
   policies: readonly LivePolicy[],
   expected: ReadonlyMap<string, PolicyShape>,
@@ -342,27 +351,35 @@ function checkOthers(
     // A policy whose condition is the tenant condition itself allows nothing more than ours.
     if (condition && (p.qual === null || p.qual === condition.qual) && (p.check === null || p.check === condition.qual)) continue
     const what = `policy ${quoteIdent(p.name)} (PERMISSIVE, FOR ${COMMANDS[p.cmd] ?? p.cmd}, TO ${p.roles.join(', ')}, USING (${p.qual ?? ''}))`
-    const fix = asOwner(table.owner, login, `DROP POLICY ${quoteIdent(p.name)} ON ${table.sql}; -- or make it AS RESTRICTIVE`)
-    if (p.toTenant && !isolationIntact) {
+    // On Citus a RESTRICTIVE policy is PERMISSIVE on the shards: it cannot narrow anything there.
+    const instead = o.citus ? 'or bind it to roles that do not have the tenant role' : 'or make it AS RESTRICTIVE'
+    const fix = asOwner(table.owner, login, `DROP POLICY ${quoteIdent(p.name)} ON ${table.sql}; -- ${instead}`)
+    if (p.toTenant && (o.citus || !isolationIntact)) {
+      const why = o.citus
+        ? 'in Citus mode no policy is RESTRICTIVE (Citus re-creates every policy as PERMISSIVE on its shards)'
+        : `the RESTRICTIVE ${POLICY_NAMES.isolation} policy is missing or altered`
       found.push(
         finding(
           'PERMISSIVE_POLICY',
           'error',
           table.label,
-          `${what} applies to the tenant role and the RESTRICTIVE ${POLICY_NAMES.isolation} policy is missing or altered, so it is ORed with the tenant condition and tenants get other tenants' rows`,
+          `${what} applies to the tenant role and ${why}, so it is ORed with the tenant condition and tenants get other tenants' rows`,
           fix,
         ),
       )
       continue
     }
-    const unbound = p.reaches.filter((r) => !(isolationIntact && r.bound)).map((r) => (r.role === 'PUBLIC' ? 'PUBLIC' : `"${r.role}"`))
+    // In Citus mode there is no RESTRICTIVE policy to hold the roles that have the tenant role's privileges.
+    const held = isolationIntact && !o.citus
+    const unbound = p.reaches.filter((r) => !(held && r.bound)).map((r) => (r.role === 'PUBLIC' ? 'PUBLIC' : `"${r.role}"`))
     if (unbound.length > 0) {
+      const many = unbound.length > 1
       found.push(
         finding(
           'PERMISSIVE_POLICY',
           'warning',
           table.label,
-          `${what} lets ${unbound.join(', ')}, which ${unbound.length > 1 ? 'have' : 'has'} privileges on the table and ${unbound.length > 1 ? 'are' : 'is'} not held by the RESTRICTIVE tenant policy, see every tenant's rows it allows instead of none (for the login: code outside a tenant scope); tenant scopes stay isolated`,
+          `${what} lets ${unbound.join(', ')}, which ${many ? 'have' : 'has'} privileges on the table and ${many ? 'are' : 'is'} not held by ${o.citus ? 'the tenant condition (Citus mode has no RESTRICTIVE policy)' : 'the RESTRICTIVE tenant policy'}, see every tenant's rows it allows instead of none (for the login: code outside a tenant scope); tenant scopes stay isolated`,
           fix,
         ),
       )

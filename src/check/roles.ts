@@ -91,7 +91,7 @@ export async function checkRoles(db: CheckDb, o: ResolvedOptions, tables: readon
       )
       continue
     }
-    attributeFindings(row, tenant ? 'tenant' : 'admin', login, found)
+    attributeFindings(row, tenant ? 'tenant' : 'admin', o.citus, login, found)
   }
   await checkScopes(db, o, login, found)
   if (tables.length === 0) return
@@ -192,7 +192,9 @@ $pg_tenants$;`,
 
 type RoleKind = 'tenant' | 'admin' | 'per-tenant'
 
-function attributeFindings(row: Row, kind: RoleKind, login: Login, found: Found): void {
+/** The attributes of a role tenant SQL or withAdmin runs as. In Citus mode LOGIN is expected
+ * (Citus connects to the workers as the current role): citus.ts reports it, once for all roles. */
+function attributeFindings(row: Row, kind: RoleKind, citus: boolean, login: Login, found: Found): void {
   const name = String(row['name'])
   const object = roleObject(name)
   const q = quoteIdent(name)
@@ -251,7 +253,7 @@ function attributeFindings(row: Row, kind: RoleKind, login: Login, found: Found)
       ),
     )
   }
-  if (row['login'] === true) {
+  if (row['login'] === true && !citus) {
     const [severity, why] =
       kind === 'per-tenant'
         ? (['warning', 'anyone with its password can connect straight to the database as this tenant, past the application'] as const)
@@ -450,7 +452,7 @@ export async function checkTenantRoles(
     )
     if (rows.length === 0) break
     for (const row of rows) {
-      attributeFindings(row, 'per-tenant', login, found)
+      attributeFindings(row, 'per-tenant', o.citus, login, found)
       const role = String(row['name'])
       if (row['superuser'] !== true) {
         for (const oid of row['owns'] as string[]) {
