@@ -280,11 +280,13 @@ async function placements(db: CheckDb, table: TenantTable): Promise<Placement[] 
 }
 
 /** One way a placement differs: `fix` mends it on every shard (`%s` for the shard, as
- * run_command_on_shards formats it); `ours` when re-applying the migration mends it too; `widens`
- * when it lets some role see more there (else it only hides rows from scopes). */
+ * run_command_on_shards formats it), or, with `coordinator`, is SQL for the coordinator; `ours`
+ * when re-applying the migration mends it too; `widens` when it lets some role see more there
+ * (else it only hides rows from scopes). */
 interface Difference {
   readonly what: string
   readonly fix: string
+  readonly coordinator?: boolean
   readonly ours: boolean
   readonly widens: boolean
 }
@@ -328,7 +330,8 @@ function differences(o: ResolvedOptions, table: TenantTable, placement: Placemen
       // Citus re-creates a RESTRICTIVE policy as PERMISSIVE: ORed with the others, it widens.
       out.push({
         what: `policy ${quoteIdent(shard.name)} is RESTRICTIVE on the coordinator but PERMISSIVE here (Citus re-creates every policy as PERMISSIVE), so it widens what it was to narrow`,
-        fix: `-- drop it on the coordinator, which drops it on every shard: DROP POLICY ${quoteIdent(shard.name)} ON ${table.sql};`,
+        fix: `DROP POLICY ${quoteIdent(shard.name)} ON ${table.sql}; -- on the coordinator: Citus drops it on every shard`,
+        coordinator: true,
         ours: false,
         widens: true,
       })
@@ -348,7 +351,6 @@ function dollar(body: string): string {
 
 /** On every shard of `table`: `sql`, where `%s` or `%1$s` is the shard (other `%` doubled). */
 function onShards(table: TenantTable, sql: string): string {
-  if (sql.startsWith('--')) return sql
   const body = sql.replace(/%(?!s|1\$s)/g, '%%')
   return `SELECT run_command_on_shards(${quoteLiteral(table.sql)}, ${dollar(body)});`
 }
@@ -397,10 +399,10 @@ async function checkShards(db: CheckDb, o: ResolvedOptions, table: TenantTable, 
   const noText =
     compared === undefined || 'error' in compared ? ' (policy conditions not compared: the coordinator comparison did not run, see its findings)' : ''
   for (const [what, { list, diffs }] of groups) {
-    const fixes = [...new Set(diffs.map((d) => d.fix))].map((sql) => onShards(table, sql))
+    const fixes = [...new Set(diffs.map((d) => (d.coordinator ? d.fix : onShards(table, d.fix))))]
     const effect = diffs.some((d) => d.widens)
       ? "so there tenants (or the login outside a scope) may reach other tenants' rows"
-      : 'so there scopes miss rows they should see'
+      : 'so the shard is not as migrated (scopes may miss rows there), though no other tenant reaches its rows'
     const migrate = diffs.every((d) => d.ours) ? `-- ${MIGRATE}: Citus runs its ALTER TABLE and CREATE POLICY on every shard; or, on the shards alone:\n` : ''
     found.push(
       finding(
