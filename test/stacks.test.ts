@@ -27,11 +27,18 @@ interface World {
   cleanup(): Promise<void>
 }
 
-async function createWorld(target: Target, strategy: Strategy): Promise<World> {
+async function createWorld(target: Target, strategy: Strategy, extra: TenantOptions = {}): Promise<World> {
   const suffix = uniqueSuffix()
   const schema = `pgs_${suffix}`
   const owner = `pgs_owner_${suffix}`
-  const options: TenantOptions = { schema, strategy, rolePrefix: `pgs_t${suffix}_`, tenantRole: `pgs_rls_${suffix}`, adminRole: `pgs_admin_${suffix}` }
+  const options: TenantOptions = {
+    schema,
+    strategy,
+    rolePrefix: `pgs_t${suffix}_`,
+    tenantRole: `pgs_rls_${suffix}`,
+    adminRole: `pgs_admin_${suffix}`,
+    ...extra,
+  }
   await target.superExec(`CREATE ROLE "${owner}" LOGIN CREATEROLE; CREATE SCHEMA "${schema}" AUTHORIZATION "${owner}";`)
   const login = await target.login(owner)
   const text: TableSpec = { schema, name: 'items', column: 'tenant', type: 'text' }
@@ -61,10 +68,17 @@ for (const factory of targets()) {
         body(factory, stack, strategy)
       })
     }
+    // Citus mode's scope message (a DO block) through every driver's BEGIN, and its policies, on
+    // a plain server: test/citus.test.ts runs them on Citus.
+    if (factory.name === 'node-postgres') {
+      describe(`${stack.name} on ${factory.name}, setting strategy, Citus mode`, () => {
+        body(factory, stack, 'setting', { citus: true })
+      })
+    }
   }
 }
 
-function body(factory: { create(): Promise<Target> }, stack: Stack, strategy: Strategy): void {
+function body(factory: { create(): Promise<Target> }, stack: Stack, strategy: Strategy, extra: TenantOptions = {}): void {
   let w: World
   let s: StackManager
   let m: AnyManager
@@ -72,7 +86,7 @@ function body(factory: { create(): Promise<Target> }, stack: Stack, strategy: St
   const tenantRole = (id: string) => (strategy === 'role' ? `${w.options.rolePrefix}${id}` : w.options.tenantRole)
 
   beforeAll(async () => {
-    w = await createWorld(await factory.create(), strategy)
+    w = await createWorld(await factory.create(), strategy, extra)
     s = await stack.open(w.login, w.options, [w.text], { knownTenantTtlMs: 0 })
     m = s.manager
   })

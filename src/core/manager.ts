@@ -232,7 +232,7 @@ export class TenantManager<Tx extends object, Queries extends object = Tx, Scope
    */
   async check(options: Pick<CheckOptions, 'ignore' | 'column' | 'schemas' | 'onProgress'> = {}): Promise<CheckReport> {
     refuseNested('check')
-    const { schema, strategy, rolePrefix, tenantRole, adminRole, registryTable, sharedTables } = this.options
+    const { schema, strategy, rolePrefix, tenantRole, adminRole, registryTable, sharedTables, citus } = this.options
     const { tables } = this.#parts
     return checkDatabase(this.#parts.client, {
       ...options,
@@ -243,6 +243,7 @@ export class TenantManager<Tx extends object, Queries extends object = Tx, Scope
       adminRole,
       registryTable,
       sharedTables,
+      citus,
       ...(tables.length > 0 ? { tables } : {}),
     })
   }
