@@ -10,7 +10,7 @@
  * Names are unique per run: roles are cluster-wide, and other Citus tests share the database.
  */
 import pg from 'pg'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { checkDatabase, type CheckCode, type CheckOptions, type CheckReport } from '../src/index.js'
 import { migrationStatements, type TableSpec } from '../src/core/migration.js'
 import type { Strategy } from '../src/core/options.js'
@@ -168,6 +168,17 @@ describe.skipIf(!citusUrl).each(['setting', 'role'] as const)(
       world = await makeWorld(url, strategy)
     }, 120_000)
     afterAll(() => dropWorld(url, world), 60_000)
+    // What a test broke is mended even when it failed half-way, so that the next one starts clean.
+    afterEach(async () => {
+      if (!world) return
+      const roles = [w().options.tenantRole, w().options.adminRole, ...(strategy === 'role' ? [`${w().options.rolePrefix}acme`] : [])]
+      await withClient(url, async (su) => {
+        for (const policy of ['shared_titles', 'no_drafts']) await su.query(`DROP POLICY IF EXISTS ${policy} ON ${w().items}`)
+        await su.query(`DROP TABLE IF EXISTS ${w().schema}.refs`)
+        for (const role of roles) await su.query(`ALTER ROLE "${role}" LOGIN`)
+      })
+      await applyOneByOne(as(url, w().login), migrationStatements(w().specs, w().options).up)
+    }, 60_000)
 
     it('passes on the migrated distributed table, with notices only: the LOGIN roles among them, with pg_hba.conf lines', async () => {
       const report = await check()
