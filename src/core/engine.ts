@@ -14,7 +14,17 @@ import type { Connection, Driver } from './driver.js'
 import { TenantAlreadyExists, TenantError, TenantNotFound } from './errors.js'
 import { resolveOptions, type ResolvedOptions, type TenantOptions } from './options.js'
 import { qualified, quoteIdent } from './quote.js'
-import { explainSetupError, isMissingRole, isSetupError, scopeStatements, SETUP_FACTS_SQL, tenantFound, type Scope, type SetupFacts } from './scope.js'
+import {
+  explainSetupError,
+  isMissingRole,
+  isSetupError,
+  isUnregisteredTenant,
+  scopeStatements,
+  SETUP_FACTS_SQL,
+  tenantFound,
+  type Scope,
+  type SetupFacts,
+} from './scope.js'
 import { tenantIdText, type TenantColumnInfo, type TenantId } from './tenant-id.js'
 import { transactionModes, type TransactionOptions } from './transaction.js'
 
@@ -375,6 +385,7 @@ export class TenantEngine {
       // Keep the first error; a failed ROLLBACK leaves `idle` false: destroyed on release.
       await pinned.rollback().catch(() => undefined)
       if (scope.kind === 'tenant' && o.strategy === 'role' && isMissingRole(error)) return false
+      if (scope.kind === 'tenant' && checked && isUnregisteredTenant(error)) return false
       throw explainSetupError(error, o, await this.#setupFacts(pinned, error))
     }
     if (scope.kind === 'tenant' && checked && !tenantFound(results)) {

@@ -66,17 +66,29 @@ export function scopeStatements(o: ResolvedOptions, scope: Scope, checked: boole
  * `SET LOCAL` came in on every worker connection of the transaction: for a multi-statement
  * message, the whole message (a `BEGIN` there warns on each worker, a registry lookup fails: the
  * registry is not on the workers). Inside a `DO` block the text of each `SET` is that statement
- * alone, so the scope still costs one message: the registry check before it, the `SET`s in it,
- * set only when the registry lists the tenant (fail closed, as the `set_config` of the plain
- * form). Measured in docs/scale-out.md: no slower than three bare `SET`s.
+ * alone, so the scope still costs one message (measured in docs/scale-out.md: no slower than three
+ * bare `SET`s). Checked, the block reads the registry once and raises {@link UNREGISTERED} when
+ * the tenant is not there, before any `SET`: a second read could miss a tenant the first one saw
+ * (deleted in between), and the scope would open with no tenant set, where a worker connection
+ * may still hold a tenant from a session-level `set_config` of earlier SQL.
  */
 function citusSettingStatements(o: ResolvedOptions, value: string, checked: boolean, snapshot: string): string {
   const registry = qualified(o.schema, o.registryTable)
-  const sets = `SET LOCAL citus.propagate_set_commands = 'local'; SET LOCAL ${o.settingKey} = ${value};`
-  const body = checked ? `IF EXISTS (SELECT FROM ${registry} WHERE id = ${value}) THEN ${sets} END IF;` : sets
-  const block = dollarQuoted(`BEGIN ${body} SET LOCAL ROLE ${quoteIdent(o.tenantRole)}; END`)
-  const check = checked ? `SELECT 1 AS ${FOUND} FROM ${registry} WHERE id = ${value}; ` : ''
-  return `${check}DO ${block}${checked ? '' : snapshot}`
+  const check = checked
+    ? `IF NOT EXISTS (SELECT FROM ${registry} WHERE id = ${value}) THEN RAISE EXCEPTION USING ERRCODE = '${UNREGISTERED}', ` +
+      `MESSAGE = 'pg-tenants: the tenant is not in the registry'; END IF; `
+    : ''
+  const sets = `SET LOCAL citus.propagate_set_commands = 'local'; SET LOCAL ${o.settingKey} = ${value}; SET LOCAL ROLE ${quoteIdent(o.tenantRole)};`
+  const block = dollarQuoted(`BEGIN ${check}${sets} END`)
+  return `DO ${block}${checked ? `; SELECT 1 AS ${FOUND}` : snapshot}`
+}
+
+/** The SQLSTATE of the Citus scope's registry check when the tenant is not listed. */
+const UNREGISTERED = 'PGT01'
+
+/** True when a checked Citus scope found no such tenant in the registry. */
+export function isUnregisteredTenant(error: unknown): boolean {
+  return (error as { code?: unknown })?.code === UNREGISTERED
 }
 
 /** `body` between dollar quotes whose tag does not occur in it (a tenant id may hold a `$`). */
