@@ -19,6 +19,7 @@ import { resolveOptions, type Strategy } from '../src/core/options.js'
 import { createPolicySql, dropPolicySql, tenantPolicies } from '../src/core/policy.js'
 import { fromDrizzle, tenantFilter, withRls } from '../src/drizzle/index.js'
 import { fromPg, type PostgresManager } from '../src/pg/index.js'
+import { assertTenantIsolation } from '../src/testing/index.js'
 import { uniqueSuffix } from './support/targets.js'
 
 const citusUrl = process.env['CITUS_URL']
@@ -352,6 +353,19 @@ describe.skipIf(!citusUrl).each(['setting', 'role'] as const)(
       })
       expect(policies).toEqual([{ force: true, policies: 3 }])
       expect(await rowsOnWorkers(url, w().items, w().login)).toBe(0)
+    })
+
+    it('check() is clean but for notices, and the testing kit holds, on the distributed tables', { timeout: 60_000 }, async () => {
+      const report = await w().manager.check({ schemas: [w().schema] })
+      expect(report.findings.filter((f) => f.severity !== 'notice').map((f) => `${f.code} ${f.object}`)).toEqual([])
+      expect(report.findings.map((f) => f.code)).toContain('CITUS_ROLE_LOGIN')
+      const summary = await assertTenantIsolation(w().manager, {
+        tables: [
+          { spec: { schema: w().schema, name: 'items', column: 'tenant', type: 'text' }, row: (tenant) => ({ tenant, title: 'probe' }) },
+          { spec: { schema: w().schema, name: 'notes', column: 'tenant', type: 'text' }, row: (tenant) => ({ tenant, body: 'probe' }) },
+        ],
+      })
+      expect(summary.tables).toEqual([w().items, w().notes])
     })
 
     it('goes red when the protection is broken by hand: FORCE off on the shards lets the owner see every row there', async () => {
