@@ -38,3 +38,13 @@ export function asSuperuser(login: { readonly superuser: boolean }, sql: string)
 export function asOwner(owner: string, login: { readonly name: string; readonly superuser: boolean }, sql: string): string {
   return runAs(login.superuser || owner === login.name ? undefined : `its owner "${owner}" (or a superuser)`, sql)
 }
+
+/** `a, b and c` */
+export function and(items: readonly string[]): string {
+  return items.length <= 1 ? items.join('') : `${items.slice(0, -1).join(', ')} and ${items.at(-1)!}`
+}
+
+/** `a, b, c and 2 more` */
+export function some(items: readonly string[], max = 5): string {
+  return items.length <= max ? items.join(', ') : `${items.slice(0, max).join(', ')} and ${items.length - max} more`
+}
