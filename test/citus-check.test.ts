@@ -173,7 +173,7 @@ describe.skipIf(!citusUrl).each(['setting', 'role'] as const)(
       if (!world) return
       const roles = [w().options.tenantRole, w().options.adminRole, ...(strategy === 'role' ? [`${w().options.rolePrefix}acme`] : [])]
       await withClient(url, async (su) => {
-        for (const policy of ['shared_titles', 'no_drafts']) await su.query(`DROP POLICY IF EXISTS ${policy} ON ${w().items}`)
+        for (const policy of ['shared_titles', 'no_drafts', 'acme_all']) await su.query(`DROP POLICY IF EXISTS ${policy} ON ${w().items}`)
         await su.query(`DROP TABLE IF EXISTS ${w().schema}.refs`)
         for (const role of roles) await su.query(`ALTER ROLE "${role}" LOGIN`)
       })
@@ -251,6 +251,20 @@ describe.skipIf(!citusUrl).each(['setting', 'role'] as const)(
       expect(codes(report)).not.toContain('SHARD_NOT_PROTECTED')
       await w().app.query(hits[0]!.fix)
       await expectClean()
+    })
+
+    it.runIf(strategy === 'role')('PERMISSIVE_POLICY: a permissive policy TO one tenant role is an error in Citus mode too', async () => {
+      await w().app.query(`CREATE POLICY acme_all ON ${w().items} FOR SELECT TO "${w().options.rolePrefix}acme" USING (true)`)
+      expect(await acmeSeesOthers()).toBe(2)
+      const report = await check()
+      const hits = report.findings.filter((f) => f.code === 'PERMISSIVE_POLICY')
+      expect(
+        hits.map((f) => [f.severity, f.object]),
+        describeFindings(report),
+      ).toEqual([['error', w().items]])
+      await w().app.query(hits[0]!.fix)
+      await expectClean()
+      expect(await acmeSeesOthers()).toBe(0)
     })
 
     it('SHARD_NOT_PROTECTED: a RESTRICTIVE policy of the coordinator is PERMISSIVE on every shard, where it widens', async () => {

@@ -32,7 +32,8 @@ export interface PolicyShape {
 }
 
 export interface LivePolicy extends PolicyShape {
-  /** Applies to the tenant role (through PUBLIC or a role whose privileges it has). */
+  /** Applies to the tenant role (through PUBLIC or a role whose privileges it has), or in the
+   * role strategy to a tenant role. */
   readonly toTenant: boolean
   /** Roles other than the tenant and admin roles that have privileges on the table, do not
    * bypass row-level security, and to which this policy applies; `bound` when they have the
@@ -235,7 +236,10 @@ async function compare(
        p.polpermissive AS permissive, p.polcmd::text AS cmd,
        ARRAY(SELECT CASE WHEN r = 0 THEN 'public' ELSE pg_get_userbyid(r)::text END FROM unnest(p.polroles) r ORDER BY 1)::text[] AS roles,
        pg_get_expr(p.polqual, m.mirror) AS qual, pg_get_expr(p.polwithcheck, m.mirror) AS with_check,
-       coalesce((SELECT bool_or(r = 0 OR pg_has_role(t.oid, r, 'USAGE')) FROM unnest(p.polroles) r), false) AS to_tenant,
+       -- (role strategy: or to a tenant role, which tenant scopes run as)
+       coalesce((SELECT bool_or(r = 0 OR pg_has_role(t.oid, r, 'USAGE')
+                  OR ($4::text IS NOT NULL AND starts_with(pg_get_userbyid(r)::text, $4) AND pg_has_role(r, t.oid, 'MEMBER')))
+                 FROM unnest(p.polroles) r), false) AS to_tenant,
        (SELECT coalesce(json_agg(json_build_object('role', g.rolname, 'bound', coalesce(pg_has_role(g.oid, t.oid, 'USAGE'), false)) ORDER BY g.rolname), '[]'::json)
         FROM pg_roles g
         WHERE g.oid IN (SELECT oid FROM pg_roles WHERE rolname = current_user
@@ -249,7 +253,12 @@ async function compare(
      JOIN pg_class c ON c.oid = m.table_oid
      LEFT JOIN pg_roles t ON t.rolname = $2 LEFT JOIN pg_roles ad ON ad.rolname = $3
      ORDER BY m.table_oid, p.polname`,
-    [JSON.stringify(tables.map(({ table, mirror }) => ({ table_oid: table.oid, mirror: `pg_temp.${mirror}` }))), o.tenantRole, o.adminRole],
+    [
+      JSON.stringify(tables.map(({ table, mirror }) => ({ table_oid: table.oid, mirror: `pg_temp.${mirror}` }))),
+      o.tenantRole,
+      o.adminRole,
+      o.strategy === 'role' ? o.rolePrefix : null,
+    ],
   )
   const out = new Map<string, Compared>()
   for (const { table } of tables) out.set(table.oid, { expected: new Map(), live: [] })
