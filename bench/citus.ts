@@ -179,7 +179,8 @@ async function main(url: string): Promise<void> {
     const results: StrategyResult[] = []
     for (const strategy of STRATEGIES) results.push(await measureStrategy(url, strategy, cluster.workers))
     console.log(report(results, { ...cluster, seconds: (performance.now() - t0) / 1000, loadAtStart }))
-    if (results.some((r) => r.runs.some((run) => 'error' in run))) process.exitCode = 1
+    // A run the cluster fails (the role strategy's worker connections with many clients) is a
+    // measured limit, in the table and in docs/scale-out.md; wrong rows throw in checks.ts (exit 1).
   } finally {
     await cleanUp(url).catch((error: unknown) => console.error('cleanup failed:', error))
   }
