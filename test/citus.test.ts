@@ -389,16 +389,20 @@ describe.skipIf(!citusUrl)(
     }, 120_000)
     afterAll(() => dropWorld(citusUrl!, world), 60_000)
 
-    it('the plain migration is refused on a distributed table (its policies hold a sub-select)', async () => {
+    it('the plain migration refuses a distributed table before changing anything, saying to use Citus mode', async () => {
       const w = world!
       const spec: TableSpec = { schema: w.schema, name: 'items', column: 'tenant', type: 'text' }
-      // Roles of its own: the plain migration refuses the Citus mode's LOGIN roles, rightly.
       const plain = { ...w.options, citus: false, tenantRole: `${w.options.tenantRole}_p`, adminRole: `${w.options.adminRole}_p` }
-      await expect(applyOneByOne(as(citusUrl!, w.login), migrationStatements([spec], plain).up)).rejects.toThrow(
-        // Citus 13.2 fails on the sub-select as it parses the policy (its own check would say
-        // "Subqueries are not supported in policies on distributed tables").
-        /SubLink|Subqueries are not supported/,
-      )
+      await expect(applyOneByOne(as(citusUrl!, w.login), migrationStatements([spec], plain).up)).rejects.toMatchObject({
+        code: '0A000',
+        message: expect.stringContaining(`${w.items} are Citus tables, which need the migration in Citus mode`) as unknown,
+        hint: expect.stringContaining('citus: true') as unknown,
+      })
+      const roles = await withClient(citusUrl!, (su) => su.query(`SELECT rolname FROM pg_roles WHERE rolname IN ($1, $2)`, [plain.tenantRole, plain.adminRole]))
+      expect(roles.rows).toEqual([])
+      // Without the guard, Citus refuses the policies' sub-select, saying nothing of what to do.
+      const withoutGuard = migrationStatements([spec], plain).up.filter((st) => !st.includes('are Citus tables'))
+      await expect(applyOneByOne(as(citusUrl!, w.login), withoutGuard)).rejects.toThrow(/SubLink|Subqueries are not supported/)
     })
 
     it('is why Citus mode binds every policy itself: a RESTRICTIVE policy comes back PERMISSIVE on the shards, and the owner sees every row', async () => {

@@ -210,7 +210,7 @@ function blocks(tables: readonly TableSpec[], options: TenantOptions | undefined
   const schemas = [...new Set([o.schema, ...tables.map((t) => t.schema)])]
   const sharedSchemas = o.sharedTables.filter((t) => !schemas.includes(t.schema)).map((t) => t.schema)
   const up = [
-    [header(o, 'up'), LOCK],
+    [header(o, 'up'), LOCK, ...(o.citus ? [] : [refuseCitusTables(tables)])],
     [roles(o)],
     ...schemas.map((schema) => grants(o, schema)),
     ...(o.strategy === 'setting' ? [registry(o)] : []),
@@ -279,6 +279,28 @@ export function sqlComment(text: string): string {
   // eslint-disable-next-line no-control-regex -- control characters are what it escapes
   const safe = text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`)
   return `-- ${safe}`
+}
+
+/** Without Citus mode, refuses tables Citus distributes, before anything changes: Citus would
+ * refuse the policies' sub-select with a message that does not say what to do, and re-create the
+ * RESTRICTIVE policy as PERMISSIVE on the shards (every row to the login). Reads Citus's catalog
+ * only where the extension is installed. */
+function refuseCitusTables(tables: readonly TableSpec[]): string {
+  const names = tables.map((t) => quoteLiteral(qualified(t.schema, t.name)))
+  const list = names.length > 0 ? names.join(', ') : 'NULL'
+  return `DO $pg_tenants$
+DECLARE t text;
+BEGIN
+  IF EXISTS (SELECT FROM pg_extension WHERE extname = 'citus') THEN
+    SELECT string_agg(logicalrelid::text, ', ') INTO t FROM pg_dist_partition WHERE logicalrelid::oid IN (
+      SELECT to_regclass(n)::oid FROM unnest(ARRAY[${list}]::text[]) n);
+    IF t IS NOT NULL THEN
+      RAISE EXCEPTION 'pg-tenants: % are Citus tables, which need the migration in Citus mode', t
+        USING ERRCODE = 'feature_not_supported', HINT = 'Give the migration, the manager and check citus: true (CLI --citus): docs/scale-out.md.';
+    END IF;
+  END IF;
+END
+$pg_tenants$;`
 }
 
 function header(o: ResolvedOptions, direction: string): string {
