@@ -76,6 +76,8 @@ async function makeWorld(url: string, strategy: Strategy): Promise<World> {
     await c.query(`SELECT create_distributed_table($1, 'tenant', colocate_with => 'none')`, [items])
   })
   await applyOneByOne(as(url, login), migrationStatements(specs, options).up)
+  // The superuser's one step of docs/scale-out.md (CITUS_ACTIVITY_VISIBLE otherwise).
+  await withClient(url, (su) => su.query(`ALTER ROLE "${options.tenantRole}" SET track_activities = off`))
   const app = new pg.Pool({ connectionString: as(url, login), max: 4 })
   const manager = fromPg(app, { ...options, tables: specs.map((s) => ({ schema: s.schema, name: s.name, type: s.type })) })
   for (const tenant of ['acme', 'globex']) {

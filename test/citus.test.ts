@@ -106,6 +106,8 @@ async function makeWorld(url: string, strategy: Strategy): Promise<World> {
   })
   await applyOneByOne(as(url, login), migrationStatements(specs, options).up)
   await withClient(as(url, login), (c) => c.query(`SELECT create_distributed_table($1, 'tenant', colocate_with => $2)`, [notes, items]))
+  // The superuser's one step of docs/scale-out.md: other tenants' SQL text hidden on the workers.
+  await withClient(url, (su) => su.query(`ALTER ROLE "${options.tenantRole}" SET track_activities = off`))
   const app = new pg.Pool({ connectionString: as(url, login), max: 4 })
   const manager = fromPg(app, { ...options, tables: specs.map((s) => ({ schema: s.schema, name: s.name, type: s.type })) })
   return { strategy, schema, login, options, app, manager, items, notes }
@@ -366,6 +368,50 @@ describe.skipIf(!citusUrl).each(['setting', 'role'] as const)(
         ],
       })
       expect(summary.tables).toEqual([w().items, w().notes])
+    })
+
+    it("hides another tenant's SQL on the workers with track_activities off for the tenant role, and check says when it is not", async () => {
+      const marker = `secret-${uniqueSuffix()}`
+      const peek = () =>
+        w().manager.withTenant('acme', async (tx) => {
+          const { rows } = await tx.query(`SELECT query FROM citus_stat_activity WHERE query LIKE $1 AND query NOT LIKE '%citus_stat_activity%'`, [
+            `%${marker}%`,
+          ])
+          return rows.length
+        })
+      const seenWhileSlow = async () => {
+        const other = new pg.Pool({ connectionString: as(url, w().login), max: 1 })
+        try {
+          const manager = fromPg(other, { ...w().options, tables: [{ schema: w().schema, name: 'items', type: 'text' }] })
+          const slow = manager.withTenant('globex', (tx) =>
+            tx.query(`SELECT pg_sleep(1), count(*) FROM ${w().items} WHERE tenant = 'globex' AND title <> '${marker}'`),
+          )
+          let seen = 0
+          for (let i = 0; i < 8 && seen === 0; i++) {
+            await new Promise((resolve) => setTimeout(resolve, 100))
+            seen = await peek()
+          }
+          await slow
+          return seen
+        } finally {
+          await other.end()
+        }
+      }
+      if (strategy === 'role') {
+        // Each tenant is its own worker login: nothing to hide, nothing to report.
+        expect(await seenWhileSlow()).toBe(0)
+        return
+      }
+      expect(await seenWhileSlow()).toBe(0)
+      await withClient(url, (su) => su.query(`ALTER ROLE "${w().options.tenantRole}" RESET track_activities`))
+      try {
+        const report = await w().manager.check({ schemas: [w().schema] })
+        expect(report.findings.filter((f) => f.code === 'CITUS_ACTIVITY_VISIBLE').map((f) => f.severity)).toEqual(['warning'])
+        // What the finding is about: with the setting gone, acme's scope reads globex's SQL.
+        expect(await seenWhileSlow()).toBeGreaterThan(0)
+      } finally {
+        await withClient(url, (su) => su.query(`ALTER ROLE "${w().options.tenantRole}" SET track_activities = off`))
+      }
     })
 
     it('goes red when the protection is broken by hand: FORCE off on the shards lets the owner see every row there', async () => {

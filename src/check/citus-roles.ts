@@ -79,6 +79,7 @@ export async function checkCitusRoles(db: CheckDb, o: ResolvedOptions, citus: Ci
     )
   }
   if (!citus.installed) return
+  if (o.strategy === 'setting') await checkActivityVisible(db, o, found)
   const alter = (sql: string) => runAs(login.superuser ? undefined : 'a superuser, or a CREATEROLE role with ADMIN OPTION on it', sql)
   for (const role of row['nologin'] as string[]) {
     const admin = role === o.adminRole
@@ -110,6 +111,34 @@ BEGIN
   END LOOP;
 END
 $pg_tenants$;`),
+    ),
+  )
+}
+
+/**
+ * CITUS_ACTIVITY_VISIBLE. In the `setting` strategy every tenant's scopes log in to the workers as
+ * the one tenant role, and PostgreSQL shows a role the query text of its own sessions: a tenant's
+ * scope reads there the SQL other tenants' scopes run. `track_activities = off` for the role (set
+ * by a superuser, passed on to the workers by Citus) keeps their text from being reported.
+ */
+async function checkActivityVisible(db: CheckDb, o: ResolvedOptions, found: Found): Promise<void> {
+  const [row] = await db.rows(
+    `SELECT EXISTS (
+       SELECT FROM pg_db_role_setting s JOIN pg_roles r ON r.oid = s.setrole
+       WHERE r.rolname = $1 AND s.setdatabase IN (0, (SELECT oid FROM pg_database WHERE datname = current_database()))
+         AND 'track_activities=off' = ANY (s.setconfig)) AS off`,
+    [o.tenantRole],
+  )
+  if (row?.['off'] === true) return
+  found.push(
+    finding(
+      'CITUS_ACTIVITY_VISIBLE',
+      'warning',
+      roleObject(o.tenantRole),
+      "every tenant's scopes log in to the workers as this one role, and PostgreSQL shows a role the query text of its own sessions: " +
+        "a tenant's scope can read on the workers (citus_stat_activity) the SQL other tenants' scopes are running there, literals included",
+      runAs('a superuser', `ALTER ROLE ${quoteIdent(o.tenantRole)} SET track_activities = off;`) +
+        '\n-- or use the role strategy (docs/scale-out.md: its cost on Citus)',
     ),
   )
 }
