@@ -330,8 +330,9 @@ describe.skipIf(!citusUrl)(citusUrl ? 'Citus attacks, setting strategy' : `Citus
   // scope reads, on the workers, the SQL other tenants' scopes are running there, literals
   // included (citus_stat_activity, or pg_stat_get_backend_activity in a pushed-down query). On a
   // single server the backends are the login's, hidden from the tenant role. Only a superuser
-  // can stop it (ALTER ROLE <tenant role> SET track_activities = off, propagated to the workers;
-  // revoking the citus_stat_activity views): document it, or use the role strategy.
+  // can stop it (ALTER ROLE <tenant role> SET track_activities = off, propagated to the workers):
+  // docs/scale-out.md says so, check reports it (CITUS_ACTIVITY_VISIBLE), and test/citus.test.ts
+  // shows the setting hides the text; this world leaves it unset, as a new setup would.
   it.fails("a tenant's scope cannot read the SQL another tenant's scope runs on the workers", async () => {
     const app = new pg.Pool({ connectionString: as(url, w().login), max: 2 })
     const other = fromPg(app, { ...w().options, tables: w().tables })
