@@ -167,9 +167,11 @@ describe('resolveOptions', () => {
       registryTable: 'tenant_registry',
       sharedTables: [],
       adoptRoles: false,
+      citus: false,
       settingKey: SETTING_KEY,
     })
     expect(Object.isFrozen(o)).toBe(true)
+    expect(() => resolveOptions({ citus: 'yes' as never })).toThrow(/Option citus must be true or false/)
     expect(resolveOptions({ strategy: 'role', schema: 'app' })).toMatchObject({ strategy: 'role', schema: 'app' })
   })
 
