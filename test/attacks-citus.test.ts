@@ -17,27 +17,7 @@ import { migrationStatements, type TableSpec } from '../src/core/migration.js'
 import type { Strategy } from '../src/core/options.js'
 import { fromPg, type PostgresManager } from '../src/pg/index.js'
 import { uniqueSuffix } from './support/targets.js'
-
-const citusUrl = process.env['CITUS_URL']
-const SKIP = '(skipped: set CITUS_URL to a superuser URL of a Citus coordinator with workers)'
-
-/** `url` as another user, on another port. */
-function as(url: string, user: string, port?: number): string {
-  const u = new URL(url)
-  u.username = user
-  if (port !== undefined) u.port = String(port)
-  return u.toString()
-}
-
-async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  try {
-    return await fn(client)
-  } finally {
-    await client.end()
-  }
-}
+import { as, CITUS_SKIPPED, citusUrl, withClient } from './support/citus.js'
 
 const tally = (rows: Record<string, unknown>[]) => rows.map((r) => `${String(r['tenant'])}:${String(r['n'])}`).join(',')
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -141,7 +121,7 @@ async function workerPorts(url: string): Promise<number[]> {
   })
 }
 
-describe.skipIf(!citusUrl)(citusUrl ? 'Citus attacks, setting strategy' : `Citus attacks, setting strategy ${SKIP}`, () => {
+describe.skipIf(!citusUrl)(citusUrl ? 'Citus attacks, setting strategy' : `Citus attacks, setting strategy ${CITUS_SKIPPED}`, () => {
   const url = citusUrl!
   let world: World | undefined
   const w = () => world!
@@ -360,7 +340,7 @@ describe.skipIf(!citusUrl)(citusUrl ? 'Citus attacks, setting strategy' : `Citus
   })
 })
 
-describe.skipIf(!citusUrl)(citusUrl ? 'Citus attacks, role strategy' : `Citus attacks, role strategy ${SKIP}`, () => {
+describe.skipIf(!citusUrl)(citusUrl ? 'Citus attacks, role strategy' : `Citus attacks, role strategy ${CITUS_SKIPPED}`, () => {
   const url = citusUrl!
   let world: World | undefined
   const w = () => world!

@@ -17,36 +17,7 @@ import type { Strategy } from '../src/core/options.js'
 import { fromPg, type PostgresManager } from '../src/pg/index.js'
 import { describeFindings } from './support/findings.js'
 import { uniqueSuffix } from './support/targets.js'
-
-const citusUrl = process.env['CITUS_URL']
-const SKIPPED = '(skipped: set CITUS_URL to a superuser URL of a Citus coordinator with workers, e.g. postgres://postgres@127.0.0.1:9700/citus)'
-
-/** `url` as another user. */
-function as(url: string, user: string): string {
-  const u = new URL(url)
-  u.username = user
-  u.password = ''
-  return u.toString()
-}
-
-async function withClient<T>(url: string, fn: (c: pg.Client) => Promise<T>): Promise<T> {
-  const client = new pg.Client({ connectionString: url })
-  await client.connect()
-  try {
-    return await fn(client)
-  } finally {
-    await client.end()
-  }
-}
-
-/** Applies statements one at a time in one transaction, as Citus needs them. */
-async function applyOneByOne(url: string, statements: readonly string[]): Promise<void> {
-  await withClient(url, async (c) => {
-    await c.query('BEGIN')
-    for (const statement of statements) await c.query(statement)
-    await c.query('COMMIT')
-  })
-}
+import { applyOneByOne, as, CITUS_SKIPPED, citusUrl, withClient } from './support/citus.js'
 
 interface World {
   readonly schema: string
@@ -133,7 +104,7 @@ async function onWorker(url: string, host: string, port: number, sql: string): P
 const codes = (report: CheckReport) => report.findings.map((f) => f.code)
 
 describe.skipIf(!citusUrl).each(['setting', 'role'] as const)(
-  citusUrl ? 'check on Citus, %s strategy' : `check on Citus, %s strategy ${SKIPPED}`,
+  citusUrl ? 'check on Citus, %s strategy' : `check on Citus, %s strategy ${CITUS_SKIPPED}`,
   (strategy) => {
     const url = citusUrl!
     let world: World | undefined
@@ -383,7 +354,7 @@ describe.skipIf(!citusUrl).each(['setting', 'role'] as const)(
   },
 )
 
-describe.skipIf(!citusUrl)(citusUrl ? 'check on Citus, the plain migration' : `check on Citus, the plain migration ${SKIPPED}`, () => {
+describe.skipIf(!citusUrl)(citusUrl ? 'check on Citus, the plain migration' : `check on Citus, the plain migration ${CITUS_SKIPPED}`, () => {
   const url = citusUrl!
   let world: World | undefined
   const w = () => world!
