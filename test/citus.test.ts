@@ -14,7 +14,7 @@ import { drizzle } from 'drizzle-orm/node-postgres'
 import { bigserial, pgSchema, primaryKey, text } from 'drizzle-orm/pg-core'
 import pg from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { migrationStatements, type TableSpec } from '../src/core/migration.js'
+import { migrationStatements, tableStatements, type TableSpec } from '../src/core/migration.js'
 import { resolveOptions, type Strategy } from '../src/core/options.js'
 import { createPolicySql, dropPolicySql, tenantPolicies } from '../src/core/policy.js'
 import { fromDrizzle, tenantFilter, withRls } from '../src/drizzle/index.js'
@@ -408,6 +408,8 @@ describe.skipIf(!citusUrl)(citusUrl ? 'Citus without Citus mode' : `Citus withou
       message: expect.stringContaining(`${w.items} are Citus tables, which need the migration in Citus mode`) as unknown,
       hint: expect.stringContaining('citus: true') as unknown,
     })
+    // One more table, the same way.
+    await expect(applyOneByOne(as(citusUrl!, w.login), tableStatements(spec, plain).up)).rejects.toThrow(/are Citus tables/)
     const roles = await withClient(citusUrl!, (su) => su.query(`SELECT rolname FROM pg_roles WHERE rolname IN ($1, $2)`, [plain.tenantRole, plain.adminRole]))
     expect(roles.rows).toEqual([])
     // Without the guard, Citus refuses the policies' sub-select, saying nothing of what to do.

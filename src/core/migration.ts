@@ -163,7 +163,13 @@ export function tableStatements(table: TableSpec, options?: TenantOptions, confi
   const o = resolveOptions(options)
   checkSpec(table)
   refuseSharedTenantTables(o, [table])
-  const up = [LOCK, ...(config.schemaGrants ? grants(o, table.schema) : []), ...tableGrants(o, table), ...tableUp(o, table)]
+  const up = [
+    LOCK,
+    ...(o.citus ? [] : [refuseCitusTables([table])]),
+    ...(config.schemaGrants ? grants(o, table.schema) : []),
+    ...tableGrants(o, table),
+    ...tableUp(o, table),
+  ]
   return Object.freeze({ up: single(up), down: single([LOCK, ...tableDown(o, table)]) })
 }
 
