@@ -17,7 +17,7 @@ import { migrationStatements, type TableSpec } from '../src/core/migration.js'
 import type { Strategy } from '../src/core/options.js'
 import { fromPg, type PostgresManager } from '../src/pg/index.js'
 import { uniqueSuffix } from './support/targets.js'
-import { as, CITUS_SKIPPED, citusUrl, withClient } from './support/citus.js'
+import { as, CITUS_SKIPPED, citusLogin, citusUrl, dropCitusWorld, withClient } from './support/citus.js'
 
 const tally = (rows: Record<string, unknown>[]) => rows.map((r) => `${String(r['tenant'])}:${String(r['n'])}`).join(',')
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -39,13 +39,8 @@ interface World {
  * statement at a time (as test/citus.test.ts builds it), acme and globex with 20 items each. */
 async function makeWorld(url: string, strategy: Strategy): Promise<World> {
   const id = `${strategy[0]}${uniqueSuffix()}`
-  const schema = `pgtca_${id}`
-  const login = `pgtca_app_${id}`
-  await withClient(url, async (su) => {
-    await su.query(`CREATE ROLE ${login} LOGIN CREATEROLE`)
-    await su.query(`CREATE SCHEMA ${schema} AUTHORIZATION ${login}`)
-  })
-  const options = { strategy, citus: true as const, schema, tenantRole: `pgtca_rls_${id}`, adminRole: `pgtca_adm_${id}`, rolePrefix: `pgtca_t${id}_` }
+  const { schema, login, options: names } = await citusLogin(url, 'pgtca', id, strategy)
+  const options = names
   const items = `${schema}.items`
   const notes = `${schema}.notes`
   const specs: TableSpec[] = [
@@ -59,7 +54,7 @@ async function makeWorld(url: string, strategy: Strategy): Promise<World> {
   try {
     await build(url, world, specs)
   } catch (error) {
-    await dropWorld(url, world) // a half-built world leaves nothing behind
+    await dropCitusWorld(url, world) // a half-built world leaves nothing behind
     throw error
   }
   return world
@@ -97,22 +92,6 @@ async function build(url: string, { login, options, manager, items, notes }: Wor
   })
 }
 
-async function dropWorld(url: string, world: World | undefined): Promise<void> {
-  if (!world) return
-  await world.app.end().catch(() => undefined)
-  await withClient(url, async (su) => {
-    await su.query(`DROP SCHEMA IF EXISTS ${world.schema} CASCADE`)
-    const { rows } = await su.query<{ rolname: string }>(
-      `SELECT rolname::text FROM pg_roles WHERE rolname IN ($1, $2, $3) OR starts_with(rolname::text, $4) ORDER BY rolname = $3`,
-      [world.options.tenantRole, world.options.adminRole, world.login, world.options.rolePrefix],
-    )
-    for (const { rolname } of rows) {
-      await su.query(`DROP OWNED BY "${rolname}"`).catch(() => undefined)
-      await su.query(`DROP ROLE IF EXISTS "${rolname}"`).catch(() => undefined)
-    }
-  })
-}
-
 /** The workers' ports. */
 async function workerPorts(url: string): Promise<number[]> {
   return withClient(url, async (su) => {
@@ -129,7 +108,7 @@ describe.skipIf(!citusUrl)(citusUrl ? 'Citus attacks, setting strategy' : `Citus
   beforeAll(async () => {
     world = await makeWorld(url, 'setting')
   }, 180_000)
-  afterAll(() => dropWorld(url, world), 60_000)
+  afterAll(() => dropCitusWorld(url, world), 60_000)
 
   it('held: one connection per shard (32 per table, up to the pool size per worker) each gets the tenant', async () => {
     const seen = await w().manager.withTenant('acme', async (tx) => {
@@ -348,7 +327,7 @@ describe.skipIf(!citusUrl)(citusUrl ? 'Citus attacks, role strategy' : `Citus at
   beforeAll(async () => {
     world = await makeWorld(url, 'role')
   }, 180_000)
-  afterAll(() => dropWorld(url, world), 60_000)
+  afterAll(() => dropCitusWorld(url, world), 60_000)
 
   it('held: each tenant logs in to the workers as its own role, on every connection, and reads its own rows only', async () => {
     for (const tenant of ['acme', 'globex']) {

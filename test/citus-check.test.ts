@@ -17,7 +17,7 @@ import type { Strategy } from '../src/core/options.js'
 import { fromPg, type PostgresManager } from '../src/pg/index.js'
 import { describeFindings } from './support/findings.js'
 import { uniqueSuffix } from './support/targets.js'
-import { applyOneByOne, as, CITUS_SKIPPED, citusUrl, withClient } from './support/citus.js'
+import { applyOneByOne, as, CITUS_SKIPPED, citusLogin, citusUrl, dropCitusWorld, withClient } from './support/citus.js'
 
 interface World {
   readonly schema: string
@@ -33,13 +33,8 @@ interface World {
  * move then moves no other test's shards), migrated in Citus mode, with two tenants' rows. */
 async function makeWorld(url: string, strategy: Strategy): Promise<World> {
   const id = `${strategy[0]}${uniqueSuffix()}`
-  const schema = `pgtcc_${id}`
-  const login = `pgtcc_app_${id}`
-  await withClient(url, async (su) => {
-    await su.query(`CREATE ROLE ${login} LOGIN CREATEROLE`)
-    await su.query(`CREATE SCHEMA ${schema} AUTHORIZATION ${login}`)
-  })
-  const options = { strategy, citus: true as const, schema, tenantRole: `pgtcc_rls_${id}`, adminRole: `pgtcc_adm_${id}`, rolePrefix: `pgtcc_t${id}_` }
+  const { schema, login, options: names } = await citusLogin(url, 'pgtcc', id, strategy)
+  const options = names
   const items = `${schema}.items`
   const specs: TableSpec[] = [{ schema, name: 'items', column: 'tenant', type: 'text' }]
   await withClient(as(url, login), async (c) => {
@@ -56,24 +51,6 @@ async function makeWorld(url: string, strategy: Strategy): Promise<World> {
     await manager.withTenant(tenant, (tx) => tx.query(`INSERT INTO ${items} (tenant, title) VALUES ($1, 'one'), ($1, 'two')`, [tenant]))
   }
   return { schema, login, options, specs, items, app, manager }
-}
-
-async function dropWorld(url: string, world: World | undefined, extraRoles: readonly string[] = []): Promise<void> {
-  if (!world) return
-  await world.app.end().catch(() => undefined)
-  await withClient(url, async (su) => {
-    await su.query(`DROP SCHEMA IF EXISTS ${world.schema} CASCADE`)
-    const { rows } = await su.query<{ rolname: string }>(
-      // The tenant roles first, the login last: it owns what the others were granted.
-      `SELECT rolname::text FROM pg_roles WHERE rolname IN ($1, $2, $3) OR starts_with(rolname::text, $4) OR rolname = ANY($5::text[])
-       ORDER BY rolname = $3, starts_with(rolname::text, $4) DESC`,
-      [world.options.tenantRole, world.options.adminRole, world.login, world.options.rolePrefix, extraRoles],
-    )
-    for (const { rolname } of rows) {
-      await su.query(`DROP OWNED BY "${rolname}"`).catch(() => undefined)
-      await su.query(`DROP ROLE IF EXISTS "${rolname}"`).catch(() => undefined)
-    }
-  })
 }
 
 /** The placement of the shard that holds `tenant`'s rows of `table`. */
@@ -140,7 +117,7 @@ describe.skipIf(!citusUrl).each(['setting', 'role'] as const)(
     beforeAll(async () => {
       world = await makeWorld(url, strategy)
     }, 120_000)
-    afterAll(() => dropWorld(url, world), 60_000)
+    afterAll(() => dropCitusWorld(url, world), 60_000)
     // What a test broke is mended even when it failed half-way, so that the next one starts clean.
     afterEach(async () => {
       if (!world) return
@@ -363,7 +340,7 @@ describe.skipIf(!citusUrl)(citusUrl ? 'check on Citus, the plain migration' : `c
   beforeAll(async () => {
     world = await makeWorld(url, 'setting')
   }, 120_000)
-  afterAll(() => dropWorld(url, world, [`${w().options.tenantRole}_p`, `${w().options.adminRole}_p`]), 60_000)
+  afterAll(() => dropCitusWorld(url, world, [`${w().options.tenantRole}_p`, `${w().options.adminRole}_p`]), 60_000)
 
   it('CITUS_MODE_OFF: the plain migration applied statement by statement to a distributed table (as psql -f does) leaves every row to the login', async () => {
     const table = `${w().schema}.plain`

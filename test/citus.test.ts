@@ -21,7 +21,7 @@ import { fromDrizzle, tenantFilter, withRls } from '../src/drizzle/index.js'
 import { fromPg, type PostgresManager } from '../src/pg/index.js'
 import { assertTenantIsolation } from '../src/testing/index.js'
 import { uniqueSuffix } from './support/targets.js'
-import { applyOneByOne, as, CITUS_SKIPPED, citusUrl, withClient } from './support/citus.js'
+import { applyOneByOne, as, CITUS_SKIPPED, citusLogin, citusUrl, dropCitusWorld, withClient } from './support/citus.js'
 
 interface World {
   readonly strategy: Strategy
@@ -46,19 +46,9 @@ interface World {
  * distributed before the migration, `notes` after it. */
 async function makeWorld(url: string, strategy: Strategy): Promise<World> {
   const id = `${strategy[0]}${uniqueSuffix()}`
-  const schema = `pgtc_${id}`
-  const login = `pgtc_app_${id}`
-  await withClient(url, async (su) => {
-    await su.query(`CREATE ROLE ${login} LOGIN CREATEROLE`)
-    await su.query(`CREATE SCHEMA ${schema} AUTHORIZATION ${login}`)
-  })
+  const { schema, login, options: names } = await citusLogin(url, 'pgtc', id, strategy)
   const options = {
-    strategy,
-    citus: true as const,
-    schema,
-    tenantRole: `pgtc_rls_${id}`,
-    adminRole: `pgtc_adm_${id}`,
-    rolePrefix: `pgtc_t${id}_`,
+    ...names,
     // A reference table (a copy on every node) that every tenant reads.
     sharedTables: { plans: 'read' as const },
   }
@@ -83,29 +73,6 @@ async function makeWorld(url: string, strategy: Strategy): Promise<World> {
   const app = new pg.Pool({ connectionString: as(url, login), max: 4 })
   const manager = fromPg(app, { ...options, tables: specs.map((s) => ({ schema: s.schema, name: s.name, type: s.type })) })
   return { strategy, schema, login, options, app, manager, items, notes }
-}
-
-async function dropWorld(url: string, world: World | undefined): Promise<void> {
-  if (!world) return
-  await world.app.end().catch(() => undefined)
-  await withClient(url, async (su) => {
-    await su.query(`DROP SCHEMA IF EXISTS ${world.schema} CASCADE`)
-    const { rows } = await su.query<{ rolname: string }>(
-      `SELECT rolname::text FROM pg_roles WHERE rolname IN ($1, $2, $3, $5, $6) OR starts_with(rolname::text, $4) ORDER BY rolname = $3`,
-      [
-        world.options.tenantRole,
-        world.options.adminRole,
-        world.login,
-        world.options.rolePrefix,
-        `${world.options.tenantRole}_p`,
-        `${world.options.adminRole}_p`,
-      ],
-    )
-    for (const { rolname } of rows) {
-      await su.query(`DROP OWNED BY "${rolname}"`).catch(() => undefined)
-      await su.query(`DROP ROLE IF EXISTS "${rolname}"`).catch(() => undefined)
-    }
-  })
 }
 
 /** The workers' ports and the shards of `table`, with where each placement is. */
@@ -150,7 +117,7 @@ describe.skipIf(!citusUrl).each(['setting', 'role'] as const)(citusUrl ? 'Citus,
       })
     }
   }, 120_000)
-  afterAll(() => dropWorld(url, world), 60_000)
+  afterAll(() => dropCitusWorld(url, world), 60_000)
 
   it('put RLS, FORCE and the three policies, PERMISSIVE, on every shard of both tables', async () => {
     for (const table of [w().items, w().notes]) {
@@ -397,7 +364,7 @@ describe.skipIf(!citusUrl)(citusUrl ? 'Citus without Citus mode' : `Citus withou
   beforeAll(async () => {
     world = await makeWorld(citusUrl!, 'setting')
   }, 120_000)
-  afterAll(() => dropWorld(citusUrl!, world), 60_000)
+  afterAll(() => dropCitusWorld(citusUrl!, world, [`${world!.options.tenantRole}_p`, `${world!.options.adminRole}_p`]), 60_000)
 
   it('the plain migration refuses a distributed table before changing anything, saying to use Citus mode', async () => {
     const w = world!

@@ -39,3 +39,53 @@ export async function applyOneByOne(url: string, statements: readonly string[]):
     await c.query('COMMIT')
   })
 }
+
+/** The names of one test world: a login owning `schema`, and Citus-mode options whose roles are
+ * the world's own (roles are cluster-wide; Citus propagates them to the workers). */
+export interface CitusLogin {
+  readonly schema: string
+  readonly login: string
+  readonly options: { strategy: 'setting' | 'role'; citus: true; schema: string; tenantRole: string; adminRole: string; rolePrefix: string }
+}
+
+/** Creates a LOGIN CREATEROLE role owning a new schema, named `<prefix>_…` with `id`. */
+export async function citusLogin(url: string, prefix: string, id: string, strategy: 'setting' | 'role'): Promise<CitusLogin> {
+  const schema = `${prefix}_${id}`
+  const login = `${prefix}_app_${id}`
+  await withClient(url, async (su) => {
+    await su.query(`CREATE ROLE ${login} LOGIN CREATEROLE`)
+    await su.query(`CREATE SCHEMA ${schema} AUTHORIZATION ${login}`)
+  })
+  const options = {
+    strategy,
+    citus: true as const,
+    schema,
+    tenantRole: `${prefix}_rls_${id}`,
+    adminRole: `${prefix}_adm_${id}`,
+    rolePrefix: `${prefix}_t${id}_`,
+  }
+  return { schema, login, options }
+}
+
+/** Drops a world's pool, schema and roles (its tenant roles first, the login last: it owns what
+ * the others were granted), and `extraRoles`. */
+export async function dropCitusWorld(
+  url: string,
+  world: (CitusLogin & { readonly app: { end(): Promise<void> } }) | undefined,
+  extraRoles: readonly string[] = [],
+): Promise<void> {
+  if (!world) return
+  await world.app.end().catch(() => undefined)
+  await withClient(url, async (su) => {
+    await su.query(`DROP SCHEMA IF EXISTS ${world.schema} CASCADE`)
+    const { rows } = await su.query<{ rolname: string }>(
+      `SELECT rolname::text FROM pg_roles WHERE rolname IN ($1, $2, $3) OR starts_with(rolname::text, $4) OR rolname = ANY($5::text[])
+       ORDER BY rolname = $3, starts_with(rolname::text, $4) DESC`,
+      [world.options.tenantRole, world.options.adminRole, world.login, world.options.rolePrefix, extraRoles],
+    )
+    for (const { rolname } of rows) {
+      await su.query(`DROP OWNED BY "${rolname}"`).catch(() => undefined)
+      await su.query(`DROP ROLE IF EXISTS "${rolname}"`).catch(() => undefined)
+    }
+  })
+}
